@@ -1,0 +1,35 @@
+// Error type and checking macros shared by every module: failures carry file:line and what to do.
+#pragma once
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace dpt {
+
+// Every failure in dptrain is a dpt::Error; main() prints it and aborts the whole job.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Builds a message from stream pieces: DPT_FAIL("shard " << path << " has " << n).
+#define DPT_FAIL(msg)                         \
+  do {                                        \
+    std::ostringstream dpt_os_;               \
+    dpt_os_ << msg;                           \
+    throw ::dpt::Error(dpt_os_.str());        \
+  } while (0)
+
+#define DPT_CHECK(cond, msg)                  \
+  do {                                        \
+    if (!(cond)) DPT_FAIL(msg);               \
+  } while (0)
+
+// Internal invariants: a bug in dptrain, not in the user's input.
+#define DPT_ASSERT(cond)                                                            \
+  do {                                                                              \
+    if (!(cond))                                                                    \
+      DPT_FAIL("internal error at " << __FILE__ << ":" << __LINE__ << ": " #cond); \
+  } while (0)
+
+}  // namespace dpt

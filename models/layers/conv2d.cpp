@@ -1,0 +1,43 @@
+// Conv2D: options, output shape and parameters; the oneDNN kernels live in kernels/cpu/conv2d_cpu.cpp.
+#include "models/layers/conv2d.h"
+
+namespace dpt {
+
+Conv2D::Conv2D(Options& opt)
+    : filters_(opt.require_int("filters", 1)),
+      kernel_(opt.get_pair("kernel", 0, 1)),
+      strides_(opt.get_pair("strides", 1, 1)),
+      same_(opt.get_choice("padding", "valid", {"valid", "same"}) == "same"),
+      use_bias_(opt.get_bool("use_bias", true)),
+      act_(parse_activation(opt.get_string("activation", "linear"), opt.at("activation"))),
+      kernel_init_(opt.get_string("kernel_initializer", "glorot_uniform")),
+      bias_init_(opt.get_string("bias_initializer", "zeros")) {
+  DPT_CHECK(kernel_.first > 0, "config key " << opt.key_path("kernel") << " is required");
+  DPT_CHECK(act_ != Act::kSoftmax, opt.at("activation")
+                                       << ": softmax over channels is not supported in conv2d");
+}
+
+Window2D Conv2D::geometry(const Shape& in) const {
+  DPT_CHECK(in.size() == 3, label() << " expects an (H, W, C) input, got " << shape_str(in));
+  return window_2d(in[0], in[1], kernel_, strides_, same_, label());
+}
+
+Shape Conv2D::output_shape(const Shape& in) const {
+  const Window2D g = geometry(in);
+  return {g.h.out, g.w.out, filters_};
+}
+
+std::vector<ParamSpec> Conv2D::param_specs(const Shape& in) const {
+  const int64_t cin = in.at(2), kh = kernel_.first, kw = kernel_.second;
+  std::vector<ParamSpec> specs{
+      {"kernel", {kh, kw, cin, filters_}, true, kernel_init_, kh * kw * cin, kh * kw * filters_}};
+  if (use_bias_) specs.push_back({"bias", {filters_}, true, bias_init_, 0, 0});
+  return specs;
+}
+
+void Conv2D::bind(const std::vector<Param*>& params) {
+  kernel_p_ = params.at(0);
+  bias_p_ = use_bias_ ? params.at(1) : nullptr;
+}
+
+}  // namespace dpt

@@ -1,0 +1,42 @@
+// Conv2D: 2-D convolution over NHWC input with an HWIO kernel, bias and a fused activation.
+#pragma once
+#include <memory>
+
+#include "models/core/options.h"
+#include "models/kernels/cpu/activation_cpu.h"
+#include "models/layers/layer.h"
+#include "models/layers/window.h"
+
+namespace dpt {
+
+class Conv2D : public Layer {
+ public:
+  explicit Conv2D(Options& opt);
+  std::string type() const override { return "Conv2D"; }
+  Shape output_shape(const Shape& in) const override;
+  std::vector<ParamSpec> param_specs(const Shape& in) const override;
+  void bind(const std::vector<Param*>& params) override;
+  void forward(const Tensor& x, Tensor& y, const StepContext& ctx) override;
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
+
+  Window2D geometry(const Shape& in) const;
+  int64_t filters() const { return filters_; }
+  Act activation() const { return act_; }
+  bool use_bias() const { return use_bias_; }
+
+ private:
+  int64_t filters_;
+  std::pair<int64_t, int64_t> kernel_, strides_;
+  bool same_, use_bias_;
+  Act act_;
+  std::string kernel_init_, bias_init_;
+  Param* kernel_p_ = nullptr;
+  Param* bias_p_ = nullptr;
+ public:
+  struct CpuState;  // oneDNN primitives per batch size: models/kernels/cpu/conv2d_cpu.cpp
+
+ private:
+  std::unique_ptr<CpuState, BackendDeleter<CpuState>> cpu_;
+};
+
+}  // namespace dpt

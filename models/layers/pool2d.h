@@ -1,0 +1,34 @@
+// Pool2D: max, average and global-average pooling over NHWC input.
+#pragma once
+#include <memory>
+
+#include "models/core/options.h"
+#include "models/layers/layer.h"
+#include "models/layers/window.h"
+
+namespace dpt {
+
+enum class PoolKind { kMax, kAverage, kGlobalAverage };
+
+class Pool2D : public Layer {
+ public:
+  Pool2D(PoolKind kind, Options& opt);
+  std::string type() const override;
+  Shape output_shape(const Shape& in) const override;
+  void forward(const Tensor& x, Tensor& y, const StepContext& ctx) override;
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
+  Window2D geometry(const Shape& in) const;
+  PoolKind kind() const { return kind_; }
+
+ private:
+  PoolKind kind_;
+  std::pair<int64_t, int64_t> pool_, strides_;
+  bool same_ = false;
+ public:
+  struct CpuState;  // models/kernels/cpu/pool2d_cpu.cpp
+
+ private:
+  std::unique_ptr<CpuState, BackendDeleter<CpuState>> cpu_;
+};
+
+}  // namespace dpt

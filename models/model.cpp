@@ -1,0 +1,206 @@
+// Model: builds the Sequential, lays out flat parameter buffers, runs forward/backward, prints summary.
+#include "models/model.h"
+
+#include <iomanip>
+#include <sstream>
+
+#include "models/core/initializers.h"
+#include "models/core/options.h"
+#include "models/layer_factory.h"
+#include "models/layers/activation.h"
+#include "models/layers/dense.h"
+
+namespace dpt {
+
+namespace {
+Shape parse_input(const YAML::Node& n) {
+  DPT_CHECK(n.IsSequence() && n.size() >= 1 && n.size() <= 3,
+            "config key model.input" << where(n) << " must be a list like [28, 28, 1] (H, W, C)");
+  Shape s;
+  for (const auto& d : n) {
+    int64_t v = 0;
+    try {
+      v = d.as<int64_t>();
+    } catch (const YAML::Exception&) {
+      DPT_FAIL("config key model.input" << where(d) << " must hold integers");
+    }
+    DPT_CHECK(v >= 1, "config key model.input" << where(d) << " has a dimension below 1");
+    s.push_back(v);
+  }
+  return s;
+}
+
+std::string with_commas(int64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
+  return s;
+}
+}  // namespace
+
+Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(name)) {
+  Options opt(model_node, "model");
+  DPT_CHECK(opt.has("input"), "config key model.input is missing; e.g. input: [28, 28, 1]");
+  DPT_CHECK(opt.has("layers"), "config key model.layers is missing");
+  shapes_.push_back(parse_input(opt.node("input")));
+  const YAML::Node list = opt.node("layers");
+  opt.finish();
+  DPT_CHECK(list.IsSequence() && list.size() > 0,
+            "config key model.layers" << where(list) << " must be a non-empty list of layers");
+
+  std::map<std::string, int> name_counts;
+  std::vector<ParamSpec> specs;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string path = "model.layers[" + std::to_string(i) + "]";
+    auto layer = make_layer(list[i], path, name_counts);
+    layer->set_index(int(i));
+    try {
+      shapes_.push_back(layer->output_shape(shapes_.back()));
+      for (auto& s : layer->param_specs(shapes_[i])) {
+        specs.push_back(s);
+        param_layer_.push_back(int(i));
+      }
+    } catch (const Error& e) {
+      DPT_FAIL("config " << path << where(list[i]) << ": " << e.what());
+    }
+    layers_.push_back(std::move(layer));
+  }
+  DPT_CHECK(output_shape().size() == 1,
+            "the model's last layer outputs " << shape_str(output_shape(), true)
+                                              << "; it must output one logit per class: "
+                                                 "end with flatten and dense");
+  const Layer& last = *layers_.back();
+  const bool last_softmax =
+      (last.type() == "Dense" && static_cast<const Dense&>(last).activation() == Act::kSoftmax) ||
+      (last.type() == "Activation" &&
+       static_cast<const Activation&>(last).act() == Act::kSoftmax);
+  DPT_CHECK(!last_softmax, "the last layer (" << last.name() << ") applies softmax, but the loss "
+                           "works on logits and applies softmax itself; remove the softmax");
+  DPT_CHECK(layers_.front()->type() != "BatchNormalization",
+            "model.layers[0]: batch_norm cannot be the first layer; normalise the data instead");
+
+  int64_t trainable = 0, state = 0;
+  for (const auto& s : specs) (s.trainable ? trainable : state) += num_elements(s.shape);
+  weights_ = Tensor({trainable});
+  grads_ = Tensor({trainable});
+  state_ = Tensor({std::max<int64_t>(state, 1)});
+  int64_t wo = 0, so = 0;
+  for (const auto& s : specs) {
+    Param p{s, nullptr, nullptr};
+    if (s.trainable) {
+      p.value = weights_.data() + wo;
+      p.grad = grads_.data() + wo;
+      wo += num_elements(s.shape);
+    } else {
+      p.value = state_.data() + so;
+      so += num_elements(s.shape);
+    }
+    params_.push_back(p);
+  }
+  if (state == 0) state_ = Tensor({0});
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    std::vector<Param*> mine;
+    for (size_t k = 0; k < params_.size(); ++k)
+      if (param_layer_[k] == int(i)) mine.push_back(&params_[k]);
+    layers_[i]->bind(mine);
+  }
+}
+
+void Model::initialize(uint64_t seed) {
+  for (size_t k = 0; k < params_.size(); ++k) {
+    const Param& p = params_[k];
+    dpt::initialize(p.value, p.size(), p.spec.init, p.spec.fan_in, p.spec.fan_out, seed,
+                    uint32_t(k), layers_[param_layer_[k]]->label() + " " + p.spec.name);
+  }
+}
+
+Model::Buffers& Model::buffers(int64_t batch) {
+  auto it = buffers_.find(batch);
+  if (it != buffers_.end()) return it->second;
+  Buffers b;
+  b.acts.resize(layers_.size() + 1);
+  b.grads.resize(layers_.size() + 1);
+  for (size_t i = 1; i <= layers_.size(); ++i) {
+    if (layers_[i - 1]->is_reshape()) continue;  // aliased at run time
+    b.acts[i] = Tensor(with_batch(batch, shapes_[i]));
+    b.grads[i] = Tensor(with_batch(batch, shapes_[i]));
+  }
+  return buffers_.emplace(batch, std::move(b)).first->second;
+}
+
+const Tensor& Model::forward(const Tensor& x, const StepContext& ctx) {
+  DPT_CHECK(Shape(x.shape().begin() + 1, x.shape().end()) == input_shape(),
+            "model '" << name_ << "' expects input " << shape_str(input_shape(), true)
+                      << " but the data is " << shape_str(x.shape()));
+  Buffers& b = buffers(x.dim(0));
+  current_ = &b;
+  b.acts[0] = x;  // a view: the caller's batch buffer
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i]->is_reshape()) {
+      b.acts[i + 1] = b.acts[i].reshaped(with_batch(x.dim(0), shapes_[i + 1]));
+      continue;
+    }
+    layers_[i]->forward(b.acts[i], b.acts[i + 1], ctx);
+  }
+  return b.acts.back();
+}
+
+Tensor& Model::logits_grad() {
+  DPT_ASSERT(current_);
+  return current_->grads.back();
+}
+
+void Model::backward(const std::function<void(int)>& on_layer_done) {
+  DPT_ASSERT(current_);
+  Buffers& b = *current_;
+  const int64_t n = b.acts[0].dim(0);
+  for (int i = int(layers_.size()) - 1; i >= 0; --i) {
+    Layer& l = *layers_[size_t(i)];
+    if (l.is_reshape()) {
+      b.grads[size_t(i)] = b.grads[size_t(i) + 1].reshaped(with_batch(n, shapes_[size_t(i)]));
+    } else {
+      l.backward(b.acts[size_t(i)], b.acts[size_t(i) + 1], b.grads[size_t(i) + 1],
+                 i > 0 ? &b.grads[size_t(i)] : nullptr);
+    }
+    if (on_layer_done) on_layer_done(i);
+  }
+}
+
+std::string Model::summary() const {
+  std::ostringstream os;
+  const std::string rule(80, '_'), dbl(80, '=');
+  os << "Model: \"" << name_ << "\"\n" << rule << "\n";
+  os << std::left << std::setw(38) << " Layer (type)" << std::setw(28) << "Output Shape"
+     << "Param #\n" << dbl << "\n";
+  int64_t total = 0, trainable = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    int64_t count = 0;
+    for (size_t k = 0; k < params_.size(); ++k)
+      if (param_layer_[k] == int(i)) {
+        count += params_[k].size();
+        if (params_[k].spec.trainable) trainable += params_[k].size();
+      }
+    total += count;
+    const std::string name = " " + layers_[i]->name() + " (" + layers_[i]->type() + ")";
+    os << std::setw(38) << name << std::setw(28) << shape_str(shapes_[i + 1], true)
+       << with_commas(count) << "\n";
+    os << (i + 1 < layers_.size() ? "\n" : "");
+  }
+  os << dbl << "\n";
+  os << "Total params: " << with_commas(total) << "\n";
+  os << "Trainable params: " << with_commas(trainable) << "\n";
+  os << "Non-trainable params: " << with_commas(total - trainable) << "\n" << rule << "\n";
+  return os.str();
+}
+
+std::vector<std::string> Model::signature() const {
+  std::vector<std::string> sig;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    std::string s = layers_[i]->name() + ":" + layers_[i]->type() + shape_str(shapes_[i + 1]);
+    for (size_t k = 0; k < params_.size(); ++k)
+      if (param_layer_[k] == int(i)) s += " " + params_[k].spec.name + shape_str(params_[k].spec.shape);
+    sig.push_back(s);
+  }
+  return sig;
+}
+
+}  // namespace dpt

@@ -1,0 +1,69 @@
+// Model: a Keras-like Sequential built from the config's layer list, with flat parameter buffers.
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "models/layers/layer.h"
+
+namespace dpt {
+
+// Note [flat buffers]: all trainable parameters live in one contiguous buffer in layer order,
+// and their gradients in a twin buffer, so the optimizer and the all-reduce work on plain
+// ranges. Non-trainable state (BatchNorm moving statistics) lives in a third buffer.
+class Model {
+ public:
+  // Builds from the `model:` node; `path` names it in errors ("model").
+  Model(const YAML::Node& model_node, std::string name);
+  Model(const Model&) = delete;
+
+  const std::string& name() const { return name_; }
+  const Shape& input_shape() const { return shapes_.front(); }
+  const Shape& output_shape() const { return shapes_.back(); }
+  int64_t num_classes() const { return shapes_.back().at(0); }
+  const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+  const std::vector<Shape>& shapes() const { return shapes_; }  // per sample, L + 1 of them
+  std::vector<Param>& params() { return params_; }
+  const std::vector<Param>& params() const { return params_; }
+
+  Tensor& weights() { return weights_; }  // trainable values
+  Tensor& grads() { return grads_; }      // their gradients
+  Tensor& state() { return state_; }      // non-trainable values
+  int64_t num_trainable() const { return weights_.size(); }
+  int64_t num_non_trainable() const { return state_.size(); }
+
+  // Keras initialisers, deterministic in seed (identical on every rank).
+  void initialize(uint64_t seed);
+
+  // Runs every layer; returns the logits (N, classes). Buffers exist per batch size.
+  const Tensor& forward(const Tensor& x, const StepContext& ctx);
+  // The buffer the loss writes d(loss)/d(logits) into, for the batch size of the last forward.
+  Tensor& logits_grad();
+  // Backward from logits_grad(), last layer first; on_layer_done(i) runs once layer i's
+  // parameter gradients are final (the gradient reducer hooks in here).
+  void backward(const std::function<void(int)>& on_layer_done = {});
+
+  std::string summary() const;
+  // "Conv2D(3,3,1,32)|MaxPooling2D|..." : layer types and parameter shapes, for mismatch checks.
+  std::vector<std::string> signature() const;
+
+ private:
+  struct Buffers {
+    std::vector<Tensor> acts;   // acts[i] is the input of layer i; acts[L] the logits
+    std::vector<Tensor> grads;  // grads[i] = d(loss)/d(acts[i])
+  };
+  Buffers& buffers(int64_t batch);
+
+  std::string name_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Shape> shapes_;
+  std::vector<Param> params_;
+  std::vector<int> param_layer_;  // which layer owns params_[k]
+  Tensor weights_, grads_, state_;
+  std::map<int64_t, Buffers> buffers_;
+  Buffers* current_ = nullptr;
+};
+
+}  // namespace dpt

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of dptrain from Debian packages (idempotent).
+set -euo pipefail
+PKGS=(build-essential cmake ninja-build pkg-config libdnnl-dev libopenmpi-dev openmpi-bin
+      libhdf5-dev hdf5-tools libyaml-cpp-dev libcli11-dev libgtest-dev libbenchmark-dev
+      zlib1g-dev libssl-dev libarchive-dev python3-h5py python3-numpy)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

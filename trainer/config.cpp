@@ -1,0 +1,181 @@
+// Config parsing: every section read through Options, so unknown keys and bad values name their line.
+#include "trainer/config.h"
+
+#include <fstream>
+
+#include "models/core/options.h"
+
+namespace dpt {
+
+void apply_override(YAML::Node& root, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  DPT_CHECK(eq != std::string::npos && eq > 0,
+            "--set expects key=value (e.g. train.epochs=2), got '" << assignment << "'");
+  const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  YAML::Node value;
+  try {
+    value = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    DPT_FAIL("--set " << key << ": value '" << text << "' is not valid YAML: " << e.msg);
+  }
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    const auto dot = key.find('.', start);
+    parts.push_back(key.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  // Note: YAML::Node's operator= assigns through; reset() rebinds, which walking needs.
+  YAML::Node cur;
+  cur.reset(root);
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next;
+    if (cur.IsSequence() && !parts[i].empty() && std::isdigit((unsigned char)parts[i][0])) {
+      const size_t idx = std::stoul(parts[i]);
+      DPT_CHECK(idx < cur.size(), "--set " << key << ": index " << idx << " is out of range");
+      next.reset(cur[idx]);
+    } else {
+      DPT_CHECK(!cur.IsDefined() || cur.IsNull() || cur.IsMap(),
+                "--set " << key << ": '" << parts[i] << "' is not a map in the config");
+      next.reset(cur[parts[i]]);
+    }
+    cur.reset(next);
+  }
+  cur[parts.back()] = value;
+}
+
+namespace {
+
+DataConfig parse_data(Options o) {
+  DataConfig d;
+  d.dataset = o.get_choice("dataset", "", {"mnist", "fashion-mnist", "cifar10"});
+  d.dir = o.get_string("dir", "data/" + d.dataset);
+  d.validation_split = o.get_double_in("validation_split", 0.0, 0.0, 0.9);
+  d.shuffle = o.get_bool("shuffle", true);
+  d.prefetch = o.get_int("prefetch", 3, 1);
+  d.max_train_samples = o.get_int("max_train_samples", 0, 0);
+  d.max_test_samples = o.get_int("max_test_samples", 0, 0);
+  Options aug(o.node("augment"), "data.augment");
+  d.random_crop_pad = aug.get_int("random_crop", 0, 0);
+  d.horizontal_flip = aug.get_bool("horizontal_flip", false);
+  aug.finish();
+  o.finish();
+  return d;
+}
+
+// A one-key map {adam: {lr: ...}} or a bare name (adam).
+std::pair<std::string, YAML::Node> one_of(const YAML::Node& n, const std::string& path) {
+  if (n.IsScalar()) return {n.Scalar(), YAML::Node()};
+  DPT_CHECK(n.IsMap() && n.size() == 1,
+            "config key " << path << where(n) << " must be a name or a one-key map like {adam: {lr: 0.001}}");
+  return {n.begin()->first.as<std::string>(), n.begin()->second};
+}
+
+OptimizerConfig parse_optimizer(const YAML::Node& n) {
+  OptimizerConfig c;
+  if (!n.IsDefined() || n.IsNull()) return c;
+  auto [kind, body] = one_of(n, "train.optimizer");
+  DPT_CHECK(kind == "sgd" || kind == "adam" || kind == "adamw",
+            "config key train.optimizer" << where(n) << ": unknown optimizer '" << kind
+                                         << "'; expected sgd, adam or adamw");
+  c.kind = kind;
+  Options o(body, "train.optimizer." + kind);
+  c.lr = o.get_double_in("lr", kind == "sgd" ? 0.01 : 1e-3, 0.0, 1e3);
+  c.weight_decay = o.get_double_in("weight_decay", kind == "adamw" ? 0.004 : 0.0, 0.0, 1.0);
+  if (kind == "sgd") {
+    c.momentum = o.get_double_in("momentum", 0.0, 0.0, 1.0);
+    c.nesterov = o.get_bool("nesterov", false);
+  } else {
+    c.beta1 = o.get_double_in("beta1", 0.9, 0.0, 1.0);
+    c.beta2 = o.get_double_in("beta2", 0.999, 0.0, 1.0);
+    c.epsilon = o.get_double_in("epsilon", 1e-7, 0.0, 1.0);
+  }
+  o.finish();
+  return c;
+}
+
+ScheduleConfig parse_schedule(const YAML::Node& n) {
+  ScheduleConfig c;
+  if (!n.IsDefined() || n.IsNull()) return c;
+  auto [kind, body] = one_of(n, "train.lr_schedule");
+  DPT_CHECK(kind == "constant" || kind == "step" || kind == "cosine" || kind == "warmup",
+            "config key train.lr_schedule" << where(n) << ": unknown schedule '" << kind
+                                           << "'; expected constant, step, cosine or warmup");
+  c.kind = kind;
+  Options o(body, "train.lr_schedule." + kind);
+  c.warmup_epochs = o.get_double_in("warmup_epochs", kind == "warmup" ? 1.0 : 0.0, 0.0, 1e6);
+  if (kind == "step") {
+    c.step_epochs = o.get_double_in("every_epochs", 10, 1e-9, 1e6);
+    c.gamma = o.get_double_in("gamma", 0.1, 0.0, 1.0);
+  }
+  if (kind == "cosine") c.min_lr = o.get_double_in("min_lr", 0.0, 0.0, 1e3);
+  o.finish();
+  return c;
+}
+
+TrainConfig parse_train(Options o) {
+  TrainConfig t;
+  t.epochs = o.get_int("epochs", 1, 1);
+  t.batch_size = o.get_int("batch_size", 32, 1);
+  t.optimizer = parse_optimizer(o.node("optimizer"));
+  t.schedule = parse_schedule(o.node("lr_schedule"));
+  t.seed = uint64_t(o.get_int("seed", 1, 0));
+  t.backend = o.get_choice("backend", "cpu", {"cpu", "cuda"});
+  t.log_every_steps = o.get_int("log_every_steps", 50, 1);
+  Options es(o.node("early_stopping"), "train.early_stopping");
+  t.early_stopping.monitor =
+      es.get_choice("monitor", "", {"", "accuracy", "loss", "val_accuracy", "val_loss"});
+  t.early_stopping.target = es.get_double("target", 0.0);
+  t.early_stopping.patience = es.get_int("patience", 0, 0);
+  t.early_stopping.min_delta = es.get_double("min_delta", 0.0);
+  es.finish();
+  o.finish();
+  return t;
+}
+
+}  // namespace
+
+Config parse_config(const YAML::Node& root) {
+  DPT_CHECK(root.IsMap(), "the config must be a YAML map with name, data, model and train");
+  Options top(root, "config");
+  Config c;
+  c.name = top.get_string("name", "");
+  DPT_CHECK(!c.name.empty(), "config key 'name' is required (it names the run directory)");
+  c.run_dir = top.get_string("run_dir", "runs/" + c.name);
+  DPT_CHECK(top.has("data"), "config section 'data' is required");
+  c.data = parse_data(Options(top.node("data"), "data"));
+  DPT_CHECK(top.has("model"), "config section 'model' is required");
+  c.model = top.node("model");
+  c.train = parse_train(Options(top.node("train"), "train"));
+  Options ck(top.node("checkpoint"), "checkpoint");
+  c.checkpoint.dir = ck.get_string("dir", c.run_dir + "/checkpoints");
+  c.checkpoint.every_epochs = ck.get_int("every_epochs", 1, 0);
+  c.checkpoint.every_steps = ck.get_int("every_steps", 0, 0);
+  c.checkpoint.keep = ck.get_int("keep", 3, 1);
+  ck.finish();
+  top.finish();
+  YAML::Emitter out;
+  out << root;
+  c.resolved = std::string(out.c_str()) + "\n";
+  return c;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  DPT_CHECK(in, "cannot open config file '" << path << "'");
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    DPT_FAIL("config file '" << path << "' is not valid YAML: line " << e.mark.line + 1 << ": "
+                             << e.msg);
+  }
+  for (const auto& o : overrides) apply_override(root, o);
+  try {
+    return parse_config(root);
+  } catch (const Error& e) {
+    DPT_FAIL(path << ": " << e.what());
+  }
+}
+
+}  // namespace dpt

@@ -1,0 +1,74 @@
+// Config: the YAML run description, parsed strictly, with --set overrides applied first.
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+namespace dpt {
+
+struct DataConfig {
+  std::string dataset;  // mnist | fashion-mnist | cifar10: the shard file prefix
+  std::string dir;
+  double validation_split = 0.0;
+  bool shuffle = true;
+  int64_t random_crop_pad = 0;  // CIFAR-style: pad by this many pixels, crop back at random
+  bool horizontal_flip = false;
+  int64_t prefetch = 3;              // batches prepared ahead by the background thread
+  int64_t max_train_samples = 0;     // 0 = all; for quick experiments and tests
+  int64_t max_test_samples = 0;
+};
+
+struct OptimizerConfig {
+  std::string kind = "adam";  // sgd | adam | adamw
+  double lr = 1e-3, momentum = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;  // Keras' defaults
+};
+
+struct ScheduleConfig {
+  std::string kind = "constant";  // constant | step | cosine | warmup
+  double warmup_epochs = 0;       // linear warm-up from 0, before any schedule
+  double step_epochs = 10, gamma = 0.1;  // step: lr *= gamma every step_epochs
+  double min_lr = 0.0;                   // cosine floor
+};
+
+struct EarlyStopping {
+  std::string monitor;  // empty = off; accuracy | loss | val_accuracy | val_loss
+  double target = 0;    // stop once the metric reaches it (0 = unused)
+  int64_t patience = 0; // stop after this many epochs without improvement (0 = unused)
+  double min_delta = 0;
+};
+
+struct TrainConfig {
+  int64_t epochs = 1;
+  int64_t batch_size = 32;  // global batch across all ranks
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  uint64_t seed = 1;
+  std::string backend = "cpu";
+  int64_t log_every_steps = 50;  // metrics.csv row and metric all-reduce interval
+  EarlyStopping early_stopping;
+};
+
+struct CheckpointConfig {
+  std::string dir;  // default: <run_dir>/checkpoints
+  int64_t every_epochs = 1, every_steps = 0, keep = 3;
+};
+
+struct Config {
+  std::string name;
+  std::string run_dir;  // default: runs/<name>
+  DataConfig data;
+  YAML::Node model;
+  TrainConfig train;
+  CheckpointConfig checkpoint;
+  std::string resolved;  // the whole config after overrides, as YAML text
+};
+
+// Reads path, applies "key.sub=value" overrides (value parsed as YAML), validates every key.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+Config parse_config(const YAML::Node& root);
+void apply_override(YAML::Node& root, const std::string& assignment);
+
+}  // namespace dpt
