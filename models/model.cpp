@@ -75,8 +75,6 @@ Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(n
        static_cast<const Activation&>(last).act() == Act::kSoftmax);
   DPT_CHECK(!last_softmax, "the last layer (" << last.name() << ") applies softmax, but the loss "
                            "works on logits and applies softmax itself; remove the softmax");
-  DPT_CHECK(layers_.front()->type() != "BatchNormalization",
-            "model.layers[0]: batch_norm cannot be the first layer; normalise the data instead");
 
   int64_t trainable = 0, state = 0;
   for (const auto& s : specs) (s.trainable ? trainable : state) += num_elements(s.shape);
@@ -97,6 +95,9 @@ Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(n
     params_.push_back(p);
   }
   if (state == 0) state_ = Tensor({0});
+  first_param_layer_ = int(layers_.size());
+  for (size_t k = 0; k < params_.size(); ++k)
+    if (params_[k].spec.trainable) first_param_layer_ = std::min(first_param_layer_, param_layer_[k]);
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::vector<Param*> mine;
     for (size_t k = 0; k < params_.size(); ++k)
@@ -119,10 +120,12 @@ Model::Buffers& Model::buffers(int64_t batch) {
   Buffers b;
   b.acts.resize(layers_.size() + 1);
   b.grads.resize(layers_.size() + 1);
+  // A reshape layer's output aliases its input, and its input gradient aliases its output
+  // gradient; everything else owns its buffer.
   for (size_t i = 1; i <= layers_.size(); ++i) {
-    if (layers_[i - 1]->is_reshape()) continue;  // aliased at run time
-    b.acts[i] = Tensor(with_batch(batch, shapes_[i]));
-    b.grads[i] = Tensor(with_batch(batch, shapes_[i]));
+    if (!layers_[i - 1]->is_reshape()) b.acts[i] = Tensor(with_batch(batch, shapes_[i]));
+    if (i == layers_.size() || !layers_[i]->is_reshape())
+      b.grads[i] = Tensor(with_batch(batch, shapes_[i]));
   }
   return buffers_.emplace(batch, std::move(b)).first->second;
 }
@@ -158,8 +161,10 @@ void Model::backward(const std::function<void(int)>& on_layer_done) {
     if (l.is_reshape()) {
       b.grads[size_t(i)] = b.grads[size_t(i) + 1].reshaped(with_batch(n, shapes_[size_t(i)]));
     } else {
+      // No layer before i learns anything: its input gradient would be thrown away.
+      const bool want_dx = i > first_param_layer_;
       l.backward(b.acts[size_t(i)], b.acts[size_t(i) + 1], b.grads[size_t(i) + 1],
-                 i > 0 ? &b.grads[size_t(i)] : nullptr);
+                 want_dx ? &b.grads[size_t(i)] : nullptr);
     }
     if (on_layer_done) on_layer_done(i);
   }

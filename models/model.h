@@ -28,6 +28,7 @@ class Model {
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
 
+  int param_layer(size_t k) const { return param_layer_[k]; }  // layer index owning params()[k]
   Tensor& weights() { return weights_; }  // trainable values
   Tensor& grads() { return grads_; }      // their gradients
   Tensor& state() { return state_; }      // non-trainable values
@@ -61,6 +62,7 @@ class Model {
   std::vector<Shape> shapes_;
   std::vector<Param> params_;
   std::vector<int> param_layer_;  // which layer owns params_[k]
+  int first_param_layer_ = 0;     // earliest layer with trainable parameters
   Tensor weights_, grads_, state_;
   std::map<int64_t, Buffers> buffers_;
   Buffers* current_ = nullptr;

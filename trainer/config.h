@@ -48,6 +48,8 @@ struct TrainConfig {
   uint64_t seed = 1;
   std::string backend = "cpu";
   int64_t log_every_steps = 50;  // metrics.csv row and metric all-reduce interval
+  double bucket_mb = 25, first_bucket_mb = 1;  // gradient all-reduce buckets
+  bool overlap = true;  // start bucket all-reduces during backward
   EarlyStopping early_stopping;
 };
 

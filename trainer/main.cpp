@@ -1,27 +1,104 @@
-// dptrain command line: prepare, summary, train and eval subcommands; errors abort every rank.
+// dptrain command line: prepare, summary and train; an error on any rank aborts the whole job.
+#include <omp.h>
+#include <sched.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <thread>
 
+#include "comm/communicator.h"
+#include "data/raw_readers.h"
+#include "data/shards.h"
 #include "models/model.h"
 #include "trainer/config.h"
+#include "trainer/trainer.h"
+
+namespace {
+
+// Unless OMP_NUM_THREADS says otherwise, ranks on one node share its cores instead of each
+// starting one thread per core (which would oversubscribe them).
+void set_threads(const dpt::Communicator& comm) {
+  if (std::getenv("OMP_NUM_THREADS")) return;
+  cpu_set_t set;
+  int cpus = 1;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+  // Under a launcher that binds each rank to its own cores, the mask already shows its share.
+  const bool bound = cpus < int(std::thread::hardware_concurrency());
+  omp_set_num_threads(std::max(1, bound ? cpus : cpus / comm.local_size()));
+}
+
+int prepare(const std::string& dataset, const std::string& raw, const std::string& out,
+            int64_t shards, uint64_t seed, bool verify) {
+  const dpt::RawDataset d = dpt::read_raw_dataset(dataset, raw, verify);
+  std::cout << "prepare: " << dataset << ": " << d.train.n << " train and " << d.test.n
+            << " test samples of " << d.height << "x" << d.width << "x" << d.channels
+            << (verify ? ", checksums verified" : ", checksums NOT verified (--no-verify)") << "\n";
+  for (const auto& f : dpt::write_shards(d, out, shards, seed)) std::cout << "  wrote " << f << "\n";
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  std::unique_ptr<dpt::Communicator> comm;
+  try {
+    comm = dpt::make_communicator(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::cerr << "dptrain: error: cannot start MPI: " << e.what() << "\n";
+    return 1;
+  }
   CLI::App app{"dptrain: data-parallel CNN training on MNIST and CIFAR-10"};
   app.require_subcommand(1);
+
+  std::string dataset, raw_dir, out_dir;
+  int64_t shards = 8;
+  uint64_t shuffle_seed = 1234;
+  bool no_verify = false;
+  auto* prep = app.add_subcommand("prepare", "raw official files -> HDF5 shards + test file");
+  prep->add_option("dataset", dataset, "mnist | fashion-mnist | cifar10")
+      ->required()->check(CLI::IsMember({"mnist", "fashion-mnist", "cifar10"}));
+  prep->add_option("--raw", raw_dir, "folder with the official raw files")->required();
+  prep->add_option("--out", out_dir, "output folder for the shards")->required();
+  prep->add_option("--shards", shards, "number of train shards (>= ranks you will train on)")
+      ->check(CLI::PositiveNumber);
+  prep->add_option("--seed", shuffle_seed, "seed of the global shuffle before sharding");
+  prep->add_flag("--no-verify", no_verify, "skip the MD5 comparison with known checksums");
+
   std::string config_path;
   std::vector<std::string> sets;
   auto* summary = app.add_subcommand("summary", "print a Keras-style model summary");
   summary->add_option("config", config_path, "YAML config")->required();
   summary->add_option("--set", sets, "override a config key: key.sub=value");
-  CLI11_PARSE(app, argc, argv);
+
+  auto* train = app.add_subcommand("train", "train a model (alone, under mpirun or srun)");
+  train->add_option("config", config_path, "YAML config")->required();
+  train->add_option("--set", sets, "override a config key: key.sub=value (repeatable)");
+
   try {
-    if (*summary) {
-      const auto cfg = dpt::load_config(config_path, sets);
-      dpt::Model model(cfg.model, cfg.name);
-      std::cout << model.summary();
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help or the usage error (every rank would; keep rank 0)
+    return rc;
+  }
+  try {
+    set_threads(*comm);
+    if (*prep) {
+      DPT_CHECK(comm->size() == 1, "run dptrain prepare as one process, not under mpirun");
+      return prepare(dataset, raw_dir, out_dir, shards, shuffle_seed, !no_verify);
     }
+    const dpt::Config cfg = dpt::load_config(config_path, sets);
+    if (*summary) {
+      dpt::Model model(cfg.model, cfg.name);
+      if (comm->rank() == 0) std::cout << model.summary();
+      return 0;
+    }
+    dpt::Trainer trainer(cfg, *comm);
+    trainer.run();
+    comm.reset();  // MPI_Finalize
+    return 0;
   } catch (const std::exception& e) {
-    std::cerr << "dptrain: rank 0: error: " << e.what() << "\n";
+    std::cerr << "dptrain: rank " << comm->rank() << ": error: " << e.what() << std::endl;
+    if (comm->size() > 1) comm->abort(1);
     return 1;
   }
 }

@@ -15,6 +15,7 @@ struct BatchNorm::CpuState {
     dnnl::batch_normalization_backward bwd;
     dnnl::memory src, dst, diff_src, diff_dst, scale, shift, diff_scale, diff_shift, mean, var,
         run_mean, run_var, scratch;
+    Tensor unused_dx;
   };
   std::map<int64_t, Plan> plans;
 };
@@ -89,8 +90,9 @@ void BatchNorm::forward(const Tensor& x, Tensor& y, const StepContext& ctx) {
 
 void BatchNorm::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
   auto& p = cpu_->plans.at(x.dim(0));
-  // oneDNN always produces diff_src; the first layer of a model still needs somewhere to put it.
-  DPT_CHECK(dx, label() << " cannot be the first layer of a model");
+  // oneDNN always produces diff_src; give it scratch when the model does not want it.
+  if (!dx && p.unused_dx.empty()) p.unused_dx = Tensor(x.shape());
+  if (!dx) dx = &p.unused_dx;
   execute(p.bwd, {{DNNL_ARG_SRC, with_data(p.src, x.data())},
                   {DNNL_ARG_MEAN, p.mean},
                   {DNNL_ARG_VARIANCE, p.var},

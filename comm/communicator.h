@@ -1,0 +1,38 @@
+// Communicator: the collective operations training needs, with async work handles (c10d-like).
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace dpt {
+
+// A started collective; wait() blocks until the buffer holds the result.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+  // Lets the backend progress without blocking (MPI progresses only inside MPI calls).
+  virtual bool test() { return false; }
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual int local_rank() const = 0;
+  virtual int local_size() const = 0;  // ranks on this node
+  virtual std::string backend() const = 0;
+  // In-place sum across ranks of a host (or, for device communicators, device) buffer.
+  virtual std::unique_ptr<Work> allreduce_sum(float* buf, size_t n) = 0;
+  virtual void allreduce_sum_f64(double* buf, size_t n) = 0;  // metrics
+  virtual void broadcast(void* buf, size_t bytes, int root) = 0;
+  virtual void barrier() = 0;
+  // Stops every rank of the job with a non-zero exit; never returns.
+  [[noreturn]] virtual void abort(int code) = 0;
+};
+
+// MPI when a launcher (mpirun, srun with PMI/PMIx) started us, the one-rank stub otherwise.
+std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv);
+
+}  // namespace dpt

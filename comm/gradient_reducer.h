@@ -1,0 +1,41 @@
+// GradientReducer: averages gradients across ranks in buckets that start while backward still runs.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "models/model.h"
+
+namespace dpt {
+
+// Note [bucket order]: buckets cover the flat gradient buffer in reverse parameter order (the
+// order backward produces them), the first one small so communication starts early, as in
+// PyTorch DDP. Bucket boundaries depend only on the model and the sizes, so every rank forms
+// the same buckets and launches them in the same order: collectives always match.
+class GradientReducer {
+ public:
+  struct Bucket {
+    int64_t offset = 0, size = 0;  // range in the flat gradient buffer
+    int ready_layer = 0;           // launch once backward has finished this layer
+  };
+
+  GradientReducer(Communicator& comm, Model& model, int64_t bucket_bytes,
+                  int64_t first_bucket_bytes, bool overlap);
+
+  void begin_step();
+  void on_layer_done(int layer);  // the Model's backward hook
+  // Launches what is left, waits for all; returns the seconds spent waiting here.
+  double finish_step();
+  const std::vector<Bucket>& buckets() const { return buckets_; }
+
+ private:
+  void launch(size_t b);
+  Communicator& comm_;
+  float* grads_;
+  bool overlap_;
+  std::vector<Bucket> buckets_;
+  std::vector<std::unique_ptr<Work>> pending_;
+  size_t next_ = 0;  // next bucket to launch (strictly in order)
+};
+
+}  // namespace dpt

@@ -1,0 +1,83 @@
+// DataPlan: shard-to-rank assignment, per-shard validation tail, and identical step counts on all ranks.
+#include "trainer/data_plan.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "data/hdf5_util.h"
+#include "models/core/error.h"
+
+namespace dpt {
+
+DataPlan::DataPlan(const DataConfig& cfg, int64_t global_batch, int rank, int world)
+    : rank_(rank), world_(world) {
+  DPT_CHECK(global_batch % world == 0,
+            "train.batch_size " << global_batch << " is the global batch and must divide evenly "
+                                << "among the " << world << " ranks; choose a multiple of " << world);
+  local_batch_ = global_batch / world;
+  all_files_ = find_train_shards(cfg.dir, cfg.dataset);
+  const int64_t shards = int64_t(all_files_.size());
+  DPT_CHECK(shards >= world, cfg.dir << " holds " << shards << " train shards, fewer than the "
+                                     << world << " ranks; re-run dptrain prepare with --shards "
+                                     << world << " (or a multiple of it)");
+  train_per_rank_.assign(size_t(world), 0);
+  val_per_rank_.assign(size_t(world), 0);
+  for (int64_t s = 0; s < shards; ++s) {
+    h5::Handle f = h5::open_file(all_files_[size_t(s)]);
+    int64_t n = h5::get_attr_int(f, "num_samples", all_files_[size_t(s)]);
+    if (cfg.max_train_samples > 0) n = std::min(n, cfg.max_train_samples);
+    const int64_t val = int64_t(std::floor(double(n) * cfg.validation_split));
+    train_per_rank_[size_t(s % world)] += n - val;
+    val_per_rank_[size_t(s % world)] += val;
+    if (s % world == rank) my_files_.push_back(all_files_[size_t(s)]);
+  }
+  const int64_t most = *std::max_element(train_per_rank_.begin(), train_per_rank_.end());
+  steps_ = (most + local_batch_ - 1) / local_batch_;
+  DPT_CHECK(steps_ > 0, "no training samples in " << cfg.dir);
+
+  train_ = load_shards(my_files_, cfg.dataset, cfg.max_train_samples);
+  // Rebuild each shard's boundaries from the per-file counts to split off the validation tail.
+  int64_t offset = 0;
+  for (const auto& path : my_files_) {
+    h5::Handle f = h5::open_file(path);
+    int64_t n = h5::get_attr_int(f, "num_samples", path);
+    if (cfg.max_train_samples > 0) n = std::min(n, cfg.max_train_samples);
+    const int64_t val = int64_t(std::floor(double(n) * cfg.validation_split));
+    for (int64_t i = 0; i < n; ++i) (i < n - val ? train_idx_ : val_idx_).push_back(offset + i);
+    offset += n;
+  }
+  DPT_ASSERT(int64_t(train_idx_.size()) == train_per_rank_[size_t(rank)]);
+}
+
+int64_t DataPlan::count_at(int rank, int64_t step) const {
+  const int64_t left = train_per_rank_[size_t(rank)] - step * local_batch_;
+  return std::clamp<int64_t>(left, 0, local_batch_);
+}
+
+int64_t DataPlan::global_count_at(int64_t step) const {
+  int64_t total = 0;
+  for (int r = 0; r < world_; ++r) total += count_at(r, step);
+  return total;
+}
+
+int64_t DataPlan::global_train_samples() const {
+  int64_t t = 0;
+  for (auto v : train_per_rank_) t += v;
+  return t;
+}
+
+int64_t DataPlan::global_val_samples() const {
+  int64_t t = 0;
+  for (auto v : val_per_rank_) t += v;
+  return t;
+}
+
+ShardData load_test_slice(const DataConfig& cfg, int rank, int world, std::vector<int64_t>* idx) {
+  const std::string path = cfg.dir + "/" + test_file_name(cfg.dataset);
+  ShardData d = load_shards({path}, cfg.dataset, cfg.max_test_samples);
+  idx->clear();
+  for (int64_t i = rank * d.n / world; i < (rank + 1) * d.n / world; ++i) idx->push_back(i);
+  return d;
+}
+
+}  // namespace dpt

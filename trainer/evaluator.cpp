@@ -1,0 +1,56 @@
+// Exact evaluation over a rank's samples with one all-reduce of sums and the confusion matrix.
+#include "trainer/evaluator.h"
+
+#include "data/batches.h"
+#include "models/layers/softmax_cross_entropy.h"
+
+namespace dpt {
+
+std::vector<double> EvalResult::per_class_accuracy() const {
+  std::vector<double> acc(size_t(classes), 0.0);
+  for (int64_t c = 0; c < classes; ++c) {
+    int64_t total = 0;
+    for (int64_t p = 0; p < classes; ++p) total += confusion[size_t(c * classes + p)];
+    acc[size_t(c)] = total ? double(confusion[size_t(c * classes + c)]) / double(total) : 0.0;
+  }
+  return acc;
+}
+
+EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
+                    int64_t batch, Communicator& comm) {
+  const int64_t classes = model.num_classes();
+  DPT_CHECK(data.classes <= classes, "the data has " << data.classes << " classes but the model "
+                                      "outputs " << classes);
+  std::vector<double> sums(size_t(2 + classes * classes), 0.0);  // loss, correct, confusion
+  const int64_t n = int64_t(indices.size());
+  if (n > 0) {
+    Prefetcher pf(data, batch, 2);
+    const int64_t steps = (n + batch - 1) / batch;
+    pf.start(indices, batch, 0, steps, AugmentSpec{}, 0, 0, 0);
+    std::vector<int64_t> confusion(size_t(classes * classes), 0);
+    StepContext ctx;
+    ctx.mode = Mode::kInfer;
+    for (int64_t s = 0; s < steps; ++s) {
+      const Batch& b = pf.next();
+      const Tensor& logits = model.forward(b.x, ctx);
+      const LossStats st = SoftmaxCrossEntropy::compute(logits, b.y.data(), nullptr, 1.0f);
+      sums[0] += st.loss_sum;
+      sums[1] += double(st.correct);
+      SoftmaxCrossEntropy::confusion(logits, b.y.data(), confusion.data());
+    }
+    for (size_t i = 0; i < confusion.size(); ++i) sums[2 + i] = double(confusion[i]);
+  }
+  double count = double(n);
+  comm.allreduce_sum_f64(sums.data(), sums.size());
+  comm.allreduce_sum_f64(&count, 1);
+  EvalResult r;
+  r.count = int64_t(count);
+  r.classes = classes;
+  r.loss = count > 0 ? sums[0] / count : 0.0;
+  r.accuracy = count > 0 ? sums[1] / count : 0.0;
+  r.confusion.resize(size_t(classes * classes));
+  for (size_t i = 0; i < r.confusion.size(); ++i) r.confusion[i] = int64_t(sums[2 + i] + 0.5);
+  return r;
+}
+
+}  // namespace dpt

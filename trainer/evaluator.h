@@ -1,0 +1,24 @@
+// Exact evaluation: every sample of a split counted once across ranks, loss/accuracy/confusion.
+#pragma once
+#include <vector>
+
+#include "comm/communicator.h"
+#include "data/shards.h"
+#include "models/model.h"
+
+namespace dpt {
+
+struct EvalResult {
+  int64_t count = 0;
+  double loss = 0, accuracy = 0;
+  int64_t classes = 0;
+  std::vector<int64_t> confusion;  // classes x classes, rows = true class
+  std::vector<double> per_class_accuracy() const;
+};
+
+// Each rank evaluates its own indices; sums are all-reduced once at the end (one collective,
+// reached by every rank however many batches it had).
+EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
+                    int64_t batch, Communicator& comm);
+
+}  // namespace dpt

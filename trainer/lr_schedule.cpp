@@ -1,0 +1,23 @@
+// Learning-rate schedules computed from the global step alone, so a resumed run continues exactly.
+#include "trainer/lr_schedule.h"
+
+#include <cmath>
+
+namespace dpt {
+
+double learning_rate(const ScheduleConfig& s, double base_lr, int64_t step, int64_t steps_per_epoch,
+                     int64_t epochs) {
+  const double spe = double(std::max<int64_t>(steps_per_epoch, 1));
+  const double warmup = s.warmup_epochs * spe;
+  if (step < warmup) return base_lr * double(step + 1) / warmup;
+  const double epoch = double(step) / spe;
+  if (s.kind == "step") return base_lr * std::pow(s.gamma, std::floor(epoch / s.step_epochs));
+  if (s.kind == "cosine") {
+    const double total = double(epochs) * spe - warmup;
+    const double progress = total > 0 ? std::min(1.0, (double(step) - warmup) / total) : 1.0;
+    return s.min_lr + (base_lr - s.min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress));
+  }
+  return base_lr;  // constant, and warmup's plateau
+}
+
+}  // namespace dpt
