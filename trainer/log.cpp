@@ -1,7 +1,11 @@
 // Rank-0 logging to stdout and log.txt, with a redrawn progress line only on a terminal.
 #include "trainer/log.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cstdlib>
+#include <string>
 
 #include <cstdio>
 #include <fstream>
@@ -19,7 +23,21 @@ void init(int rank, const std::string& log_file) {
   if (rank == 0 && !log_file.empty()) g_file.open(log_file, std::ios::app);
 }
 
-bool interactive() { return ::isatty(STDOUT_FILENO) == 1; }
+// Open MPI gives local ranks a pseudo-terminal even when mpirun's own output goes to a file or
+// pipe, so under mpirun ask whether mpirun's stdout (our parent's) is a terminal.
+bool interactive() {
+  static const bool tty = [] {
+    if (const char* v = std::getenv("DPT_PROGRESS")) return std::string(v) == "1";
+    if (::isatty(STDOUT_FILENO) != 1) return false;
+    if (!std::getenv("OMPI_COMM_WORLD_SIZE")) return true;
+    const std::string parent_out = "/proc/" + std::to_string(::getppid()) + "/fd/1";
+    const int fd = ::open(parent_out.c_str(), O_WRONLY | O_NOCTTY);
+    const bool parent_tty = fd >= 0 && ::isatty(fd) == 1;
+    if (fd >= 0) ::close(fd);
+    return parent_tty;
+  }();
+  return tty;
+}
 
 void info(const std::string& line) {
   if (g_rank != 0) return;

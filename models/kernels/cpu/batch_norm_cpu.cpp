@@ -98,6 +98,8 @@ void BatchNorm::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tenso
                   {DNNL_ARG_VARIANCE, p.var},
                   {DNNL_ARG_DIFF_DST, with_data(p.diff_dst, dy.data())},
                   {DNNL_ARG_SCALE, with_data(p.scale, gamma_->value)},
+                  // oneDNN 2.6 refuses the backward without SHIFT, although it does not read it.
+                  {DNNL_ARG_SHIFT, with_data(p.shift, beta_->value)},
                   {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx->data())},
                   {DNNL_ARG_DIFF_SCALE, with_data(p.diff_scale, gamma_->grad)},
                   {DNNL_ARG_DIFF_SHIFT, with_data(p.diff_shift, beta_->grad)},

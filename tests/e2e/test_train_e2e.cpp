@@ -1,0 +1,67 @@
+// End to end through the CLI: prepare real MNIST / CIFAR-10, train a small run, check it learned.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "../unit/test_helpers.h"
+
+namespace dpt::testing {
+namespace {
+
+std::string read_file(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(EndToEnd, MnistConvnetLearnsOnASubset) {
+  const std::string dir = temp_dir("e2e");
+  auto r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
+               "/data --shards 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("checksums verified"), std::string::npos);
+  r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
+          dir + "/data --set run_dir=" + dir + "/run --set train.epochs=2 --set train.batch_size=64"
+          " --set data.max_train_samples=3000 --set data.max_test_samples=2000");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Epoch 2/2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("val_accuracy: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("img/s"), std::string::npos) << r.output;
+  const YAML::Node s = YAML::LoadFile(dir + "/run/summary.yaml");
+  EXPECT_EQ(s["test_samples"].as<int>(), 2000);
+  EXPECT_GT(s["test_accuracy"].as<double>(), 0.90) << r.output;  // chance is 0.10
+  EXPECT_GT(s["images_per_sec"].as<double>(), 0.0);
+  const std::string csv = read_file(dir + "/run/metrics.csv");
+  EXPECT_EQ(csv.rfind("epoch,step,loss,accuracy,val_loss,val_accuracy,lr,images_per_sec", 0), 0u);
+  EXPECT_GE(std::count(csv.begin(), csv.end(), '\n'), 5);
+  EXPECT_NE(read_file(dir + "/run/config.yaml").find("max_train_samples: 3000"), std::string::npos);
+  EXPECT_NE(read_file(dir + "/run/log.txt").find("Test: 2000 samples"), std::string::npos);
+}
+
+TEST(EndToEnd, CifarSmallLearnsInOneEpoch) {
+  const std::string dir = temp_dir("e2e");
+  auto r = run(dptrain() + " prepare cifar10 --raw " + datasets() + "/cifar10 --out " + dir +
+               "/data --shards 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/cifar10_small.yaml --set data.dir=" +
+          dir + "/data --set run_dir=" + dir + "/run --set train.epochs=1 --set train.batch_size=32"
+          " --set data.max_train_samples=4000 --set data.max_test_samples=2000"
+          " --set 'data.augment={random_crop: 4, horizontal_flip: true}'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const YAML::Node s = YAML::LoadFile(dir + "/run/summary.yaml");
+  EXPECT_GT(s["test_accuracy"].as<double>(), 0.20) << r.output;  // chance is 0.10
+}
+
+TEST(EndToEnd, MissingDataIsAClearError) {
+  const std::string dir = temp_dir("e2e");
+  const auto r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
+                     dir + "/nothing --set run_dir=" + dir + "/run");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("dptrain prepare mnist"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace dpt::testing

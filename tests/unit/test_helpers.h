@@ -1,0 +1,44 @@
+// Small helpers shared by tests: temporary directories, files, running the dptrain binary.
+#pragma once
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace dpt::testing {
+
+inline std::string temp_dir(const std::string& tag) {
+  std::string tmpl = "/tmp/dpt-" + tag + "-XXXXXX";
+  const char* d = ::mkdtemp(tmpl.data());
+  return d ? d : "";
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+inline std::string datasets() { return DPT_DATASETS; }
+
+struct RunResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs a shell command line; the exit code is the process's own.
+inline RunResult run(const std::string& cmd) {
+  RunResult r{0, ""};
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buf;
+  while (p && std::fgets(buf.data(), buf.size(), p)) r.output += buf.data();
+  const int status = p ? ::pclose(p) : -1;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+inline std::string dptrain() { return DPT_BINARY; }
+
+}  // namespace dpt::testing
