@@ -1,0 +1,198 @@
+// Shard writing with a seeded global shuffle and atomic rename; shard loading with validation.
+#include "data/shards.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "data/hdf5_util.h"
+#include "models/core/error.h"
+#include "models/core/philox.h"
+
+namespace dpt {
+
+std::string train_shard_name(const std::string& dataset, int64_t shard, int64_t num_shards) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "-train-%05lld-of-%05lld.h5", (long long)shard,
+                (long long)num_shards);
+  return dataset + buf;
+}
+
+std::string test_file_name(const std::string& dataset) { return dataset + "-test.h5"; }
+
+namespace {
+
+void make_dirs(const std::string& dir) {
+  std::string cur;
+  for (size_t i = 0; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      if (!cur.empty()) ::mkdir(cur.c_str(), 0755);
+    }
+    if (i < dir.size()) cur += dir[i];
+  }
+  struct stat st;
+  DPT_CHECK(::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode),
+            "cannot create output directory '" << dir << "'");
+}
+
+void write_file(const RawDataset& raw, const RawSplit& split, const std::vector<int64_t>& idx,
+                const std::string& path, const std::string& split_name, int64_t shard,
+                int64_t num_shards) {
+  const int64_t n = int64_t(idx.size()), sb = raw.height * raw.width * raw.channels;
+  std::vector<uint8_t> images(static_cast<size_t>(n * sb));
+  std::vector<uint8_t> labels(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    std::copy_n(split.images.begin() + idx[size_t(i)] * sb, sb, images.begin() + i * sb);
+    labels[size_t(i)] = split.labels[size_t(idx[size_t(i)])];
+  }
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    h5::Handle f = h5::create_file(tmp);
+    h5::write_u8(f, "images", {hsize_t(n), hsize_t(raw.height), hsize_t(raw.width),
+                               hsize_t(raw.channels)}, images.data(), 1024);
+    h5::write_u8(f, "labels", {hsize_t(n)}, labels.data(), 65536);
+    h5::set_attr(f, "dataset", raw.name);
+    h5::set_attr(f, "split", split_name);
+    h5::set_attr(f, "shard", shard);
+    h5::set_attr(f, "num_shards", num_shards);
+    h5::set_attr(f, "num_samples", n);
+    h5::set_attr(f, "classes", raw.classes);
+    h5::set_attr(f, "source_md5", raw.source_md5);
+    h5::set_attr(f, "format_version", kShardFormatVersion);
+    std::string names;
+    for (const auto& c : raw.class_names) names += (names.empty() ? "" : ",") + c;
+    h5::set_attr(f, "class_names", names);
+    DPT_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" << tmp << "' (disk full?)");
+  }
+  DPT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0,
+            "cannot rename '" << tmp << "' to '" << path << "'");
+}
+
+}  // namespace
+
+std::vector<std::string> write_shards(const RawDataset& raw, const std::string& out_dir,
+                                      int64_t num_shards, uint64_t seed) {
+  DPT_CHECK(num_shards >= 1 && num_shards <= raw.train.n,
+            "--shards must be between 1 and the number of training samples (" << raw.train.n << ")");
+  make_dirs(out_dir);
+  // Remove shards of an earlier prepare with another shard count, so readers never mix them.
+  for (const auto& old : [&] {
+         std::vector<std::string> v;
+         if (DIR* d = ::opendir(out_dir.c_str())) {
+           while (dirent* e = ::readdir(d)) {
+             const std::string f = e->d_name;
+             if (f.rfind(raw.name + "-train-", 0) == 0 && f.size() > 3 &&
+                 f.substr(f.size() - 3) == ".h5")
+               v.push_back(out_dir + "/" + f);
+           }
+           ::closedir(d);
+         }
+         return v;
+       }())
+    std::remove(old.c_str());
+
+  std::vector<int64_t> order(static_cast<size_t>(raw.train.n));
+  std::iota(order.begin(), order.end(), 0);
+  PhiloxStream rng(seed, 0, 0, uint32_t(RandomStream::kShuffle));
+  for (int64_t i = raw.train.n - 1; i > 0; --i)
+    std::swap(order[size_t(i)], order[rng.below(uint32_t(i + 1))]);
+
+  std::vector<std::string> written;
+  for (int64_t s = 0; s < num_shards; ++s) {
+    const int64_t lo = s * raw.train.n / num_shards, hi = (s + 1) * raw.train.n / num_shards;
+    const std::vector<int64_t> idx(order.begin() + lo, order.begin() + hi);
+    const std::string path = out_dir + "/" + train_shard_name(raw.name, s, num_shards);
+    write_file(raw, raw.train, idx, path, "train", s, num_shards);
+    written.push_back(path);
+  }
+  std::vector<int64_t> test_idx(static_cast<size_t>(raw.test.n));
+  std::iota(test_idx.begin(), test_idx.end(), 0);
+  const std::string test_path = out_dir + "/" + test_file_name(raw.name);
+  write_file(raw, raw.test, test_idx, test_path, "test", 0, 1);
+  written.push_back(test_path);
+  return written;
+}
+
+std::vector<std::string> find_train_shards(const std::string& dir, const std::string& dataset) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  DPT_CHECK(d, "data directory '" << dir << "' does not exist; run: dptrain prepare " << dataset
+                                  << " --raw RAW_DIR --out " << dir << " --shards N");
+  const std::string prefix = dataset + "-train-";
+  while (dirent* e = ::readdir(d)) {
+    const std::string f = e->d_name;
+    if (f.rfind(prefix, 0) == 0 && f.size() > 3 && f.substr(f.size() - 3) == ".h5")
+      names.push_back(f);
+  }
+  ::closedir(d);
+  DPT_CHECK(!names.empty(), "no " << dataset << " train shards (" << prefix
+                                  << "NNNNN-of-NNNNN.h5) in '" << dir << "'; run: dptrain prepare "
+                                  << dataset << " --raw RAW_DIR --out " << dir << " --shards N");
+  std::sort(names.begin(), names.end());
+  const int64_t total = int64_t(names.size());
+  for (int64_t s = 0; s < total; ++s) {
+    const std::string want = train_shard_name(dataset, s, total);
+    DPT_CHECK(names[size_t(s)] == want,
+              "the train shards in '" << dir << "' are incomplete or mixed: expected '" << want
+                                      << "', found '" << names[size_t(s)]
+                                      << "'; re-run dptrain prepare");
+  }
+  for (auto& n : names) n = dir + "/" + n;
+  return names;
+}
+
+ShardData load_shards(const std::vector<std::string>& files, const std::string& dataset,
+                      int64_t max_samples) {
+  ShardData out;
+  out.dataset = dataset;
+  for (const auto& path : files) {
+    h5::Handle f = h5::open_file(path);
+    const int64_t version = h5::get_attr_int(f, "format_version", path);
+    DPT_CHECK(version <= kShardFormatVersion,
+              "'" << path << "' has shard format version " << version << "; this dptrain reads up "
+                  "to " << kShardFormatVersion << ": upgrade dptrain or re-run prepare");
+    const std::string ds = h5::get_attr_string(f, "dataset", path);
+    DPT_CHECK(ds == dataset, "'" << path << "' holds dataset '" << ds << "' but the config asks "
+                                 "for '" << dataset << "'");
+    const auto dims = h5::dims_of(f, "images", path);
+    DPT_CHECK(dims.size() == 4, "'" << path << "' dataset 'images' has " << dims.size()
+                                    << " dimensions; expected 4 (N, H, W, C)");
+    const auto ldims = h5::dims_of(f, "labels", path);
+    DPT_CHECK(ldims.size() == 1 && ldims[0] == dims[0],
+              "'" << path << "' dataset 'labels' has a shape that does not match 'images' ("
+                  << dims[0] << " images)");
+    const int64_t classes = h5::get_attr_int(f, "classes", path);
+    const int64_t n = int64_t(dims[0]);
+    DPT_CHECK(h5::get_attr_int(f, "num_samples", path) == n,
+              "'" << path << "' attribute num_samples disagrees with the images dataset");
+    if (out.height == 0) {
+      out.height = int64_t(dims[1]);
+      out.width = int64_t(dims[2]);
+      out.channels = int64_t(dims[3]);
+      out.classes = classes;
+    }
+    DPT_CHECK(int64_t(dims[1]) == out.height && int64_t(dims[2]) == out.width &&
+                  int64_t(dims[3]) == out.channels && classes == out.classes,
+              "'" << path << "' has images of another shape or class count than '" << files[0]
+                  << "'");
+    std::vector<uint8_t> images(static_cast<size_t>(n) * dims[1] * dims[2] * dims[3]), labels(static_cast<size_t>(n));
+    h5::read_u8(f, "images", images.data(), path);
+    h5::read_u8(f, "labels", labels.data(), path);
+    for (int64_t i = 0; i < n; ++i)
+      DPT_CHECK(labels[size_t(i)] < classes,
+                "'" << path << "' dataset 'labels' sample " << i << " has label "
+                    << int(labels[size_t(i)]) << ", outside 0.." << classes - 1
+                    << "; the shard is corrupt: re-run dptrain prepare");
+    const int64_t keep = max_samples > 0 ? std::min(n, max_samples) : n;
+    out.images.insert(out.images.end(), images.begin(), images.begin() + keep * out.sample_bytes());
+    out.labels.insert(out.labels.end(), labels.begin(), labels.begin() + keep);
+    out.n += keep;
+  }
+  return out;
+}
+
+}  // namespace dpt

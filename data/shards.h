@@ -1,0 +1,40 @@
+// HDF5 shard files: names, writing (prepare) and loading with validation (train/eval).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/raw_readers.h"
+
+namespace dpt {
+
+constexpr int64_t kShardFormatVersion = 1;
+
+std::string train_shard_name(const std::string& dataset, int64_t shard, int64_t num_shards);
+std::string test_file_name(const std::string& dataset);
+
+// Writes num_shards train shards from a seeded global shuffle (shard s holds positions
+// [s*n/N, (s+1)*n/N) of the shuffled order) and one test file. Each file is written to a
+// temporary name and renamed, so a crash never leaves a complete-looking partial shard.
+std::vector<std::string> write_shards(const RawDataset& raw, const std::string& out_dir,
+                                      int64_t num_shards, uint64_t seed);
+
+// Samples of one or more shard files, in memory as stored (uint8 NHWC, uint8 labels).
+struct ShardData {
+  std::string dataset;
+  int64_t height = 0, width = 0, channels = 0, classes = 0;
+  int64_t n = 0;
+  std::vector<uint8_t> images;
+  std::vector<uint8_t> labels;
+  int64_t sample_bytes() const { return height * width * channels; }
+};
+
+// All train shards of `dataset` in dir, sorted by index; refuses a missing or extra shard.
+std::vector<std::string> find_train_shards(const std::string& dir, const std::string& dataset);
+
+// Loads and concatenates files, checking each one's layout, attributes and label range.
+// max_samples > 0 keeps only the first max_samples of each file (quick runs, tests).
+ShardData load_shards(const std::vector<std::string>& files, const std::string& dataset,
+                      int64_t max_samples = 0);
+
+}  // namespace dpt
