@@ -122,8 +122,8 @@ TrainConfig parse_train(Options o) {
   t.seed = uint64_t(o.get_int("seed", 1, 0));
   t.backend = o.get_choice("backend", "cpu", {"cpu", "cuda"});
   t.log_every_steps = o.get_int("log_every_steps", 50, 1);
-  t.bucket_mb = o.get_double_in("bucket_mb", 25, 1e-3, 1e4);
-  t.first_bucket_mb = o.get_double_in("first_bucket_mb", 1, 1e-3, 1e4);
+  t.bucket_mb = o.get_double_in("bucket_mb", 25, 1e-6, 1e4);
+  t.first_bucket_mb = o.get_double_in("first_bucket_mb", 1, 1e-6, 1e4);
   t.overlap = o.get_bool("overlap", true);
   Options es(o.node("early_stopping"), "train.early_stopping");
   t.early_stopping.monitor =

@@ -4,18 +4,17 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "comm/gradient_reducer.h"
 #include "data/batches.h"
-#include "models/layers/softmax_cross_entropy.h"
 #include "trainer/data_plan.h"
 #include "trainer/log.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/optimizers.h"
 #include "trainer/run_files.h"
+#include "trainer/train_step.h"
 
 namespace dpt {
 
@@ -125,7 +124,6 @@ TrainSummary Trainer::run() {
   const int64_t steps = plan.steps_per_epoch();
   const int64_t my_steps =
       (int64_t(plan.train_indices().size()) + plan.local_batch() - 1) / plan.local_batch();
-  auto hook = [&](int layer) { reducer.on_layer_done(layer); };
 
   TrainSummary summary;
   double best = std::nan("");
@@ -150,24 +148,18 @@ TrainSummary Trainer::run() {
     for (int64_t step = 0; step < steps; ++step) {
       const int64_t global_step = epoch * steps + step;
       lr = learning_rate(tc.schedule, tc.optimizer.lr, global_step, steps, tc.epochs);
-      reducer.begin_step();
+      const Batch* batch = nullptr;
       if (plan.count_at(rank, step) > 0) {
-        const Batch& b = prefetch.next();
-        DPT_ASSERT(b.n == plan.count_at(rank, step));
-        const StepContext ctx{Mode::kTrain, tc.seed, uint32_t(rank), uint64_t(global_step)};
-        const Tensor& logits = model_->forward(b.x, ctx);
-        const LossStats st = SoftmaxCrossEntropy::compute(
-            logits, b.y.data(), &model_->logits_grad(), 1.0f / float(plan.global_count_at(step)));
-        model_->backward(hook);
-        interval[0] += st.loss_sum;
-        interval[1] += double(st.correct);
-        interval[2] += double(st.count);
-      } else {
-        // This rank's samples are used up: contribute a zero gradient to the same all-reduces.
-        std::memset(model_->grads().data(), 0, size_t(model_->grads().size()) * sizeof(float));
+        batch = &prefetch.next();
+        DPT_ASSERT(batch->n == plan.count_at(rank, step));
       }
-      interval_allreduce += reducer.finish_step();
-      optimizer->step(model_->weights().data(), model_->grads().data(), float(lr));
+      const StepContext ctx{Mode::kTrain, tc.seed, uint32_t(rank), uint64_t(global_step)};
+      const StepResult res = train_step(*model_, reducer, *optimizer, batch,
+                                        plan.global_count_at(step), ctx, float(lr));
+      interval[0] += res.stats.loss_sum;
+      interval[1] += double(res.stats.correct);
+      interval[2] += double(res.stats.count);
+      interval_allreduce += res.allreduce_sec;
 
       const bool last = step + 1 == steps;
       if ((step + 1) % tc.log_every_steps == 0 || last) {
@@ -226,6 +218,7 @@ TrainSummary Trainer::run() {
     log::info(line);
     if (csv) csv->write(row);
     summary.epochs_run = epoch + 1;
+    summary.samples_last_epoch = int64_t(epoch_sums[2]);
 
     const EarlyStopping& es = tc.early_stopping;
     if (!es.monitor.empty()) {

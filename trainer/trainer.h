@@ -14,6 +14,7 @@ struct TrainSummary {
   int64_t epochs_run = 0;
   double images_per_sec = 0;    // global training images per second, mean over epochs
   double seconds_per_epoch = 0;
+  int64_t samples_last_epoch = 0;  // training samples seen over all ranks in the last epoch
   EvalResult test;
 };
 

@@ -1,0 +1,148 @@
+// Data-parallel correctness under mpiexec: equivalence with one process, lock-step, uneven shards.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "comm/gradient_reducer.h"
+#include "comm/local_communicator.h"
+#include "data/shards.h"
+#include "mpi_env.h"
+#include "trainer/config.h"
+#include "trainer/optimizers.h"
+#include "trainer/train_step.h"
+#include "trainer/trainer.h"
+
+namespace dpt::testing {
+
+std::string shared_temp_dir(const std::string& tag) {
+  char name[256] = {0};
+  if (g_comm->rank() == 0) {
+    std::string tmpl = "/tmp/dpt-mpi-" + tag + "-XXXXXX";
+    std::strncpy(name, ::mkdtemp(tmpl.data()), sizeof name - 1);
+  }
+  g_comm->broadcast(name, sizeof name, 0);
+  return name;
+}
+
+namespace {
+
+const char* kModel = R"(
+input: [8, 8, 1]
+layers:
+  - conv2d: {filters: 4, kernel: 3, activation: relu}
+  - max_pool: {pool: 2}
+  - flatten: {}
+  - dense: {units: 6, activation: tanh}
+  - dense: {units: 3}
+)";
+
+Batch make_batch(const RawSplit& s, int64_t first, int64_t n) {
+  Batch b;
+  b.storage = Tensor({n, 8, 8, 1});
+  b.x = Tensor::view(b.storage.data(), {n, 8, 8, 1});
+  b.y.resize(size_t(n));
+  b.n = n;
+  for (int64_t i = 0; i < n; ++i) {
+    b.y[size_t(i)] = s.labels[size_t(first + i)];
+    for (int p = 0; p < 64; ++p)
+      b.x.data()[i * 64 + p] = s.images[size_t((first + i) * 64 + p)] / 255.0f;
+  }
+  return b;
+}
+
+uint64_t fnv1a(const float* p, int64_t n, uint64_t h = 1469598103934665603ull) {
+  const auto* b = reinterpret_cast<const unsigned char*>(p);
+  for (int64_t i = 0; i < n * int64_t(sizeof(float)); ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+TEST(TwoRanks, OneStepEqualsOneProcessOnTheConcatenatedBatch) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
+  const RawDataset d = synthetic_dataset(16, 0, 3);
+  const int64_t b = 4;
+  OptimizerConfig oc;
+  oc.kind = "sgd";
+  oc.lr = 0.1;
+  oc.momentum = 0.9;
+  const StepContext ctx{Mode::kTrain, 1, 0, 0};
+
+  // Two ranks, b samples each; tiny buckets so that several all-reduces overlap backward.
+  Model dist(YAML::Load(kModel), "dist");
+  dist.initialize(5);
+  GradientReducer reducer(*g_comm, dist, 64, 16, true);
+  ASSERT_GT(reducer.buckets().size(), 2u);
+  auto opt = make_optimizer(oc, dist.num_trainable());
+  const Batch mine = make_batch(d.train, g_comm->rank() * b, b);
+  train_step(dist, reducer, *opt, &mine, 2 * b, ctx, 0.1f);
+
+  // One process, the same 2b samples in one batch.
+  LocalCommunicator local;
+  Model single(YAML::Load(kModel), "single");
+  single.initialize(5);
+  GradientReducer local_reducer(local, single, 1 << 20, 1 << 20, true);
+  auto opt1 = make_optimizer(oc, single.num_trainable());
+  const Batch both = make_batch(d.train, 0, 2 * b);
+  train_step(single, local_reducer, *opt1, &both, 2 * b, ctx, 0.1f);
+
+  for (int64_t i = 0; i < single.num_trainable(); ++i) {
+    ASSERT_NEAR(dist.grads().data()[i], single.grads().data()[i],
+                1e-6 + 1e-4 * std::fabs(single.grads().data()[i])) << "gradient " << i;
+    ASSERT_NEAR(dist.weights().data()[i], single.weights().data()[i], 1e-6) << "weight " << i;
+  }
+}
+
+Config small_config(const std::string& dir, int64_t batch, int64_t epochs) {
+  Config c = parse_config(YAML::Load(
+      "name: mpi_test\n"
+      "run_dir: " + dir + "/run\n"
+      "data: {dataset: mnist, dir: " + dir + "/data, validation_split: 0.2}\n"
+      "model:\n  input: [8, 8, 1]\n  layers:\n"
+      "    - conv2d: {filters: 4, kernel: 3, padding: same, activation: relu}\n"
+      "    - batch_norm: {}\n"
+      "    - max_pool: {pool: 2}\n"
+      "    - flatten: {}\n"
+      "    - dropout: {rate: 0.3}\n"
+      "    - dense: {units: 3}\n"
+      "train: {epochs: " + std::to_string(epochs) + ", batch_size: " + std::to_string(batch) +
+      ", log_every_steps: 3, bucket_mb: 0.001, first_bucket_mb: 0.0005,"
+      " optimizer: {adam: {lr: 0.01}}}\n"));
+  return c;
+}
+
+TEST(TwoRanks, RanksStayInLockStepAndLearn) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
+  const std::string dir = shared_temp_dir("lockstep");
+  if (g_comm->rank() == 0) write_shards(synthetic_dataset(400, 90, 11), dir + "/data", 4, 1);
+  g_comm->barrier();
+  Trainer trainer(small_config(dir, 16, 3), *g_comm);
+  const TrainSummary s = trainer.run();
+  Model& m = trainer.model();
+  uint64_t h = fnv1a(m.weights().data(), m.weights().size());
+  h = fnv1a(m.state().data(), m.state().size(), h);
+  uint64_t root = h;
+  g_comm->broadcast(&root, sizeof root, 0);
+  EXPECT_EQ(h, root) << "rank " << g_comm->rank() << " parameters differ from rank 0's";
+  EXPECT_EQ(s.test.count, 90);
+  EXPECT_GT(s.test.accuracy, 0.8);
+}
+
+TEST(ThreeRanks, UnevenShardsFinishAndCountEverySampleOnce) {
+  if (g_comm->size() != 3) GTEST_SKIP() << "needs exactly 3 ranks";
+  const std::string dir = shared_temp_dir("uneven");
+  // 4 shards of ~26 on 3 ranks: rank 0 owns shards 0 and 3, ranks 1 and 2 one each.
+  if (g_comm->rank() == 0) write_shards(synthetic_dataset(103, 37, 5), dir + "/data", 4, 1);
+  g_comm->barrier();
+  Trainer trainer(small_config(dir, 6, 2), *g_comm);
+  const TrainSummary s = trainer.run();
+  EXPECT_EQ(s.test.count, 37);
+  int64_t train = 0;
+  for (int64_t n : {26, 26, 26, 25}) train += n - int64_t(n * 0.2);
+  EXPECT_EQ(s.samples_last_epoch, train);
+  int64_t seen = 0;
+  for (auto v : s.test.confusion) seen += v;
+  EXPECT_EQ(seen, 37);
+}
+
+}  // namespace
+}  // namespace dpt::testing

@@ -1,0 +1,25 @@
+// One data-parallel training step.
+#include "trainer/train_step.h"
+
+#include <cstring>
+
+namespace dpt {
+
+StepResult train_step(Model& model, GradientReducer& reducer, Optimizer& optimizer,
+                      const Batch* batch, int64_t global_count, const StepContext& ctx, float lr) {
+  StepResult r;
+  reducer.begin_step();
+  if (batch && batch->n > 0) {
+    const Tensor& logits = model.forward(batch->x, ctx);
+    r.stats = SoftmaxCrossEntropy::compute(logits, batch->y.data(), &model.logits_grad(),
+                                           1.0f / float(global_count));
+    model.backward([&](int layer) { reducer.on_layer_done(layer); });
+  } else {
+    std::memset(model.grads().data(), 0, size_t(model.grads().size()) * sizeof(float));
+  }
+  r.allreduce_sec = reducer.finish_step();
+  optimizer.step(model.weights().data(), model.grads().data(), lr);
+  return r;
+}
+
+}  // namespace dpt
