@@ -1,6 +1,8 @@
 // Exact evaluation over a rank's samples with one all-reduce of sums and the confusion matrix.
 #include "trainer/evaluator.h"
 
+#include <algorithm>
+
 #include "data/batches.h"
 #include "models/layers/softmax_cross_entropy.h"
 
@@ -17,7 +19,7 @@ std::vector<double> EvalResult::per_class_accuracy() const {
 }
 
 EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
-                    int64_t batch, Communicator& comm) {
+                    int64_t batch, Communicator& comm, std::vector<int32_t>* predictions) {
   const int64_t classes = model.num_classes();
   DPT_CHECK(data.classes <= classes, "the data has " << data.classes << " classes but the model "
                                       "outputs " << classes);
@@ -37,6 +39,11 @@ EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64
       sums[0] += st.loss_sum;
       sums[1] += double(st.correct);
       SoftmaxCrossEntropy::confusion(logits, b.y.data(), confusion.data());
+      if (predictions)
+        for (int64_t i = 0; i < b.n; ++i) {
+          const float* row = logits.data() + i * classes;
+          predictions->push_back(int32_t(std::max_element(row, row + classes) - row));
+        }
     }
     for (size_t i = 0; i < confusion.size(); ++i) sums[2 + i] = double(confusion[i]);
   }

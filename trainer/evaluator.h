@@ -18,7 +18,8 @@ struct EvalResult {
 
 // Each rank evaluates its own indices; sums are all-reduced once at the end (one collective,
 // reached by every rank however many batches it had).
+// predictions, if given, receives this rank's predicted class per index.
 EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
-                    int64_t batch, Communicator& comm);
+                    int64_t batch, Communicator& comm, std::vector<int32_t>* predictions = nullptr);
 
 }  // namespace dpt

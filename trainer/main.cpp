@@ -11,6 +11,8 @@
 #include "data/shards.h"
 #include "models/model.h"
 #include "trainer/config.h"
+#include "trainer/eval_command.h"
+#include "trainer/signals.h"
 #include "trainer/trainer.h"
 
 namespace {
@@ -70,9 +72,19 @@ int main(int argc, char** argv) {
   summary->add_option("config", config_path, "YAML config")->required();
   summary->add_option("--set", sets, "override a config key: key.sub=value");
 
+  std::string resume;
   auto* train = app.add_subcommand("train", "train a model (alone, under mpirun or srun)");
   train->add_option("config", config_path, "YAML config")->required();
   train->add_option("--set", sets, "override a config key: key.sub=value (repeatable)");
+  train->add_option("--resume", resume,
+                    "auto: continue from the newest complete checkpoint (or start fresh); "
+                    "or a checkpoint file");
+
+  std::string checkpoint, data_file, predictions;
+  auto* eval = app.add_subcommand("eval", "loss, accuracy, per-class accuracy, confusion matrix");
+  eval->add_option("checkpoint", checkpoint, "a checkpoint file (ckpt-*.h5)")->required();
+  eval->add_option("--data", data_file, "HDF5 file in the shard layout (default: the test file)");
+  eval->add_option("--predictions", predictions, "write index,label,predicted rows to this CSV");
 
   try {
     app.parse(argc, argv);
@@ -86,16 +98,17 @@ int main(int argc, char** argv) {
       DPT_CHECK(comm->size() == 1, "run dptrain prepare as one process, not under mpirun");
       return prepare(dataset, raw_dir, out_dir, shards, shuffle_seed, !no_verify);
     }
+    if (*eval) return dpt::run_eval(checkpoint, data_file, predictions, *comm);
     const dpt::Config cfg = dpt::load_config(config_path, sets);
     if (*summary) {
       dpt::Model model(cfg.model, cfg.name);
       if (comm->rank() == 0) std::cout << model.summary();
       return 0;
     }
-    dpt::Trainer trainer(cfg, *comm);
-    trainer.run();
+    dpt::Trainer trainer(cfg, *comm, resume);
+    const dpt::TrainSummary s = trainer.run();
     comm.reset();  // MPI_Finalize
-    return 0;
+    return s.stopped_by_signal ? dpt::kExitStoppedBySignal : 0;
   } catch (const std::exception& e) {
     std::cerr << "dptrain: rank " << comm->rank() << ": error: " << e.what() << std::endl;
     if (comm->size() > 1) comm->abort(1);

@@ -1,5 +1,5 @@
-// The training loop: prefetched batches, forward, loss, backward with bucketed all-reduce,
-// optimizer step, interval metrics, validation, early stopping, final test.
+// The training loop: prefetched batches, data-parallel steps, interval metrics, validation,
+// checkpoints (per epoch, per N steps, on SIGTERM/SIGUSR1), resume, early stopping, final test.
 #include "trainer/trainer.h"
 
 #include <chrono>
@@ -14,6 +14,7 @@
 #include "trainer/lr_schedule.h"
 #include "trainer/optimizers.h"
 #include "trainer/run_files.h"
+#include "trainer/signals.h"
 #include "trainer/train_step.h"
 
 namespace dpt {
@@ -37,20 +38,33 @@ std::string bar(int64_t done, int64_t total) {
   return b + "]";
 }
 
-bool improved(const std::string& monitor, double now, double best, double delta) {
-  const bool higher_better = monitor.find("accuracy") != std::string::npos;
-  return higher_better ? now > best + delta : now < best - delta;
-}
-
 }  // namespace
 
-Trainer::Trainer(Config cfg, Communicator& comm) : cfg_(std::move(cfg)), comm_(comm) {
+struct Trainer::Run {
+  std::unique_ptr<DataPlan> plan;
+  std::unique_ptr<Optimizer> optimizer;
+  std::unique_ptr<GradientReducer> reducer;
+  std::unique_ptr<Prefetcher> prefetch;
+  std::unique_ptr<MetricsCsv> csv;
+  std::vector<std::string> notes;  // said once the log is open
+  TrainPosition pos;
+  TrainSummary summary;
+  Clock::time_point start = Clock::now();
+  double epoch_time_total = 0;
+  int64_t last_checkpoint_step = -1;
+  bool stop_early = false;
+};
+
+Trainer::Trainer(Config cfg, Communicator& comm, std::string resume)
+    : cfg_(std::move(cfg)), comm_(comm), resume_(std::move(resume)) {
   DPT_CHECK(cfg_.train.backend == "cpu",
             "train.backend '" << cfg_.train.backend << "' is not available in this build; "
                               "use backend: cpu");
   model_ = std::make_unique<Model>(cfg_.model, cfg_.name);
   model_->initialize(cfg_.train.seed);
 }
+
+Trainer::~Trainer() = default;
 
 void Trainer::sync_start() {
   if (comm_.size() == 1) return;
@@ -65,14 +79,12 @@ void Trainer::sync_start() {
   if (root != mine) {
     std::istringstream a(root), b(mine);
     std::string la, lb;
-    int i = 0;
-    while (true) {
+    for (int i = 0;; ++i) {
       const bool ga = bool(std::getline(a, la)), gb = bool(std::getline(b, lb));
       if (!ga || !gb || la != lb)
         DPT_FAIL("this rank's model differs from rank 0's at layer " << i << ": rank 0 has '"
                  << (ga ? la : "<no layer>") << "', this rank has '" << (gb ? lb : "<no layer>")
                  << "'. Every rank must run the same config");
-      ++i;
     }
   }
   comm_.broadcast(model_->weights().data(), size_t(model_->weights().size()) * sizeof(float), 0);
@@ -88,18 +100,228 @@ void Trainer::sync_batch_norm() {
   for (int64_t i = 0; i < s.size(); ++i) s.data()[i] *= inv;
 }
 
+bool Trainer::stop_requested() {
+  double flag = stop_signal() ? 1.0 : 0.0;
+  comm_.allreduce_sum_f64(&flag, 1);  // every rank stops at the same step
+  return flag > 0;
+}
+
+bool Trainer::resume_from_checkpoint(Run& r) {
+  if (resume_.empty()) return false;
+  std::string path = resume_;
+  if (resume_ == "auto") {
+    std::vector<std::string> skipped;
+    path = newest_checkpoint(cfg_.checkpoint.dir, &skipped);
+    for (const auto& s : skipped)
+      r.notes.push_back("Resume: skipping '" + s + "': incomplete or unreadable");
+    if (path.empty()) {
+      r.notes.push_back("Resume: no checkpoint in " + cfg_.checkpoint.dir + "; starting fresh");
+      return false;
+    }
+  }
+  r.pos = read_checkpoint(path, *model_, r.optimizer.get());
+  DPT_CHECK(r.pos.seed == cfg_.train.seed,
+            "checkpoint '" << path << "' was trained with train.seed " << r.pos.seed
+                           << " but the config says " << cfg_.train.seed << "; use the same seed");
+  r.notes.push_back("Resume: from " + path + " at epoch " + std::to_string(r.pos.epoch + 1) +
+                    ", step " + std::to_string(r.pos.global_step));
+  if (r.pos.world_size != comm_.size()) {
+    r.notes.push_back("Resume: the checkpoint was written by " + std::to_string(r.pos.world_size) +
+                      " rank(s), this run has " + std::to_string(comm_.size()) +
+                      ": the data order differs from an uninterrupted run");
+    if (r.pos.step_in_epoch > 0) {
+      r.notes.push_back("Resume: restarting epoch " + std::to_string(r.pos.epoch + 1) +
+                        " from its first step (its position is per world size)");
+      r.pos.global_step -= r.pos.step_in_epoch;
+      r.pos.step_in_epoch = 0;
+    }
+  }
+  r.last_checkpoint_step = r.pos.global_step;
+  return true;
+}
+
+void Trainer::save_checkpoint(Run& r) {
+  sync_batch_norm();
+  r.pos.world_size = comm_.size();
+  if (comm_.rank() == 0) {
+    r.summary.last_checkpoint = write_checkpoint(cfg_.checkpoint.dir, *model_, *r.optimizer, r.pos,
+                                                 cfg_.resolved, int(cfg_.checkpoint.keep));
+    log::info("Checkpoint: " + r.summary.last_checkpoint);
+  }
+  r.last_checkpoint_step = r.pos.global_step;
+  comm_.barrier();  // no rank leaves (or exits on a signal) before the file is complete
+}
+
+bool Trainer::run_epoch(Run& r, int64_t epoch, int64_t first_step) {
+  const TrainConfig& tc = cfg_.train;
+  const DataPlan& plan = *r.plan;
+  const int rank = comm_.rank();
+  const int64_t steps = plan.steps_per_epoch();
+  const int64_t my_steps =
+      (int64_t(plan.train_indices().size()) + plan.local_batch() - 1) / plan.local_batch();
+  std::vector<int64_t> order = epoch_order(int64_t(plan.train_indices().size()),
+                                           cfg_.data.shuffle, tc.seed, uint32_t(rank),
+                                           uint64_t(epoch));
+  for (auto& i : order) i = plan.train_indices()[size_t(i)];
+  r.prefetch->start(std::move(order), plan.local_batch(), std::min(first_step, my_steps),
+                    my_steps, AugmentSpec{cfg_.data.random_crop_pad, cfg_.data.horizontal_flip},
+                    tc.seed, uint32_t(rank), uint64_t(epoch));
+  log::info("Epoch " + std::to_string(epoch + 1) + "/" + std::to_string(tc.epochs));
+  if (first_step == 0) r.pos.epoch_sums[0] = r.pos.epoch_sums[1] = r.pos.epoch_sums[2] = 0;
+
+  const auto epoch_start = Clock::now();
+  auto interval_start = epoch_start;
+  double interval[3] = {0, 0, 0};  // this rank's loss, correct, count since the last flush
+  double interval_allreduce = 0, lr = 0;
+  // Sums the interval over ranks (one small all-reduce), adds it to the epoch and logs it.
+  auto flush = [&](int64_t step) {
+    comm_.allreduce_sum_f64(interval, 3);
+    for (int k = 0; k < 3; ++k) r.pos.epoch_sums[k] += interval[k];
+    if (r.csv && interval[2] > 0) {
+      MetricsRow row;
+      row.epoch = std::to_string(epoch + 1);
+      row.step = r.pos.global_step;
+      row.loss = interval[0] / interval[2];
+      row.accuracy = interval[1] / interval[2];
+      row.lr = lr;
+      row.images_per_sec = interval[2] / std::max(since(interval_start), 1e-9);
+      row.allreduce_sec = interval_allreduce;
+      row.elapsed_sec = since(r.start);
+      r.csv->write(row);
+    }
+    interval[0] = interval[1] = interval[2] = interval_allreduce = 0;
+    interval_start = Clock::now();
+    const double n = std::max(r.pos.epoch_sums[2], 1.0);
+    log::progress(std::to_string(step + 1) + "/" + std::to_string(steps) + " " +
+                  bar(step + 1, steps) + " - accuracy: " + fmt("%.4f", r.pos.epoch_sums[1] / n) +
+                  " - loss: " + fmt("%.4f", r.pos.epoch_sums[0] / n));
+  };
+
+  for (int64_t step = first_step; step < steps; ++step) {
+    const int64_t global_step = epoch * steps + step;
+    lr = learning_rate(tc.schedule, tc.optimizer.lr, global_step, steps, tc.epochs);
+    const Batch* batch = nullptr;
+    if (plan.count_at(rank, step) > 0) {
+      batch = &r.prefetch->next();
+      DPT_ASSERT(batch->n == plan.count_at(rank, step));
+    }
+    const StepContext ctx{Mode::kTrain, tc.seed, uint32_t(rank), uint64_t(global_step)};
+    const StepResult res = train_step(*model_, *r.reducer, *r.optimizer, batch,
+                                      plan.global_count_at(step), ctx, float(lr));
+    interval[0] += res.stats.loss_sum;
+    interval[1] += double(res.stats.correct);
+    interval[2] += double(res.stats.count);
+    interval_allreduce += res.allreduce_sec;
+    r.pos.epoch = epoch;
+    r.pos.step_in_epoch = step + 1;
+    r.pos.global_step = global_step + 1;
+
+    const bool last = step + 1 == steps;
+    const bool ckpt_due = cfg_.checkpoint.every_steps > 0 &&
+                          r.pos.global_step % cfg_.checkpoint.every_steps == 0 && !last;
+    const bool stop = stop_requested();
+    if ((step + 1) % tc.log_every_steps == 0 || last || ckpt_due || stop) flush(step);
+    if (stop) {
+      log::info("Stop signal " + std::to_string(stop_signal()) + " received: checkpointing at step " +
+                std::to_string(r.pos.global_step));
+      r.prefetch->stop();
+      save_checkpoint(r);
+      return false;
+    }
+    if (ckpt_due) save_checkpoint(r);
+  }
+  const double seconds = since(epoch_start);
+  r.pos.epoch = epoch + 1;
+  r.pos.step_in_epoch = 0;
+  end_of_epoch(r, epoch, seconds);
+  return true;
+}
+
+bool Trainer::should_stop_early(Run& r, double v) {
+  const EarlyStopping& es = cfg_.train.early_stopping;
+  if (es.monitor.empty()) return false;
+  DPT_CHECK(v >= 0, "train.early_stopping.monitor is " << es.monitor
+                                                       << " but there is no validation split");
+  const bool higher = es.monitor.find("accuracy") != std::string::npos;
+  if (es.target != 0 && (higher ? v >= es.target : v <= es.target)) {
+    log::info("Early stopping: " + es.monitor + " reached " + fmt("%.4f", v));
+    return true;
+  }
+  if (es.patience <= 0) return false;
+  const bool better = higher ? v > r.pos.best_metric + es.min_delta
+                             : v < r.pos.best_metric - es.min_delta;
+  if (!r.pos.has_best || better) {
+    r.pos.best_metric = v;
+    r.pos.has_best = 1;
+    r.pos.since_best = 0;
+    return false;
+  }
+  if (++r.pos.since_best < es.patience) return false;
+  log::info("Early stopping: " + es.monitor + " did not improve for " +
+            std::to_string(es.patience) + " epochs");
+  return true;
+}
+
+void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
+  sync_batch_norm();
+  const DataPlan& plan = *r.plan;
+  const int64_t steps = plan.steps_per_epoch();
+  const double* sums = r.pos.epoch_sums;
+  MetricsRow row;
+  row.epoch = std::to_string(epoch + 1);
+  row.step = r.pos.global_step;
+  row.loss = sums[0] / std::max(sums[2], 1.0);
+  row.accuracy = sums[1] / std::max(sums[2], 1.0);
+  row.lr = learning_rate(cfg_.train.schedule, cfg_.train.optimizer.lr, r.pos.global_step - 1,
+                         steps, cfg_.train.epochs);
+  row.images_per_sec = sums[2] / seconds;
+  std::string line = std::to_string(steps) + "/" + std::to_string(steps) + " - " +
+                     fmt("%.0f", seconds) + "s - " +
+                     fmt("%.0f", 1000.0 * seconds / double(steps)) + "ms/step - accuracy: " +
+                     fmt("%.4f", row.accuracy) + " - loss: " + fmt("%.4f", row.loss);
+  if (plan.global_val_samples() > 0) {
+    const EvalResult val =
+        evaluate(*model_, plan.train_data(), plan.val_indices(), plan.local_batch(), comm_);
+    row.val_loss = val.loss;
+    row.val_accuracy = val.accuracy;
+    line += " - val_accuracy: " + fmt("%.4f", val.accuracy) + " - val_loss: " + fmt("%.4f", val.loss);
+  }
+  row.elapsed_sec = since(r.start);
+  line += " - " + fmt("%.0f", row.images_per_sec) + " img/s";
+  log::info(line);
+  if (r.csv) r.csv->write(row);
+  r.summary.epochs_run += 1;
+  r.summary.images_per_sec += row.images_per_sec;
+  r.epoch_time_total += seconds;
+  r.summary.samples_last_epoch = int64_t(sums[2]);
+
+  const std::string& m = cfg_.train.early_stopping.monitor;
+  const double v = m == "accuracy" ? row.accuracy : m == "loss" ? row.loss
+                   : m == "val_accuracy" ? row.val_accuracy : row.val_loss;
+  r.stop_early = should_stop_early(r, v);
+  const int64_t every = cfg_.checkpoint.every_epochs;
+  if (every > 0 && (epoch + 1) % every == 0) save_checkpoint(r);
+}
+
 TrainSummary Trainer::run() {
   const TrainConfig& tc = cfg_.train;
   const int rank = comm_.rank(), world = comm_.size();
+  run_ = std::make_unique<Run>();
+  Run& r = *run_;
+  r.pos.seed = tc.seed;
+  r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable());
+  // Resume before touching the run directory: a failed resume changes nothing there.
+  resume_from_checkpoint(r);
   if (rank == 0) {
     make_directories(cfg_.run_dir);
     std::ofstream(cfg_.run_dir + "/config.yaml") << cfg_.resolved;
   }
   log::init(rank, rank == 0 ? cfg_.run_dir + "/log.txt" : "");
-  sync_start();
+  for (const auto& n : r.notes) log::info(n);
+  sync_start();  // also when resumed: it checks that every rank runs the same model
 
-  DataPlan plan(cfg_.data, tc.batch_size, rank, world);
-  const ShardData& data = plan.train_data();
+  r.plan = std::make_unique<DataPlan>(cfg_.data, tc.batch_size, rank, world);
+  const ShardData& data = r.plan->train_data();
   const Shape data_shape{data.height, data.width, data.channels};
   DPT_CHECK(model_->input_shape() == data_shape,
             "config model.input is " << shape_str(model_->input_shape()) << " but the "
@@ -107,164 +329,48 @@ TrainSummary Trainer::run() {
   DPT_CHECK(model_->num_classes() == data.classes,
             "the model's last layer has " << model_->num_classes() << " units but "
             << cfg_.data.dataset << " has " << data.classes << " classes");
-
-  std::unique_ptr<MetricsCsv> csv;
-  if (rank == 0) csv = std::make_unique<MetricsCsv>(cfg_.run_dir + "/metrics.csv");
+  if (rank == 0) r.csv = std::make_unique<MetricsCsv>(cfg_.run_dir + "/metrics.csv");
   log::info("dptrain: " + cfg_.name + " on " + std::to_string(world) + " rank(s) (" +
-            comm_.backend() + "), " + std::to_string(plan.global_train_samples()) + " train / " +
-            std::to_string(plan.global_val_samples()) + " validation samples, global batch " +
-            std::to_string(tc.batch_size) + ", " + std::to_string(plan.steps_per_epoch()) +
-            " steps per epoch");
+            comm_.backend() + "), " + std::to_string(r.plan->global_train_samples()) +
+            " train / " + std::to_string(r.plan->global_val_samples()) +
+            " validation samples, global batch " + std::to_string(tc.batch_size) + ", " +
+            std::to_string(r.plan->steps_per_epoch()) + " steps per epoch");
+  r.reducer = std::make_unique<GradientReducer>(comm_, *model_, int64_t(tc.bucket_mb * (1 << 20)),
+                                                int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);
+  r.prefetch = std::make_unique<Prefetcher>(data, r.plan->local_batch(), int(cfg_.data.prefetch));
+  install_stop_signals();
 
-  auto optimizer = make_optimizer(tc.optimizer, model_->num_trainable());
-  GradientReducer reducer(comm_, *model_, int64_t(tc.bucket_mb * (1 << 20)),
-                          int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);
-  Prefetcher prefetch(data, plan.local_batch(), int(cfg_.data.prefetch));
-  const AugmentSpec aug{cfg_.data.random_crop_pad, cfg_.data.horizontal_flip};
-  const int64_t steps = plan.steps_per_epoch();
-  const int64_t my_steps =
-      (int64_t(plan.train_indices().size()) + plan.local_batch() - 1) / plan.local_batch();
-
-  TrainSummary summary;
-  double best = std::nan("");
-  int64_t since_best = 0;
-  double total_epoch_time = 0;
-  const auto run_start = Clock::now();
-  for (int64_t epoch = 0; epoch < tc.epochs; ++epoch) {
-    std::vector<int64_t> order = epoch_order(int64_t(plan.train_indices().size()),
-                                             cfg_.data.shuffle, tc.seed, uint32_t(rank),
-                                             uint64_t(epoch));
-    for (auto& i : order) i = plan.train_indices()[size_t(i)];
-    prefetch.start(std::move(order), plan.local_batch(), 0, my_steps, aug, tc.seed,
-                   uint32_t(rank), uint64_t(epoch));
-    log::info("Epoch " + std::to_string(epoch + 1) + "/" + std::to_string(tc.epochs));
-
-    const auto epoch_start = Clock::now();
-    auto interval_start = epoch_start;
-    double epoch_sums[3] = {0, 0, 0};     // loss, correct, count (global, summed at intervals)
-    double interval[3] = {0, 0, 0};       // this rank's, since the last interval
-    double allreduce_sec = 0, interval_allreduce = 0;
-    double lr = 0;
-    for (int64_t step = 0; step < steps; ++step) {
-      const int64_t global_step = epoch * steps + step;
-      lr = learning_rate(tc.schedule, tc.optimizer.lr, global_step, steps, tc.epochs);
-      const Batch* batch = nullptr;
-      if (plan.count_at(rank, step) > 0) {
-        batch = &prefetch.next();
-        DPT_ASSERT(batch->n == plan.count_at(rank, step));
-      }
-      const StepContext ctx{Mode::kTrain, tc.seed, uint32_t(rank), uint64_t(global_step)};
-      const StepResult res = train_step(*model_, reducer, *optimizer, batch,
-                                        plan.global_count_at(step), ctx, float(lr));
-      interval[0] += res.stats.loss_sum;
-      interval[1] += double(res.stats.correct);
-      interval[2] += double(res.stats.count);
-      interval_allreduce += res.allreduce_sec;
-
-      const bool last = step + 1 == steps;
-      if ((step + 1) % tc.log_every_steps == 0 || last) {
-        comm_.allreduce_sum_f64(interval, 3);
-        for (int k = 0; k < 3; ++k) epoch_sums[k] += interval[k];
-        allreduce_sec += interval_allreduce;
-        if (csv && interval[2] > 0) {
-          MetricsRow row;
-          row.epoch = std::to_string(epoch + 1);
-          row.step = global_step + 1;
-          row.loss = interval[0] / interval[2];
-          row.accuracy = interval[1] / interval[2];
-          row.lr = lr;
-          row.images_per_sec = interval[2] / std::max(since(interval_start), 1e-9);
-          row.allreduce_sec = interval_allreduce;
-          row.elapsed_sec = since(run_start);
-          csv->write(row);
-        }
-        interval[0] = interval[1] = interval[2] = 0;
-        interval_allreduce = 0;
-        interval_start = Clock::now();
-        log::progress(std::to_string(step + 1) + "/" + std::to_string(steps) + " " +
-                      bar(step + 1, steps) + " - accuracy: " +
-                      fmt("%.4f", epoch_sums[1] / std::max(epoch_sums[2], 1.0)) +
-                      " - loss: " + fmt("%.4f", epoch_sums[0] / std::max(epoch_sums[2], 1.0)));
-      }
-    }
-    const double epoch_time = since(epoch_start);
-    total_epoch_time += epoch_time;
-    sync_batch_norm();
-    const double train_loss = epoch_sums[0] / epoch_sums[2];
-    const double train_acc = epoch_sums[1] / epoch_sums[2];
-    const double ips = epoch_sums[2] / epoch_time;
-    summary.images_per_sec += ips;
-    std::string line = std::to_string(steps) + "/" + std::to_string(steps) + " - " +
-                       fmt("%.0f", epoch_time) + "s - " +
-                       fmt("%.0f", 1000.0 * epoch_time / double(steps)) + "ms/step - accuracy: " +
-                       fmt("%.4f", train_acc) + " - loss: " + fmt("%.4f", train_loss);
-    MetricsRow row;
-    row.epoch = std::to_string(epoch + 1);
-    row.step = (epoch + 1) * steps;
-    row.loss = train_loss;
-    row.accuracy = train_acc;
-    row.lr = lr;
-    row.images_per_sec = ips;
-    row.allreduce_sec = allreduce_sec;
-    if (plan.global_val_samples() > 0) {
-      const EvalResult val = evaluate(*model_, data, plan.val_indices(), plan.local_batch(), comm_);
-      row.val_loss = val.loss;
-      row.val_accuracy = val.accuracy;
-      line += " - val_accuracy: " + fmt("%.4f", val.accuracy) + " - val_loss: " +
-              fmt("%.4f", val.loss);
-    }
-    row.elapsed_sec = since(run_start);
-    line += " - " + fmt("%.0f", ips) + " img/s";
-    log::info(line);
-    if (csv) csv->write(row);
-    summary.epochs_run = epoch + 1;
-    summary.samples_last_epoch = int64_t(epoch_sums[2]);
-
-    const EarlyStopping& es = tc.early_stopping;
-    if (!es.monitor.empty()) {
-      const double v = es.monitor == "accuracy" ? row.accuracy
-                       : es.monitor == "loss" ? row.loss
-                       : es.monitor == "val_accuracy" ? row.val_accuracy : row.val_loss;
-      DPT_CHECK(v >= 0, "train.early_stopping.monitor is " << es.monitor
-                                                           << " but there is no validation split");
-      const bool higher = es.monitor.find("accuracy") != std::string::npos;
-      if (es.target != 0 && (higher ? v >= es.target : v <= es.target)) {
-        log::info("Early stopping: " + es.monitor + " reached " + fmt("%.4f", v));
-        break;
-      }
-      if (es.patience > 0) {
-        if (std::isnan(best) || improved(es.monitor, v, best, es.min_delta)) {
-          best = v;
-          since_best = 0;
-        } else if (++since_best >= es.patience) {
-          log::info("Early stopping: " + es.monitor + " did not improve for " +
-                    std::to_string(es.patience) + " epochs");
-          break;
-        }
-      }
+  for (int64_t epoch = r.pos.epoch; epoch < tc.epochs && !r.stop_early; ++epoch) {
+    const int64_t first = epoch == r.pos.epoch ? r.pos.step_in_epoch : 0;
+    if (!run_epoch(r, epoch, first)) {
+      r.summary.stopped_by_signal = true;
+      return r.summary;
     }
   }
-  prefetch.stop();
-  summary.images_per_sec /= double(std::max<int64_t>(summary.epochs_run, 1));
-  summary.seconds_per_epoch = total_epoch_time / double(std::max<int64_t>(summary.epochs_run, 1));
+  r.prefetch->stop();
+  if (r.last_checkpoint_step != r.pos.global_step) save_checkpoint(r);
+  const int64_t epochs = std::max<int64_t>(r.summary.epochs_run, 1);
+  r.summary.images_per_sec /= double(epochs);
+  r.summary.seconds_per_epoch = r.epoch_time_total / double(epochs);
 
   std::vector<int64_t> test_idx;
   const ShardData test = load_test_slice(cfg_.data, rank, world, &test_idx);
-  summary.test = evaluate(*model_, test, test_idx, plan.local_batch(), comm_);
-  log::info("Test: " + std::to_string(summary.test.count) + " samples - accuracy: " +
-            fmt("%.4f", summary.test.accuracy) + " - loss: " + fmt("%.4f", summary.test.loss));
-  log::info("Throughput: " + fmt("%.0f", summary.images_per_sec) + " train images/s (mean over " +
-            std::to_string(summary.epochs_run) + " epochs), " +
-            fmt("%.1f", summary.seconds_per_epoch) + " s/epoch");
+  r.summary.test = evaluate(*model_, test, test_idx, r.plan->local_batch(), comm_);
+  log::info("Test: " + std::to_string(r.summary.test.count) + " samples - accuracy: " +
+            fmt("%.4f", r.summary.test.accuracy) + " - loss: " + fmt("%.4f", r.summary.test.loss));
+  log::info("Throughput: " + fmt("%.0f", r.summary.images_per_sec) + " train images/s (mean over " +
+            std::to_string(r.summary.epochs_run) + " epochs), " +
+            fmt("%.1f", r.summary.seconds_per_epoch) + " s/epoch");
   if (rank == 0) {
     std::ofstream s(cfg_.run_dir + "/summary.yaml");
     s << "name: " << cfg_.name << "\nworld_size: " << world << "\nepochs_run: "
-      << summary.epochs_run << "\ntest_samples: " << summary.test.count
-      << "\ntest_accuracy: " << summary.test.accuracy << "\ntest_loss: " << summary.test.loss
-      << "\nimages_per_sec: " << summary.images_per_sec
-      << "\nseconds_per_epoch: " << summary.seconds_per_epoch << "\n";
+      << r.summary.epochs_run << "\ntest_samples: " << r.summary.test.count
+      << "\ntest_accuracy: " << r.summary.test.accuracy << "\ntest_loss: " << r.summary.test.loss
+      << "\nimages_per_sec: " << r.summary.images_per_sec
+      << "\nseconds_per_epoch: " << r.summary.seconds_per_epoch
+      << "\ncheckpoint: " << r.summary.last_checkpoint << "\n";
   }
-  return summary;
+  return r.summary;
 }
 
 }  // namespace dpt

@@ -1,0 +1,68 @@
+// `dptrain eval`: rebuilds the model from the config stored in the checkpoint, evaluates exactly.
+#include "trainer/eval_command.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "data/hdf5_util.h"
+#include "data/shards.h"
+#include "models/model.h"
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
+#include "trainer/evaluator.h"
+
+namespace dpt {
+
+int run_eval(const std::string& checkpoint, const std::string& data_file,
+             const std::string& predictions_csv, Communicator& comm) {
+  const Config cfg = parse_config(YAML::Load(checkpoint_config(checkpoint)));
+  Model model(cfg.model, cfg.name);
+  read_checkpoint(checkpoint, model, nullptr);
+  const std::string file =
+      data_file.empty() ? cfg.data.dir + "/" + test_file_name(cfg.data.dataset) : data_file;
+  std::string dataset;
+  {
+    h5::Handle f = h5::open_file(file);
+    dataset = h5::get_attr_string(f, "dataset", file);
+  }
+  const ShardData data = load_shards({file}, dataset);
+  DPT_CHECK(Shape({data.height, data.width, data.channels}) == model.input_shape(),
+            "'" << file << "' holds " << data.height << "x" << data.width << "x" << data.channels
+                << " images but the checkpoint's model takes " << shape_str(model.input_shape()));
+  const int rank = comm.rank(), world = comm.size();
+  std::vector<int64_t> idx;
+  for (int64_t i = rank * data.n / world; i < (rank + 1) * data.n / world; ++i) idx.push_back(i);
+  std::vector<int32_t> predicted;
+  const EvalResult r = evaluate(model, data, idx, 256, comm, &predicted);
+
+  if (!predictions_csv.empty()) {
+    // Ranks append their slices in rank order, so rows follow the sample order.
+    for (int turn = 0; turn < world; ++turn) {
+      if (turn == rank) {
+        std::ofstream out(predictions_csv, rank == 0 ? std::ios::trunc : std::ios::app);
+        DPT_CHECK(out, "cannot write '" << predictions_csv << "'");
+        if (rank == 0) out << "index,label,predicted\n";
+        for (size_t k = 0; k < idx.size(); ++k)
+          out << idx[k] << "," << int(data.labels[size_t(idx[k])]) << "," << predicted[k] << "\n";
+      }
+      comm.barrier();
+    }
+  }
+  if (rank != 0) return 0;
+  std::printf("checkpoint: %s\ndata: %s (%lld samples)\nloss: %.4f\naccuracy: %.4f\n",
+              checkpoint.c_str(), file.c_str(), (long long)r.count, r.loss, r.accuracy);
+  const auto per_class = r.per_class_accuracy();
+  std::printf("per-class accuracy:\n");
+  for (int64_t c = 0; c < r.classes; ++c) std::printf("  %2lld: %.4f\n", (long long)c, per_class[size_t(c)]);
+  std::printf("confusion matrix (rows: true class, columns: predicted):\n");
+  for (int64_t t = 0; t < r.classes; ++t) {
+    std::printf("  ");
+    for (int64_t p = 0; p < r.classes; ++p)
+      std::printf("%6lld", (long long)r.confusion[size_t(t * r.classes + p)]);
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace dpt

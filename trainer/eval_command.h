@@ -1,0 +1,14 @@
+// `dptrain eval`: loss, accuracy, per-class accuracy and confusion matrix of a checkpoint.
+#pragma once
+#include <string>
+
+#include "comm/communicator.h"
+
+namespace dpt {
+
+// data_file: an HDF5 file in the shard layout (default: the test file of the checkpoint's
+// config). predictions_csv: optional "index,label,predicted" rows, written in sample order.
+int run_eval(const std::string& checkpoint, const std::string& data_file,
+             const std::string& predictions_csv, Communicator& comm);
+
+}  // namespace dpt
