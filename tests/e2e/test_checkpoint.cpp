@@ -1,0 +1,199 @@
+// Checkpoints end to end: bit-exact resume on 2 ranks, stop signals, torn files, bad checkpoints, eval.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "../unit/test_helpers.h"
+#include "data/hdf5_util.h"
+#include "models/model.h"
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
+
+namespace dpt::testing {
+namespace {
+
+const std::string kMpiEnv =
+    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ";
+const std::string kMpirun = kMpiEnv + "timeout 300 mpirun --oversubscribe ";
+
+class Checkpoints : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = temp_dir("ckpt");
+    const auto r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir_ +
+                       "/data --shards 4");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  // A small mnist_convnet run; extra: more --set/--resume arguments.
+  std::string train_cmd(int ranks, const std::string& run, const std::string& extra) const {
+    return (ranks > 1 ? kMpirun + "-np " + std::to_string(ranks) + " " : std::string()) +
+           dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
+           dir_ + "/data --set run_dir=" + dir_ + "/" + run +
+           " --set data.max_train_samples=600 --set data.max_test_samples=400"
+           " --set train.batch_size=64 --set train.log_every_steps=2 " + extra;
+  }
+  std::string ckpt_dir(const std::string& run) const { return dir_ + "/" + run + "/checkpoints"; }
+  std::string dir_;
+};
+
+// Every /model and /optimizer dataset of two checkpoints, compared bit for bit.
+void expect_identical_state(const std::string& a, const std::string& b) {
+  const Config cfg = parse_config(YAML::Load(checkpoint_config(a)));
+  Model m(cfg.model, cfg.name);
+  h5::Handle fa = h5::open_file(a), fb = h5::open_file(b);
+  int compared = 0;
+  for (size_t k = 0; k < m.params().size(); ++k) {
+    const std::string p = m.layers()[size_t(m.param_layer(k))]->name() + "/" + m.params()[k].spec.name;
+    for (const std::string& group : {"/model/", "/optimizer/m/", "/optimizer/v/"}) {
+      const std::string ds = group + p;
+      std::vector<float> va(size_t(m.params()[k].size())), vb(va.size());
+      h5::read_f32(fa, ds, va.data(), a);
+      h5::read_f32(fb, ds, vb.data(), b);
+      EXPECT_EQ(0, std::memcmp(va.data(), vb.data(), va.size() * sizeof(float))) << ds << " differs";
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 18);
+  EXPECT_EQ(h5::get_attr_int(h5::Handle(H5Gopen2(fa, "/optimizer", H5P_DEFAULT), H5Gclose), "iterations", a),
+            h5::get_attr_int(h5::Handle(H5Gopen2(fb, "/optimizer", H5P_DEFAULT), H5Gclose), "iterations", b));
+}
+
+std::string newest(const std::string& dir) { return newest_checkpoint(dir, nullptr); }
+
+TEST_F(Checkpoints, ResumeOnTwoRanksIsBitExact) {
+  auto r = run(train_cmd(2, "straight", "--set train.epochs=3"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run(train_cmd(2, "split", "--set train.epochs=1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run(train_cmd(2, "split", "--set train.epochs=3 --resume auto"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Resume: from "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Epoch 1/3"), std::string::npos) << "epoch 1 ran again:\n" << r.output;
+  const std::string a = newest(ckpt_dir("straight")), b = newest(ckpt_dir("split"));
+  ASSERT_NE(a, "");
+  EXPECT_EQ(a.substr(a.rfind('/')), b.substr(b.rfind('/')));
+  expect_identical_state(a, b);
+}
+
+TEST_F(Checkpoints, SignalMidEpochCheckpointsAndResumeMatchesStraightRun) {
+  auto r = run(train_cmd(2, "straight", "--set train.epochs=2 --set checkpoint.every_epochs=0"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Start the same run, send SIGUSR1 to mpirun (which forwards it) once metrics appear.
+  const std::string csv = dir_ + "/sig/metrics.csv";
+  // mpirun itself (not `timeout`) must get the signal: it forwards SIGUSR1 to the ranks.
+  std::string cmd = train_cmd(2, "sig", "--set train.epochs=2 --set checkpoint.every_epochs=0");
+  cmd.replace(cmd.find(kMpirun), kMpirun.size(), kMpiEnv + "mpirun --oversubscribe ");
+  r = run("(" + cmd + " & pid=$!; for i in $(seq 600); do"
+          " [ \"$( { wc -l < " + csv + "; } 2>/dev/null || echo 0)\" -ge 3 ] && break;"
+          " sleep 0.05; done; kill -USR1 $pid; wait $pid; echo EXIT=$?)");
+  ASSERT_NE(r.output.find("EXIT=75"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Stop signal 10 received"), std::string::npos) << r.output;
+  const std::string stopped = newest(ckpt_dir("sig"));
+  ASSERT_NE(stopped, "") << r.output;
+  r = run(train_cmd(2, "sig", "--set train.epochs=2 --set checkpoint.every_epochs=0 --resume auto"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_identical_state(newest(ckpt_dir("straight")), newest(ckpt_dir("sig")));
+}
+
+TEST_F(Checkpoints, TornNewestCheckpointIsSkippedByResumeAuto) {
+  auto r = run(train_cmd(1, "torn", "--set train.epochs=2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string good = newest(ckpt_dir("torn"));
+  // A crash mid-write leaves either a temporary file or (on a broken filesystem) a cut file.
+  std::ifstream in(good, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::ofstream(ckpt_dir("torn") + "/ckpt-0009-00009999.h5", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  std::ofstream(ckpt_dir("torn") + "/ckpt-0009-00009998.h5.tmp-123", std::ios::binary) << bytes;
+  r = run(train_cmd(1, "torn", "--set train.epochs=3 --resume auto"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("skipping '" + ckpt_dir("torn") + "/ckpt-0009-00009999.h5'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Resume: from " + good), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Epoch 3/3"), std::string::npos);
+}
+
+// Runs a failing resume and checks that nothing in the run directory changed.
+class BadResume : public Checkpoints {
+ protected:
+  void SetUp() override {
+    Checkpoints::SetUp();
+    const auto r = run(train_cmd(1, "run", "--set train.epochs=1"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ckpt_ = newest(ckpt_dir("run"));
+    before_ = snapshot();
+  }
+  std::string snapshot() const {
+    return run("cd " + dir_ + "/run && find . -type f | sort | xargs md5sum").output;
+  }
+  void expect_refused(const std::string& extra, const std::string& message) {
+    const auto r = run(train_cmd(2, "run", "--set train.epochs=2 " + extra));
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.exit_code, 124) << "hung:\n" << r.output;
+    EXPECT_NE(r.output.find("rank 0: error:"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+    EXPECT_EQ(snapshot(), before_) << "the failed resume changed the run directory";
+  }
+  std::string ckpt_, before_;
+};
+
+TEST_F(BadResume, AnotherModel) {
+  expect_refused("--set model.layers.2.conv2d.filters=32 --resume " + ckpt_,
+                 "is of another model: layer 2 is 'conv2d_1:Conv2D(11, 11, 64) kernel(3, 3, 32, 64)");
+}
+
+TEST_F(BadResume, TruncatedFile) {
+  const std::string cut = dir_ + "/cut.h5";
+  run("head -c 3000 " + ckpt_ + " > " + cut);
+  expect_refused("--resume " + cut, "truncated or corrupt");
+}
+
+TEST_F(BadResume, NewerFormatVersion) {
+  const std::string newer = dir_ + "/newer.h5";
+  run("cp " + ckpt_ + " " + newer);
+  {
+    h5::Handle f(H5Fopen(newer.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    H5Adelete(f, "format_version");
+    h5::set_attr(f, "format_version", int64_t{99});
+  }
+  expect_refused("--resume " + newer, "format version 99");
+}
+
+TEST_F(BadResume, MissingDataset) {
+  const std::string holed = dir_ + "/holed.h5";
+  run("cp " + ckpt_ + " " + holed);
+  {
+    h5::Handle f(H5Fopen(holed.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    ASSERT_GE(H5Ldelete(f, "/model/dense/bias", H5P_DEFAULT), 0);
+  }
+  expect_refused("--resume " + holed, "has no dataset '/model/dense/bias'");
+}
+
+TEST_F(BadResume, MissingFile) { expect_refused("--resume " + dir_ + "/nope.h5", "no such file"); }
+
+TEST_F(Checkpoints, EvalReportsTheSameAccuracyAloneAndOnTwoRanks) {
+  auto r = run(train_cmd(1, "ev", "--set train.epochs=1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const YAML::Node s = YAML::LoadFile(dir_ + "/ev/summary.yaml");
+  const std::string ckpt = newest(ckpt_dir("ev"));
+  const std::string test_file = dir_ + "/data/mnist-test.h5";
+  r = run(dptrain() + " eval " + ckpt + " --data " + test_file + " --predictions " + dir_ + "/p1.csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(10000 samples)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("confusion matrix"), std::string::npos);
+  EXPECT_NE(r.output.find("per-class accuracy"), std::string::npos);
+  const auto r2 = run(kMpirun + "-np 2 " + dptrain() + " eval " + ckpt + " --data " + test_file +
+                      " --predictions " + dir_ + "/p2.csv");
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  auto accuracy_line = [](const std::string& out) { return out.substr(out.find("accuracy: "), 16); };
+  EXPECT_EQ(accuracy_line(r.output), accuracy_line(r2.output));
+  EXPECT_EQ(run("md5sum < " + dir_ + "/p1.csv").output, run("md5sum < " + dir_ + "/p2.csv").output);
+  EXPECT_EQ(run("wc -l < " + dir_ + "/p1.csv").output, "10001\n");
+  (void)s;
+}
+
+}  // namespace
+}  // namespace dpt::testing
