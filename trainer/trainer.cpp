@@ -51,6 +51,7 @@ struct Trainer::Run {
   TrainSummary summary;
   Clock::time_point start = Clock::now();
   double epoch_time_total = 0;
+  double epoch_allreduce = 0;  // seconds waiting for gradient all-reduces this epoch
   int64_t last_checkpoint_step = -1;
   bool stop_early = false;
 };
@@ -168,6 +169,7 @@ bool Trainer::run_epoch(Run& r, int64_t epoch, int64_t first_step) {
                     tc.seed, uint32_t(rank), uint64_t(epoch));
   log::info("Epoch " + std::to_string(epoch + 1) + "/" + std::to_string(tc.epochs));
   if (first_step == 0) r.pos.epoch_sums[0] = r.pos.epoch_sums[1] = r.pos.epoch_sums[2] = 0;
+  r.epoch_allreduce = 0;
 
   const auto epoch_start = Clock::now();
   auto interval_start = epoch_start;
@@ -212,6 +214,7 @@ bool Trainer::run_epoch(Run& r, int64_t epoch, int64_t first_step) {
     interval[1] += double(res.stats.correct);
     interval[2] += double(res.stats.count);
     interval_allreduce += res.allreduce_sec;
+    r.epoch_allreduce += res.allreduce_sec;
     r.pos.epoch = epoch;
     r.pos.step_in_epoch = step + 1;
     r.pos.global_step = global_step + 1;
@@ -275,6 +278,7 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
   row.lr = learning_rate(cfg_.train.schedule, cfg_.train.optimizer.lr, r.pos.global_step - 1,
                          steps, cfg_.train.epochs);
   row.images_per_sec = sums[2] / seconds;
+  row.allreduce_sec = r.epoch_allreduce;
   std::string line = std::to_string(steps) + "/" + std::to_string(steps) + " - " +
                      fmt("%.0f", seconds) + "s - " +
                      fmt("%.0f", 1000.0 * seconds / double(steps)) + "ms/step - accuracy: " +

@@ -22,6 +22,10 @@ class Conv2D : public Layer {
   Window2D geometry(const Shape& in) const;
   int64_t filters() const { return filters_; }
   Act activation() const { return act_; }
+  // Note [relu after pool]: max(relu(x)) == relu(max(x)) exactly, so for conv -> relu -> max_pool
+  // the Model moves the relu behind the pool, where its backward touches a quarter of the data.
+  void defer_activation() { deferred_ = true; }
+  Act applied_activation() const { return deferred_ ? Act::kLinear : act_; }
   bool use_bias() const { return use_bias_; }
 
  private:
@@ -29,6 +33,7 @@ class Conv2D : public Layer {
   std::pair<int64_t, int64_t> kernel_, strides_;
   bool same_, use_bias_;
   Act act_;
+  bool deferred_ = false;
   std::string kernel_init_, bias_init_;
   Param* kernel_p_ = nullptr;
   Param* bias_p_ = nullptr;

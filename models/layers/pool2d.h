@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "models/core/options.h"
+#include "models/kernels/cpu/activation_cpu.h"
 #include "models/layers/layer.h"
 #include "models/layers/window.h"
 
@@ -19,11 +20,14 @@ class Pool2D : public Layer {
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   Window2D geometry(const Shape& in) const;
   PoolKind kind() const { return kind_; }
+  // Applies act to the pooled output (see Note [relu after pool] in conv2d.h).
+  void set_post_activation(Act act) { post_act_ = act; }
 
  private:
   PoolKind kind_;
   std::pair<int64_t, int64_t> pool_, strides_;
   bool same_ = false;
+  Act post_act_ = Act::kLinear;
  public:
   struct CpuState;  // models/kernels/cpu/pool2d_cpu.cpp
 

@@ -66,7 +66,7 @@ size_t max_size(std::initializer_list<dnnl::memory::desc> mds) {
 }  // namespace
 
 void Conv2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
-  if (!cpu_) cpu_.reset(new CpuState(act_));
+  if (!cpu_) cpu_.reset(new CpuState(applied_activation()));
   const int64_t n = x.dim(0);
   auto it = cpu_->plans.find(n);
   if (it == cpu_->plans.end()) {
@@ -107,7 +107,7 @@ void Conv2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
     const size_t scratch = max_size({fpd.scratchpad_desc(), dpd.scratchpad_desc(),
                                      wpd.scratchpad_desc()});
     p.scratch = make_scratchpad(dnnl::memory::desc({int64_t(scratch)}, dt::u8, tag::x));
-    if (act_ != Act::kLinear) p.dy_pre = Tensor(y.shape());
+    if (applied_activation() != Act::kLinear) p.dy_pre = Tensor(y.shape());
     it = cpu_->plans.emplace(n, std::move(p)).first;
   }
   auto& p = it->second;
@@ -123,7 +123,7 @@ void Conv2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
 void Conv2D::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   auto& p = cpu_->plans.at(x.dim(0));
   const float* g = dy.data();
-  if (act_ != Act::kLinear) {
+  if (applied_activation() != Act::kLinear) {
     cpu_->act.backward(y.data(), dy.data(), p.dy_pre.data(), y.size() / filters_, filters_,
                        label() + " activation backward");
     g = p.dy_pre.data();

@@ -14,7 +14,10 @@ struct Pool2D::CpuState {
     dnnl::pooling_backward bwd;
     dnnl::memory src, dst, diff_src, diff_dst, workspace, scratch;
     bool has_workspace = false;
+    Tensor dy_pre;  // dy pulled back through the post-activation
   };
+  explicit CpuState(Act a) : act(a) {}
+  ActivationCpu act;
   std::map<int64_t, Plan> plans;
 };
 
@@ -24,7 +27,7 @@ void BackendDeleter<Pool2D::CpuState>::operator()(Pool2D::CpuState* p) const {
 }
 
 void Pool2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
-  if (!cpu_) cpu_.reset(new CpuState());
+  if (!cpu_) cpu_.reset(new CpuState(post_act_));
   const int64_t n = x.dim(0);
   auto it = cpu_->plans.find(n);
   if (it == cpu_->plans.end()) {
@@ -53,6 +56,7 @@ void Pool2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
     const size_t scratch =
         std::max(fpd.scratchpad_desc().get_size(), bpd.scratchpad_desc().get_size());
     p.scratch = make_scratchpad(dnnl::memory::desc({int64_t(scratch)}, dt::u8, tag::x));
+    if (post_act_ != Act::kLinear) p.dy_pre = Tensor(y.shape());
     it = cpu_->plans.emplace(n, std::move(p)).first;
   }
   auto& p = it->second;
@@ -61,12 +65,21 @@ void Pool2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
                                              {DNNL_ARG_SCRATCHPAD, p.scratch}};
   if (p.has_workspace) args[DNNL_ARG_WORKSPACE] = p.workspace;
   execute(p.fwd, args, label() + " forward");
+  if (post_act_ != Act::kLinear)
+    cpu_->act.forward(y.data(), y.data(), y.size() / y.shape().back(), y.shape().back(),
+                      label() + " activation");
 }
 
-void Pool2D::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
+void Pool2D::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   if (!dx) return;
   auto& p = cpu_->plans.at(x.dim(0));
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DIFF_DST, with_data(p.diff_dst, dy.data())},
+  const float* g = dy.data();
+  if (post_act_ != Act::kLinear) {
+    cpu_->act.backward(y.data(), dy.data(), p.dy_pre.data(), y.size() / y.shape().back(),
+                       y.shape().back(), label() + " activation backward");
+    g = p.dy_pre.data();
+  }
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DIFF_DST, with_data(p.diff_dst, g)},
                                              {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx->data())},
                                              {DNNL_ARG_SCRATCHPAD, p.scratch}};
   if (p.has_workspace) args[DNNL_ARG_WORKSPACE] = p.workspace;
