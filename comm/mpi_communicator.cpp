@@ -1,6 +1,7 @@
 // MpiCommunicator: MPI initialisation, local rank from a shared-memory split, checked collectives.
 #include "comm/mpi_communicator.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "comm/local_communicator.h"
@@ -42,13 +43,23 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   DPT_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
   DPT_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
-  // Local rank: ranks sharing this node's memory, numbered in world order.
+  // Local rank: ranks sharing this node's memory, numbered in world order. Should the MPI
+  // library not support the split, the launchers' own variables say the same.
   MPI_Comm node;
-  DPT_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL,
-                                    &node));
-  DPT_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
-  DPT_MPI_CHECK(MPI_Comm_size(node, &local_size_));
-  MPI_Comm_free(&node);
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node) ==
+      MPI_SUCCESS) {
+    DPT_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
+    DPT_MPI_CHECK(MPI_Comm_size(node, &local_size_));
+    MPI_Comm_free(&node);
+    return;
+  }
+  auto env_int = [](std::initializer_list<const char*> names, int fallback) {
+    for (const char* n : names)
+      if (const char* v = std::getenv(n)) return std::atoi(v);
+    return fallback;
+  };
+  local_rank_ = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}, 0);
+  local_size_ = env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"}, 1);
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -81,7 +92,18 @@ void MpiCommunicator::abort(int code) {
 
 std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv) {
   if (!launched_by_mpi_or_slurm()) return std::make_unique<LocalCommunicator>();
-  return std::make_unique<MpiCommunicator>(argc, argv);
+  auto comm = std::make_unique<MpiCommunicator>(argc, argv);
+  // srun without a working PMI plugin starts N singleton MPI processes, each believing it is
+  // alone: they would train N unrelated models. Refuse that.
+  const char* step_tasks = std::getenv("SLURM_STEP_NUM_TASKS");
+  if (step_tasks && !std::getenv("OMPI_COMM_WORLD_SIZE") && std::atoi(step_tasks) != comm->size()) {
+    std::fprintf(stderr,
+                 "dptrain: error: srun started %s tasks but MPI sees %d rank(s): launch with "
+                 "srun --mpi=pmix (see slurm/README.md)\n", step_tasks, comm->size());
+    MPI_Finalize();
+    std::exit(1);
+  }
+  return comm;
 }
 
 }  // namespace dpt

@@ -16,6 +16,9 @@ struct Batch {
   Tensor x;                // (n, H, W, C) view of storage, float in [0, 1]
   std::vector<int32_t> y;  // n labels (capacity may be larger)
   int64_t n = 0;
+  const int32_t* y_device = nullptr;  // the labels on the GPU, when x is there
+  // Labels where x lives: what the loss reads.
+  const int32_t* labels() const { return y_device ? y_device : y.data(); }
 };
 
 struct AugmentSpec {

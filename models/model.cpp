@@ -107,6 +107,9 @@ Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(n
     params_.push_back(p);
   }
   if (state == 0) state_ = Tensor({0});
+  for (auto& p : params_) p.host_value = p.value;
+  host_weights_ = weights_;
+  host_state_ = state_;
   first_param_layer_ = int(layers_.size());
   for (size_t k = 0; k < params_.size(); ++k)
     if (params_[k].spec.trainable) first_param_layer_ = std::min(first_param_layer_, param_layer_[k]);
@@ -121,9 +124,42 @@ Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(n
 void Model::initialize(uint64_t seed) {
   for (size_t k = 0; k < params_.size(); ++k) {
     const Param& p = params_[k];
-    dpt::initialize(p.value, p.size(), p.spec.init, p.spec.fan_in, p.spec.fan_out, seed,
+    dpt::initialize(p.host_value, p.size(), p.spec.init, p.spec.fan_in, p.spec.fan_out, seed,
                     uint32_t(k), layers_[param_layer_[k]]->label() + " " + p.spec.name);
   }
+  upload();
+}
+
+void Model::to_device(Device device) {
+  if (device == device_) return;
+  DPT_CHECK(device == Device::kCuda, "models move from the CPU to a GPU, not back");
+  Tensor w(weights_.shape(), device), g(grads_.shape(), device), st(state_.shape(), device);
+  copy_memory(w.data(), true, weights_.data(), false, size_t(weights_.size()) * sizeof(float));
+  copy_memory(st.data(), true, state_.data(), false, size_t(state_.size()) * sizeof(float));
+  for (auto& p : params_) {
+    const bool trainable = p.spec.trainable;
+    const int64_t off = p.host_value - (trainable ? host_weights_.data() : host_state_.data());
+    p.value = (trainable ? w.data() : st.data()) + off;
+    p.grad = trainable ? g.data() + off : nullptr;
+  }
+  weights_ = w;
+  grads_ = g;
+  state_ = st;
+  device_ = device;
+  buffers_.clear();
+  current_ = nullptr;
+}
+
+void Model::download() {
+  if (device_ == Device::kCpu) return;
+  copy_memory(host_weights_.data(), false, weights_.data(), true, size_t(weights_.size()) * sizeof(float));
+  copy_memory(host_state_.data(), false, state_.data(), true, size_t(state_.size()) * sizeof(float));
+}
+
+void Model::upload() {
+  if (device_ == Device::kCpu) return;
+  copy_memory(weights_.data(), true, host_weights_.data(), false, size_t(weights_.size()) * sizeof(float));
+  copy_memory(state_.data(), true, host_state_.data(), false, size_t(state_.size()) * sizeof(float));
 }
 
 Model::Buffers& Model::buffers(int64_t batch) {
@@ -135,14 +171,15 @@ Model::Buffers& Model::buffers(int64_t batch) {
   // A reshape layer's output aliases its input, and its input gradient aliases its output
   // gradient; everything else owns its buffer.
   for (size_t i = 1; i <= layers_.size(); ++i) {
-    if (!layers_[i - 1]->is_reshape()) b.acts[i] = Tensor(with_batch(batch, shapes_[i]));
+    if (!layers_[i - 1]->is_reshape()) b.acts[i] = Tensor(with_batch(batch, shapes_[i]), device_);
     if (i == layers_.size() || !layers_[i]->is_reshape())
-      b.grads[i] = Tensor(with_batch(batch, shapes_[i]));
+      b.grads[i] = Tensor(with_batch(batch, shapes_[i]), device_);
   }
   return buffers_.emplace(batch, std::move(b)).first->second;
 }
 
 const Tensor& Model::forward(const Tensor& x, const StepContext& ctx) {
+  DPT_CHECK(x.device() == device_, "model '" << name_ << "' and its input are on different devices");
   DPT_CHECK(Shape(x.shape().begin() + 1, x.shape().end()) == input_shape(),
             "model '" << name_ << "' expects input " << shape_str(input_shape(), true)
                       << " but the data is " << shape_str(x.shape()));

@@ -38,6 +38,15 @@ class Model {
   // Keras initialisers, deterministic in seed (identical on every rank).
   void initialize(uint64_t seed);
 
+  // Moves parameters, gradients and activations to the GPU; the host buffers stay as mirrors
+  // (Param::host_value) for broadcasts and checkpoints.
+  void to_device(Device device);
+  Device device() const { return device_; }
+  void download();  // device values -> host mirrors (before writing a checkpoint)
+  void upload();    // host mirrors -> device values (after reading one)
+  Tensor& host_weights() { return host_weights_; }
+  Tensor& host_state() { return host_state_; }
+
   // Runs every layer; returns the logits (N, classes). Buffers exist per batch size.
   const Tensor& forward(const Tensor& x, const StepContext& ctx);
   // The buffer the loss writes d(loss)/d(logits) into, for the batch size of the last forward.
@@ -64,6 +73,8 @@ class Model {
   std::vector<int> param_layer_;  // which layer owns params_[k]
   int first_param_layer_ = 0;     // earliest layer with trainable parameters
   Tensor weights_, grads_, state_;
+  Tensor host_weights_, host_state_;  // the same tensors as weights_/state_ on the CPU
+  Device device_ = Device::kCpu;
   std::map<int64_t, Buffers> buffers_;
   Buffers* current_ = nullptr;
 };

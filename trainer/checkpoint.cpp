@@ -56,12 +56,14 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
   const int64_t epoch_label = pos.step_in_epoch == 0 ? pos.epoch : pos.epoch + 1;
   const std::string path = dir + "/" + checkpoint_name(epoch_label, pos.global_step);
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  model.download();  // GPU values to the host mirrors written below
+  opt.download();
   {
     h5::Handle f = h5::create_file(tmp);
     const auto paths = param_paths(model);
     for (size_t k = 0; k < model.params().size(); ++k) {
       const Param& p = model.params()[k];
-      h5::write_f32(f, "/model/" + paths[k], hdims(p.spec.shape), p.value);
+      h5::write_f32(f, "/model/" + paths[k], hdims(p.spec.shape), p.host_value);
     }
     // Optimizer state is laid out like the trainable parameters it belongs to.
     h5::Handle og = h5::create_group(f, "/optimizer");
@@ -70,7 +72,7 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
       for (size_t k = 0; k < model.params().size(); ++k) {
         const Param& p = model.params()[k];
         if (!p.grad) continue;
-        const int64_t off = p.value - model.weights().data();
+        const int64_t off = p.host_value - model.host_weights().data();
         h5::write_f32(f, "/optimizer/" + name + "/" + paths[k], hdims(p.spec.shape),
                       t->data() + off);
       }
@@ -171,7 +173,7 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
         DPT_CHECK(h5::exists(f, ds), "checkpoint '" << path << "' has no dataset '" << ds
                                      << "': it was written with another optimizer; set "
                                         "train.optimizer as in that run");
-        h5::read_f32(f, ds, buf.data() + (p.value - model.weights().data()), path);
+        h5::read_f32(f, ds, buf.data() + (p.host_value - model.host_weights().data()), path);
       }
       opt_state.emplace_back(t, std::move(buf));
     }
@@ -192,9 +194,13 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
   pos.best_metric = sums[3];
 
   for (size_t k = 0; k < values.size(); ++k)
-    std::copy(values[k].begin(), values[k].end(), model.params()[k].value);
+    std::copy(values[k].begin(), values[k].end(), model.params()[k].host_value);
+  model.upload();
   for (auto& [t, buf] : opt_state) std::copy(buf.begin(), buf.end(), t->data());
-  if (opt) opt->set_iterations(iterations);
+  if (opt) {
+    opt->set_iterations(iterations);
+    opt->upload();
+  }
   return pos;
 }
 

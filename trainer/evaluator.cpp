@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "data/batches.h"
+#include "trainer/device_batch.h"
 #include "models/layers/softmax_cross_entropy.h"
 
 namespace dpt {
@@ -27,15 +28,36 @@ EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64
   const int64_t n = int64_t(indices.size());
   if (n > 0) {
     Prefetcher pf(data, batch, 2);
+#ifdef DPT_WITH_CUDA
+    std::unique_ptr<DeviceBatch> device_batch;
+    Tensor host_logits;
+    if (model.device() == Device::kCuda) {
+      device_batch = std::make_unique<DeviceBatch>(batch, model.input_shape());
+      host_logits = Tensor({batch, classes});
+    }
+#endif
     const int64_t steps = (n + batch - 1) / batch;
     pf.start(indices, batch, 0, steps, AugmentSpec{}, 0, 0, 0);
     std::vector<int64_t> confusion(size_t(classes * classes), 0);
     StepContext ctx;
     ctx.mode = Mode::kInfer;
+    Tensor host_logits_view;
     for (int64_t s = 0; s < steps; ++s) {
       const Batch& b = pf.next();
-      const Tensor& logits = model.forward(b.x, ctx);
-      const LossStats st = SoftmaxCrossEntropy::compute(logits, b.y.data(), nullptr, 1.0f);
+      const Batch* in = &b;
+#ifdef DPT_WITH_CUDA
+      if (device_batch) in = &device_batch->upload(b);
+#endif
+      const Tensor* out = &model.forward(in->x, ctx);
+      const LossStats st = SoftmaxCrossEntropy::compute(*out, in->labels(), nullptr, 1.0f);
+#ifdef DPT_WITH_CUDA
+      if (device_batch) {  // the confusion matrix and predictions are counted on the host
+        copy_memory(host_logits.data(), false, out->data(), true, size_t(out->size()) * sizeof(float));
+        host_logits_view = Tensor::view(host_logits.data(), out->shape());
+        out = &host_logits_view;
+      }
+#endif
+      const Tensor& logits = *out;
       sums[0] += st.loss_sum;
       sums[1] += double(st.correct);
       SoftmaxCrossEntropy::confusion(logits, b.y.data(), confusion.data());

@@ -76,7 +76,11 @@ class Adam : public Optimizer {
 
 }  // namespace
 
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t n) {
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t n, Device device) {
+#ifdef DPT_WITH_CUDA
+  if (device == Device::kCuda) return make_cuda_optimizer(cfg, n);
+#endif
+  DPT_CHECK(device == Device::kCpu, "this dptrain was built without CUDA");
   if (cfg.kind == "sgd") return std::make_unique<Sgd>(cfg, n);
   if (cfg.kind == "adam") return std::make_unique<Adam>(cfg, n, false);
   if (cfg.kind == "adamw") return std::make_unique<Adam>(cfg, n, true);

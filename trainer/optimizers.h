@@ -14,8 +14,11 @@ class Optimizer {
   virtual ~Optimizer() = default;
   // One update of n weights from their (already averaged) gradients at learning rate lr.
   virtual void step(float* w, const float* g, float lr) = 0;
-  // Named state buffers (moments) for checkpoints; "step" count is separate.
+  // Named host state buffers (moments) for checkpoints; "step" count is separate. A GPU
+  // optimizer copies its device state into them in download() and back in upload().
   virtual std::vector<std::pair<std::string, Tensor*>> state() = 0;
+  virtual void download() {}
+  virtual void upload() {}
   int64_t iterations() const { return iterations_; }
   void set_iterations(int64_t t) { iterations_ = t; }
 
@@ -23,6 +26,10 @@ class Optimizer {
   int64_t iterations_ = 0;
 };
 
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t num_weights);
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t num_weights,
+                                          Device device = Device::kCpu);
+#ifdef DPT_WITH_CUDA
+std::unique_ptr<Optimizer> make_cuda_optimizer(const OptimizerConfig& cfg, int64_t num_weights);
+#endif
 
 }  // namespace dpt

@@ -2,6 +2,7 @@
 #include "trainer/train_step.h"
 
 #include <cstring>
+#include <vector>
 
 namespace dpt {
 
@@ -11,11 +12,18 @@ StepResult train_step(Model& model, GradientReducer& reducer, Optimizer& optimiz
   reducer.begin_step();
   if (batch && batch->n > 0) {
     const Tensor& logits = model.forward(batch->x, ctx);
-    r.stats = SoftmaxCrossEntropy::compute(logits, batch->y.data(), &model.logits_grad(),
+    r.stats = SoftmaxCrossEntropy::compute(logits, batch->labels(), &model.logits_grad(),
                                            1.0f / float(global_count));
     model.backward([&](int layer) { reducer.on_layer_done(layer); });
   } else {
-    std::memset(model.grads().data(), 0, size_t(model.grads().size()) * sizeof(float));
+    Tensor& g = model.grads();
+    if (g.on_device()) {
+      static std::vector<float> zeros;
+      zeros.assign(size_t(g.size()), 0.0f);
+      copy_memory(g.data(), true, zeros.data(), false, zeros.size() * sizeof(float));
+    } else {
+      std::memset(g.data(), 0, size_t(g.size()) * sizeof(float));
+    }
   }
   r.allreduce_sec = reducer.finish_step();
   optimizer.step(model.weights().data(), model.grads().data(), lr);

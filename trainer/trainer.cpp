@@ -10,6 +10,11 @@
 #include "comm/gradient_reducer.h"
 #include "data/batches.h"
 #include "trainer/data_plan.h"
+#include "trainer/device_batch.h"
+#ifdef DPT_WITH_CUDA
+#include "comm/nccl_communicator.h"
+#include "models/kernels/cuda/cuda_context.h"
+#endif
 #include "trainer/log.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/optimizers.h"
@@ -54,13 +59,20 @@ struct Trainer::Run {
   double epoch_allreduce = 0;  // seconds waiting for gradient all-reduces this epoch
   int64_t last_checkpoint_step = -1;
   bool stop_early = false;
+  std::unique_ptr<Communicator> nccl;  // device gradients on several GPUs
+  Communicator* grad_comm = nullptr;   // all-reduces gradients and BatchNorm statistics
+#ifdef DPT_WITH_CUDA
+  std::unique_ptr<DeviceBatch> device_batch;
+#endif
 };
 
 Trainer::Trainer(Config cfg, Communicator& comm, std::string resume)
     : cfg_(std::move(cfg)), comm_(comm), resume_(std::move(resume)) {
+#ifndef DPT_WITH_CUDA
   DPT_CHECK(cfg_.train.backend == "cpu",
-            "train.backend '" << cfg_.train.backend << "' is not available in this build; "
-                              "use backend: cpu");
+            "train.backend is cuda but this dptrain was built without CUDA (the CUDA toolkit, "
+            "cuDNN or NCCL was not found at build time); use backend: cpu or rebuild");
+#endif
   model_ = std::make_unique<Model>(cfg_.model, cfg_.name);
   model_->initialize(cfg_.train.seed);
 }
@@ -96,9 +108,13 @@ void Trainer::sync_start() {
 void Trainer::sync_batch_norm() {
   if (comm_.size() == 1 || model_->state().size() == 0) return;
   Tensor& s = model_->state();
-  comm_.allreduce_sum(s.data(), size_t(s.size()))->wait();
+  Communicator& c = run_ && run_->grad_comm ? *run_->grad_comm : comm_;
+  c.allreduce_sum(s.data(), size_t(s.size()))->wait();
+  model_->download();
+  Tensor& h = model_->host_state();
   const float inv = 1.0f / float(comm_.size());
-  for (int64_t i = 0; i < s.size(); ++i) s.data()[i] *= inv;
+  for (int64_t i = 0; i < h.size(); ++i) h.data()[i] *= inv;
+  model_->upload();
 }
 
 bool Trainer::stop_requested() {
@@ -206,6 +222,9 @@ bool Trainer::run_epoch(Run& r, int64_t epoch, int64_t first_step) {
     if (plan.count_at(rank, step) > 0) {
       batch = &r.prefetch->next();
       DPT_ASSERT(batch->n == plan.count_at(rank, step));
+#ifdef DPT_WITH_CUDA
+      if (r.device_batch) batch = &r.device_batch->upload(*batch);
+#endif
     }
     const StepContext ctx{Mode::kTrain, tc.seed, uint32_t(rank), uint64_t(global_step)};
     const StepResult res = train_step(*model_, *r.reducer, *r.optimizer, batch,
@@ -313,7 +332,12 @@ TrainSummary Trainer::run() {
   run_ = std::make_unique<Run>();
   Run& r = *run_;
   r.pos.seed = tc.seed;
-  r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable());
+  const Device device = tc.backend == "cuda" ? Device::kCuda : Device::kCpu;
+#ifdef DPT_WITH_CUDA
+  // Before any GPU allocation: the rank's GPU is its local rank.
+  if (device == Device::kCuda) cuda::select_device(comm_.local_rank(), comm_.local_size());
+#endif
+  r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable(), device);
   // Resume before touching the run directory: a failed resume changes nothing there.
   resume_from_checkpoint(r);
   if (rank == 0) {
@@ -323,7 +347,19 @@ TrainSummary Trainer::run() {
   log::init(rank, rank == 0 ? cfg_.run_dir + "/log.txt" : "");
   for (const auto& n : r.notes) log::info(n);
   sync_start();  // also when resumed: it checks that every rank runs the same model
-
+  r.grad_comm = &comm_;
+#ifdef DPT_WITH_CUDA
+  if (device == Device::kCuda) {
+    model_->to_device(Device::kCuda);
+    if (world > 1) {
+      r.nccl = make_nccl_communicator(comm_);
+      r.grad_comm = r.nccl.get();
+    }
+    log::info("GPUs: rank 0 uses GPU " + std::to_string(cuda::current_device()) +
+              " (each rank takes the GPU of its local rank); gradients all-reduced with " +
+              r.grad_comm->backend());
+  }
+#endif
   r.plan = std::make_unique<DataPlan>(cfg_.data, tc.batch_size, rank, world);
   const ShardData& data = r.plan->train_data();
   const Shape data_shape{data.height, data.width, data.channels};
@@ -339,9 +375,13 @@ TrainSummary Trainer::run() {
             " train / " + std::to_string(r.plan->global_val_samples()) +
             " validation samples, global batch " + std::to_string(tc.batch_size) + ", " +
             std::to_string(r.plan->steps_per_epoch()) + " steps per epoch");
-  r.reducer = std::make_unique<GradientReducer>(comm_, *model_, int64_t(tc.bucket_mb * (1 << 20)),
+  r.reducer = std::make_unique<GradientReducer>(*r.grad_comm, *model_, int64_t(tc.bucket_mb * (1 << 20)),
                                                 int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);
   r.prefetch = std::make_unique<Prefetcher>(data, r.plan->local_batch(), int(cfg_.data.prefetch));
+#ifdef DPT_WITH_CUDA
+  if (device == Device::kCuda)
+    r.device_batch = std::make_unique<DeviceBatch>(r.plan->local_batch(), model_->input_shape());
+#endif
   install_stop_signals();
 
   for (int64_t epoch = r.pos.epoch; epoch < tc.epochs && !r.stop_early; ++epoch) {

@@ -4,6 +4,13 @@
 #include <cmath>
 #include <cstdint>
 
+// Host and device: the CUDA dropout kernel calls the same functions, so masks agree bit for bit.
+#ifdef __CUDACC__
+#define DPT_HD __host__ __device__
+#else
+#define DPT_HD
+#endif
+
 namespace dpt {
 
 // Note [random streams]: every random draw in dptrain (initialisers, dropout masks,
@@ -13,7 +20,7 @@ namespace dpt {
 struct Philox {
   using Block = std::array<uint32_t, 4>;
 
-  static Block generate(Block ctr, uint32_t k0, uint32_t k1) {
+  DPT_HD static Block generate(Block ctr, uint32_t k0, uint32_t k1) {
     for (int round = 0; round < 10; ++round) {
       const uint64_t p0 = uint64_t{0xD2511F53u} * ctr[0];
       const uint64_t p1 = uint64_t{0xCD9E8D57u} * ctr[2];
@@ -26,7 +33,7 @@ struct Philox {
   }
 
   // Uniform float in [0, 1) from the top 24 bits.
-  static float to_unit(uint32_t x) { return float(x >> 8) * (1.0f / 16777216.0f); }
+  DPT_HD static float to_unit(uint32_t x) { return float(x >> 8) * (1.0f / 16777216.0f); }
 };
 
 // Well-known stream ids (the last counter word) so that distinct uses never share draws.
@@ -41,7 +48,7 @@ struct PhiloxKey {
   uint32_t k0, k1;
 };
 // The key mixes the run's seed with the rank so that ranks draw independent streams.
-inline PhiloxKey philox_key(uint64_t seed, uint32_t rank) {
+DPT_HD inline PhiloxKey philox_key(uint64_t seed, uint32_t rank) {
   return {uint32_t(seed) ^ (rank * 0x85EBCA6Bu), uint32_t(seed >> 32) + rank};
 }
 

@@ -27,6 +27,15 @@ class BatchNorm : public Layer {
 
  private:
   std::unique_ptr<CpuState, BackendDeleter<CpuState>> cpu_;
+#ifdef DPT_WITH_CUDA
+ public:
+  struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: models/kernels/cuda/batch_norm_cuda.cu
+
+ private:
+  void forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx);
+  void backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx);
+  std::unique_ptr<CudaState, BackendDeleter<CudaState>> cuda_;
+#endif
 };
 
 }  // namespace dpt

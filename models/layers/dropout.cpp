@@ -27,18 +27,26 @@ void Dropout::apply_mask(const float* in, float* out, int64_t n, float rate, uin
 void Dropout::forward(const Tensor& x, Tensor& y, const StepContext& ctx) {
   last_ = ctx;
   if (ctx.mode == Mode::kInfer || rate_ == 0.0f) {
-    std::copy(x.data(), x.data() + x.size(), y.data());
+    copy_memory(y.data(), y.on_device(), x.data(), x.on_device(), size_t(x.size()) * sizeof(float));
     return;
   }
+#ifdef DPT_WITH_CUDA
+  if (x.on_device())
+    return apply_mask_cuda(x.data(), y.data(), x.size(), rate_, ctx.seed, ctx.rank, ctx.step, index());
+#endif
   apply_mask(x.data(), y.data(), x.size(), rate_, ctx.seed, ctx.rank, ctx.step, index());
 }
 
 void Dropout::backward(const Tensor&, const Tensor&, const Tensor& dy, Tensor* dx) {
   if (!dx) return;
   if (last_.mode == Mode::kInfer || rate_ == 0.0f) {
-    std::copy(dy.data(), dy.data() + dy.size(), dx->data());
+    copy_memory(dx->data(), dx->on_device(), dy.data(), dy.on_device(), size_t(dy.size()) * sizeof(float));
     return;
   }
+#ifdef DPT_WITH_CUDA
+  if (dy.on_device())
+    return apply_mask_cuda(dy.data(), dx->data(), dy.size(), rate_, last_.seed, last_.rank, last_.step, index());
+#endif
   apply_mask(dy.data(), dx->data(), dy.size(), rate_, last_.seed, last_.rank, last_.step,
              index());
 }

@@ -18,6 +18,11 @@ class Dropout : public Layer {
   // Backward recomputes it instead of storing it.
   static void apply_mask(const float* in, float* out, int64_t n, float rate, uint64_t seed,
                          uint32_t rank, uint64_t step, uint32_t layer);
+#ifdef DPT_WITH_CUDA
+  // The same mask on the GPU (models/kernels/cuda/dropout_cuda.cu): identical bits.
+  static void apply_mask_cuda(const float* in, float* out, int64_t n, float rate, uint64_t seed,
+                              uint32_t rank, uint64_t step, uint32_t layer);
+#endif
 
  private:
   float rate_;

@@ -16,6 +16,9 @@ int64_t argmax(const float* row, int64_t c) {
 
 LossStats SoftmaxCrossEntropy::compute(const Tensor& logits, const int32_t* labels,
                                        Tensor* dlogits, float grad_scale) {
+#ifdef DPT_WITH_CUDA
+  if (logits.on_device()) return compute_cuda(logits, labels, dlogits, grad_scale);
+#endif
   const int64_t n = logits.dim(0), c = logits.dim(1);
   LossStats stats;
   stats.count = n;

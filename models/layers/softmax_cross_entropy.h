@@ -20,10 +20,16 @@ struct LossStats {
 // Fused for numerical stability: log-softmax via log-sum-exp, gradient (softmax - onehot).
 class SoftmaxCrossEntropy {
  public:
+  // labels live where logits live (host or device).
   // dlogits (may be null for evaluation) receives (softmax - onehot) * grad_scale; the trainer
   // passes 1 / global_batch so that gradients summed over ranks are the batch mean.
   static LossStats compute(const Tensor& logits, const int32_t* labels, Tensor* dlogits,
                            float grad_scale);
+#ifdef DPT_WITH_CUDA
+  // Device logits and device labels: the GPU twin (models/kernels/cuda/loss_cuda.cu).
+  static LossStats compute_cuda(const Tensor& logits, const int32_t* labels, Tensor* dlogits,
+                                float grad_scale);
+#endif
   // Accumulates a confusion matrix (rows: true class, columns: predicted).
   static void confusion(const Tensor& logits, const int32_t* labels, int64_t* matrix);
 };

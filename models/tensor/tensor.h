@@ -1,22 +1,31 @@
 // Tensor: float32 storage with a shape, owned or viewing memory owned elsewhere (host for now).
 #pragma once
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
 #include "models/core/error.h"
+#include "models/tensor/device_memory.h"
 #include "models/tensor/shape.h"
 
 namespace dpt {
 
-// Where a tensor's memory lives. Only kCpu exists in a CPU build; kCuda is added by the GPU path.
-enum class Device { kCpu };
+// Where a tensor's memory lives. kCuda needs a build with DPT_WITH_CUDA and a GPU.
+enum class Device { kCpu, kCuda };
 
 class Tensor {
  public:
   Tensor() = default;
-  // Allocates zeroed, 64-byte aligned host memory (oneDNN prefers aligned buffers).
-  explicit Tensor(Shape shape) : shape_(std::move(shape)) {
+  // Allocates zeroed memory: 64-byte aligned on the host (oneDNN prefers it), or on the GPU.
+  explicit Tensor(Shape shape, Device device = Device::kCpu)
+      : shape_(std::move(shape)), device_(device) {
     const int64_t n = num_elements(shape_);
+    if (device_ == Device::kCuda) {
+      float* d = device_alloc(std::max<size_t>(size_t(n) * sizeof(float), 4));
+      storage_.reset(d, [](float* q) { device_free(q); });
+      data_ = d;
+      return;
+    }
     const size_t bytes = ((size_t(n) * sizeof(float) + 63) / 64) * 64;
     float* p = static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64));
     DPT_CHECK(p, "out of host memory allocating a tensor of shape " << shape_str(shape_));
@@ -25,10 +34,11 @@ class Tensor {
     data_ = p;
   }
   // A view of memory someone else keeps alive (parameters inside the model's flat buffer).
-  static Tensor view(float* data, Shape shape) {
+  static Tensor view(float* data, Shape shape, Device device = Device::kCpu) {
     Tensor t;
     t.shape_ = std::move(shape);
     t.data_ = data;
+    t.device_ = device;
     return t;
   }
   // Same storage, another shape with the same element count (Flatten).
@@ -45,12 +55,14 @@ class Tensor {
   bool empty() const { return data_ == nullptr; }
   float* data() { return data_; }
   const float* data() const { return data_; }
-  Device device() const { return Device::kCpu; }
+  Device device() const { return device_; }
+  bool on_device() const { return device_ == Device::kCuda; }
 
  private:
   Shape shape_;
   std::shared_ptr<float> storage_;
   float* data_ = nullptr;
+  Device device_ = Device::kCpu;
 };
 
 }  // namespace dpt

@@ -66,6 +66,9 @@ size_t max_size(std::initializer_list<dnnl::memory::desc> mds) {
 }  // namespace
 
 void Conv2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
+#ifdef DPT_WITH_CUDA
+  if (x.on_device()) return forward_cuda(x, y, StepContext{});
+#endif
   if (!cpu_) cpu_.reset(new CpuState(applied_activation()));
   const int64_t n = x.dim(0);
   auto it = cpu_->plans.find(n);
@@ -121,6 +124,9 @@ void Conv2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
 }
 
 void Conv2D::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+#ifdef DPT_WITH_CUDA
+  if (x.on_device()) return backward_cuda(x, y, dy, dx);
+#endif
   auto& p = cpu_->plans.at(x.dim(0));
   const float* g = dy.data();
   if (applied_activation() != Act::kLinear) {

@@ -26,6 +26,9 @@ void BackendDeleter<Dense::CpuState>::operator()(Dense::CpuState* p) const {
 }
 
 void Dense::forward(const Tensor& x, Tensor& y, const StepContext&) {
+#ifdef DPT_WITH_CUDA
+  if (x.on_device()) return forward_cuda(x, y, StepContext{});
+#endif
   if (!cpu_) cpu_.reset(new CpuState(act_));
   const int64_t n = x.dim(0), k = x.dim(1);
   auto it = cpu_->plans.find(n);
@@ -72,6 +75,9 @@ void Dense::forward(const Tensor& x, Tensor& y, const StepContext&) {
 }
 
 void Dense::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+#ifdef DPT_WITH_CUDA
+  if (x.on_device()) return backward_cuda(x, y, dy, dx);
+#endif
   auto& p = cpu_->plans.at(x.dim(0));
   const float* g = dy.data();
   if (act_ != Act::kLinear) {

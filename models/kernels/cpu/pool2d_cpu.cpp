@@ -27,6 +27,9 @@ void BackendDeleter<Pool2D::CpuState>::operator()(Pool2D::CpuState* p) const {
 }
 
 void Pool2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
+#ifdef DPT_WITH_CUDA
+  if (x.on_device()) return forward_cuda(x, y, StepContext{});
+#endif
   if (!cpu_) cpu_.reset(new CpuState(post_act_));
   const int64_t n = x.dim(0);
   auto it = cpu_->plans.find(n);
@@ -71,6 +74,9 @@ void Pool2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
 }
 
 void Pool2D::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+#ifdef DPT_WITH_CUDA
+  if (x.on_device()) return backward_cuda(x, y, dy, dx);
+#endif
   if (!dx) return;
   auto& p = cpu_->plans.at(x.dim(0));
   const float* g = dy.data();

@@ -1,0 +1,50 @@
+// Activations on cuDNN: the GPU twin of models/kernels/cpu/activation_cpu.cpp.
+#include "models/kernels/cuda/cudnn_util.cuh"
+
+namespace dpt::cuda {
+
+ActivationCuda::ActivationCuda(Act act) : act_(act) {
+  if (act_ == Act::kLinear || act_ == Act::kSoftmax) return;
+  DPT_CUDNN_CHECK(cudnnCreateActivationDescriptor(&desc_));
+  const cudnnActivationMode_t mode = act_ == Act::kRelu      ? CUDNN_ACTIVATION_RELU
+                                     : act_ == Act::kSigmoid ? CUDNN_ACTIVATION_SIGMOID
+                                                             : CUDNN_ACTIVATION_TANH;
+  DPT_CUDNN_CHECK(cudnnSetActivationDescriptor(desc_, mode, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+}
+
+ActivationCuda::~ActivationCuda() {
+  if (desc_) cudnnDestroyActivationDescriptor(desc_);
+}
+
+void ActivationCuda::forward(const float* x, float* y, int64_t rows, int64_t cols) {
+  const float one = 1.0f, zero = 0.0f;
+  if (act_ == Act::kLinear) {
+    if (x != y) DPT_CUDA_CHECK(cudaMemcpyAsync(y, x, size_t(rows * cols) * 4, cudaMemcpyDeviceToDevice, stream()));
+    return;
+  }
+  t_.nhwc(rows, 1, 1, cols);
+  if (act_ == Act::kSoftmax) {
+    DPT_CUDNN_CHECK(cudnnSoftmaxForward(cudnn(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
+                                        &one, t_, x, &zero, t_, y));
+    return;
+  }
+  DPT_CUDNN_CHECK(cudnnActivationForward(cudnn(), desc_, &one, t_, x, &zero, t_, y));
+}
+
+void ActivationCuda::backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols) {
+  const float one = 1.0f, zero = 0.0f;
+  if (act_ == Act::kLinear) {
+    if (dy != dx) DPT_CUDA_CHECK(cudaMemcpyAsync(dx, dy, size_t(rows * cols) * 4, cudaMemcpyDeviceToDevice, stream()));
+    return;
+  }
+  t_.nhwc(rows, 1, 1, cols);
+  if (act_ == Act::kSoftmax) {
+    DPT_CUDNN_CHECK(cudnnSoftmaxBackward(cudnn(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
+                                         &one, t_, y, t_, dy, &zero, t_, dx));
+    return;
+  }
+  // relu, sigmoid and tanh derivatives are functions of y; y stands in for x as in Caffe.
+  DPT_CUDNN_CHECK(cudnnActivationBackward(cudnn(), desc_, &one, t_, y, t_, dy, t_, y, &zero, t_, dx));
+}
+
+}  // namespace dpt::cuda

@@ -1,0 +1,135 @@
+// Conv2D on cuDNN: the GPU twin of models/kernels/cpu/conv2d_cpu.cpp (same signature, same math).
+#include <map>
+
+#include "models/kernels/cuda/cudnn_util.cuh"
+#include "models/kernels/cuda/elementwise.cuh"
+#include "models/layers/conv2d.h"
+
+namespace dpt {
+
+using namespace cuda;
+
+// Note [cuda conv layouts]: activations are NHWC as on the CPU; cuDNN takes filters as KRSC
+// (its NHWC filter format), so the HWIO kernel of the flat buffer is transposed into KRSC each
+// step and the filter gradient transposed back, as the CPU path reorders into oneDNN's layout.
+// cuDNN pads symmetrically only; TF/Keras 'same' may pad one more row at the bottom, so such
+// inputs are padded explicitly and the convolution runs unpadded.
+struct Conv2D::CudaState {
+  struct Plan {
+    TensorDesc x, y, bias;
+    cudnnFilterDescriptor_t w = nullptr;
+    cudnnConvolutionDescriptor_t conv = nullptr;
+    cudnnConvolutionFwdAlgo_t fwd_algo{};
+    cudnnConvolutionBwdDataAlgo_t bwd_data_algo{};
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
+    Tensor workspace, w_krsc, dw_krsc, dy_pre, x_pad, dx_pad;
+    bool explicit_pad = false;
+    int64_t ph = 0, pw = 0;  // padded input size when explicit_pad
+    ~Plan() {
+      if (w) cudnnDestroyFilterDescriptor(w);
+      if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    }
+  };
+  explicit CudaState(Act a) : act(a) {}
+  ActivationCuda act;
+  std::map<int64_t, std::unique_ptr<Plan>> plans;
+};
+
+template <>
+void BackendDeleter<Conv2D::CudaState>::operator()(Conv2D::CudaState* p) const {
+  delete p;
+}
+
+void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
+  if (!cuda_) cuda_.reset(new CudaState(applied_activation()));
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), cin = x.dim(3);
+  auto it = cuda_->plans.find(n);
+  if (it == cuda_->plans.end()) {
+    auto p = std::make_unique<CudaState::Plan>();
+    const Window2D g = geometry({h, w, cin});
+    p->explicit_pad = g.h.pad_lo != g.h.pad_hi || g.w.pad_lo != g.w.pad_hi;
+    p->ph = p->explicit_pad ? h + g.h.pad_lo + g.h.pad_hi : h;
+    p->pw = p->explicit_pad ? w + g.w.pad_lo + g.w.pad_hi : w;
+    p->x.nhwc(n, p->ph, p->pw, cin);
+    p->y.nhwc(n, g.h.out, g.w.out, filters_);
+    p->bias.nhwc(1, 1, 1, filters_);
+    DPT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
+    DPT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC,
+                                               int(filters_), int(cin), int(g.kh), int(g.kw)));
+    DPT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
+    const int pad_h = p->explicit_pad ? 0 : int(g.h.pad_lo), pad_w = p->explicit_pad ? 0 : int(g.w.pad_lo);
+    DPT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, pad_h, pad_w, int(g.sh), int(g.sw), 1, 1,
+                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    // Plain FP32 arithmetic (no TF32), so results stay comparable with the CPU path.
+    DPT_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
+    // Algorithms chosen once per shape by cuDNN's heuristics; one workspace for all three.
+    int got = 0;
+    cudnnConvolutionFwdAlgoPerf_t fperf[8];
+    DPT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cudnn(), p->x, p->w, p->conv, p->y, 8, &got, fperf));
+    p->fwd_algo = fperf[0].algo;
+    cudnnConvolutionBwdDataAlgoPerf_t dperf[8];
+    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn(), p->w, p->y, p->conv, p->x, 8, &got, dperf));
+    p->bwd_data_algo = dperf[0].algo;
+    cudnnConvolutionBwdFilterAlgoPerf_t wperf[8];
+    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn(), p->x, p->y, p->conv, p->w, 8, &got, wperf));
+    p->bwd_filter_algo = wperf[0].algo;
+    size_t a = 0, b = 0, c = 0;
+    DPT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p->x, p->w, p->conv, p->y, p->fwd_algo, &a));
+    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p->w, p->y, p->conv, p->x, p->bwd_data_algo, &b));
+    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p->x, p->y, p->conv, p->w, p->bwd_filter_algo, &c));
+    p->workspace = Tensor({int64_t(std::max({a, b, c, size_t(4)}) / 4 + 1)}, Device::kCuda);
+    const int64_t wsize = g.kh * g.kw * cin * filters_;
+    p->w_krsc = Tensor({wsize}, Device::kCuda);
+    p->dw_krsc = Tensor({wsize}, Device::kCuda);
+    if (applied_activation() != Act::kLinear) p->dy_pre = Tensor(y.shape(), Device::kCuda);
+    if (p->explicit_pad) {
+      p->x_pad = Tensor({n, p->ph, p->pw, cin}, Device::kCuda);
+      p->dx_pad = Tensor({n, p->ph, p->pw, cin}, Device::kCuda);
+    }
+    it = cuda_->plans.emplace(n, std::move(p)).first;
+  }
+  auto& p = *it->second;
+  const Window2D g = geometry({h, w, cin});
+  const float* src = x.data();
+  if (p.explicit_pad) {
+    pad_nhwc(x.data(), p.x_pad.data(), n, h, w, cin, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo, g.w.pad_hi, 0.0f);
+    src = p.x_pad.data();
+  }
+  // HWIO (rows: kh*kw*cin, cols: filters) -> KRSC (filters x kh*kw*cin).
+  transpose(kernel_p_->value, p.w_krsc.data(), g.kh * g.kw * cin, filters_);
+  const float one = 1.0f, zero = 0.0f;
+  DPT_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, src, p.w, p.w_krsc.data(), p.conv,
+                                          p.fwd_algo, p.workspace.data(),
+                                          size_t(p.workspace.size()) * 4, &zero, p.y, y.data()));
+  if (use_bias_) DPT_CUDNN_CHECK(cudnnAddTensor(cudnn(), &one, p.bias, bias_p_->value, &one, p.y, y.data()));
+  cuda_->act.forward(y.data(), y.data(), y.size() / filters_, filters_);
+}
+
+void Conv2D::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+  auto& p = *cuda_->plans.at(x.dim(0));
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), cin = x.dim(3);
+  const Window2D g = geometry({h, w, cin});
+  const float* grad = dy.data();
+  if (applied_activation() != Act::kLinear) {
+    cuda_->act.backward(y.data(), dy.data(), p.dy_pre.data(), y.size() / filters_, filters_);
+    grad = p.dy_pre.data();
+  }
+  const float one = 1.0f, zero = 0.0f;
+  const float* src = p.explicit_pad ? p.x_pad.data() : x.data();
+  if (use_bias_)
+    DPT_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), &one, p.y, grad, &zero, p.bias, bias_p_->grad));
+  DPT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, src, p.y, grad, p.conv,
+                                                 p.bwd_filter_algo, p.workspace.data(),
+                                                 size_t(p.workspace.size()) * 4, &zero, p.w,
+                                                 p.dw_krsc.data()));
+  transpose(p.dw_krsc.data(), kernel_p_->grad, filters_, g.kh * g.kw * cin);
+  if (!dx) return;
+  float* dst = p.explicit_pad ? p.dx_pad.data() : dx->data();
+  DPT_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, p.w, p.w_krsc.data(), p.y, grad, p.conv,
+                                               p.bwd_data_algo, p.workspace.data(),
+                                               size_t(p.workspace.size()) * 4, &zero, p.x, dst));
+  if (p.explicit_pad)
+    crop_nhwc(p.dx_pad.data(), dx->data(), n, h, w, cin, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo, g.w.pad_hi);
+}
+
+}  // namespace dpt

@@ -1,0 +1,83 @@
+// GPU selection and the per-process CUDA stream and library handles.
+#include <cstdio>
+#include <cstring>
+
+#include "models/kernels/cuda/cuda_context.h"
+#include "models/tensor/device_memory.h"
+
+namespace dpt {
+
+bool cuda_available() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+float* device_alloc(size_t bytes) {
+  void* p = nullptr;
+  DPT_CUDA_CHECK(cudaMalloc(&p, bytes));
+  DPT_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda::stream()));
+  return static_cast<float*>(p);
+}
+
+void device_free(void* p) {
+  if (p) cudaFree(p);
+}
+
+void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, size_t bytes) {
+  if (!dst_device && !src_device) {
+    if (dst != src) std::memcpy(dst, src, bytes);
+    return;
+  }
+  const cudaMemcpyKind kind = dst_device ? (src_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                         : (src_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+  DPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, cuda::stream()));
+  DPT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+}
+
+namespace cuda {
+
+namespace {
+struct Context {
+  cudaStream_t stream = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  cublasHandle_t cublas = nullptr;
+};
+Context& ctx() {
+  static Context c = [] {
+    Context x;
+    DPT_CUDA_CHECK(cudaStreamCreateWithFlags(&x.stream, cudaStreamNonBlocking));
+    DPT_CUDNN_CHECK(cudnnCreate(&x.cudnn));
+    DPT_CUDNN_CHECK(cudnnSetStream(x.cudnn, x.stream));
+    DPT_CUBLAS_CHECK(cublasCreate(&x.cublas));
+    DPT_CUBLAS_CHECK(cublasSetStream(x.cublas, x.stream));
+    return x;
+  }();
+  return c;
+}
+}  // namespace
+
+void select_device(int local_rank, int local_size) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  DPT_CHECK(e == cudaSuccess && n > 0,
+            "train.backend is cuda but no usable GPU was found ("
+                << (e == cudaSuccess ? "no devices" : cudaGetErrorString(e))
+                << "); use backend: cpu, or run on a GPU node");
+  DPT_CHECK(local_size <= n, local_size << " ranks run on this node but it has only " << n
+                                        << " GPU(s); start at most one rank per GPU");
+  DPT_CUDA_CHECK(cudaSetDevice(local_rank));
+}
+
+int current_device() {
+  int d = 0;
+  DPT_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+cudaStream_t stream() { return ctx().stream; }
+cudnnHandle_t cudnn() { return ctx().cudnn; }
+cublasHandle_t cublas() { return ctx().cublas; }
+void synchronize() { DPT_CUDA_CHECK(cudaStreamSynchronize(stream())); }
+
+}  // namespace cuda
+}  // namespace dpt

@@ -1,0 +1,20 @@
+// The process's GPU: selection by local rank, one compute stream, cuDNN and cuBLAS handles.
+#pragma once
+#include "models/kernels/cuda/cuda_check.h"
+
+namespace dpt::cuda {
+
+// Picks GPU `local_rank`; a clear error when there is no GPU or fewer GPUs than local ranks.
+void select_device(int local_rank, int local_size);
+int current_device();
+cudaStream_t stream();  // all compute runs here, in order
+cudnnHandle_t cudnn();
+cublasHandle_t cublas();
+void synchronize();
+
+// Blocks and threads for an element-wise kernel over n elements.
+inline int blocks_for(int64_t n, int threads = 256) {
+  return int(std::min<int64_t>((n + threads - 1) / threads, 65535));
+}
+
+}  // namespace dpt::cuda

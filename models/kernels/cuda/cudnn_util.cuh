@@ -1,0 +1,39 @@
+// RAII cuDNN descriptors and the activation helper mirroring ActivationCpu.
+#pragma once
+#include <memory>
+
+#include "models/kernels/cpu/activation_cpu.h"
+#include "models/kernels/cuda/cuda_context.h"
+
+namespace dpt::cuda {
+
+struct TensorDesc {
+  cudnnTensorDescriptor_t d = nullptr;
+  TensorDesc() { DPT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d)); }
+  ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
+  TensorDesc(const TensorDesc&) = delete;
+  // NHWC activations (dptrain's layout), logical N, C, H, W.
+  void nhwc(int64_t n, int64_t h, int64_t w, int64_t c) {
+    DPT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, int(n),
+                                               int(c), int(h), int(w)));
+  }
+  operator cudnnTensorDescriptor_t() const { return d; }
+};
+
+// relu / sigmoid / tanh through cudnnActivation*, softmax over the last axis through
+// cudnnSoftmax*; backward from the output y, as on the CPU.
+class ActivationCuda {
+ public:
+  explicit ActivationCuda(Act act);
+  ~ActivationCuda();
+  void forward(const float* x, float* y, int64_t rows, int64_t cols);
+  void backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols);
+  Act act() const { return act_; }
+
+ private:
+  Act act_;
+  cudnnActivationDescriptor_t desc_ = nullptr;
+  TensorDesc t_;
+};
+
+}  // namespace dpt::cuda

@@ -1,0 +1,72 @@
+// Softmax cross-entropy on the GPU: one thread per sample, the same log-sum-exp as the CPU.
+#include <vector>
+
+#include "models/kernels/cuda/cuda_context.h"
+#include "models/layers/softmax_cross_entropy.h"
+
+namespace dpt {
+
+namespace {
+__global__ void xent_kernel(const float* logits, const int32_t* labels, float* dlogits,
+                            double* loss, int32_t* correct, int64_t n, int64_t c, float scale) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i >= n) return;
+  const float* row = logits + i * c;
+  int64_t best = 0;
+  for (int64_t j = 1; j < c; ++j)
+    if (row[j] > row[best]) best = j;
+  const float mx = row[best];
+  double sum = 0;
+  for (int64_t j = 0; j < c; ++j) sum += exp(double(row[j] - mx));
+  const int32_t y = labels[i];
+  loss[i] = log(sum) - double(row[y] - mx);
+  correct[i] = best == y;
+  if (dlogits)
+    for (int64_t j = 0; j < c; ++j)
+      dlogits[i * c + j] = float(exp(double(row[j] - mx)) / sum - (j == y ? 1.0 : 0.0)) * scale;
+}
+
+// Per-sample results, on the device and their host copies, grown to the largest batch seen.
+struct Scratch {
+  double* loss = nullptr;
+  int32_t* correct = nullptr;
+  int64_t capacity = 0;
+  std::vector<double> host_loss;
+  std::vector<int32_t> host_correct;
+  void reserve(int64_t n) {
+    if (n <= capacity) return;
+    cudaFree(loss);
+    cudaFree(correct);
+    DPT_CUDA_CHECK(cudaMalloc(&loss, size_t(n) * sizeof(double)));
+    DPT_CUDA_CHECK(cudaMalloc(&correct, size_t(n) * sizeof(int32_t)));
+    capacity = n;
+    host_loss.resize(size_t(n));
+    host_correct.resize(size_t(n));
+  }
+};
+}  // namespace
+
+LossStats SoftmaxCrossEntropy::compute_cuda(const Tensor& logits, const int32_t* labels,
+                                            Tensor* dlogits, float grad_scale) {
+  static Scratch scratch;
+  const int64_t n = logits.dim(0), c = logits.dim(1);
+  scratch.reserve(n);
+  xent_kernel<<<int((n + 127) / 128), 128, 0, cuda::stream()>>>(
+      logits.data(), labels, dlogits ? dlogits->data() : nullptr, scratch.loss, scratch.correct, n,
+      c, grad_scale);
+  DPT_CUDA_LAUNCH_CHECK();
+  DPT_CUDA_CHECK(cudaMemcpyAsync(scratch.host_loss.data(), scratch.loss, size_t(n) * sizeof(double),
+                                 cudaMemcpyDeviceToHost, cuda::stream()));
+  DPT_CUDA_CHECK(cudaMemcpyAsync(scratch.host_correct.data(), scratch.correct,
+                                 size_t(n) * sizeof(int32_t), cudaMemcpyDeviceToHost, cuda::stream()));
+  cuda::synchronize();
+  LossStats s;
+  s.count = n;
+  for (int64_t i = 0; i < n; ++i) {
+    s.loss_sum += scratch.host_loss[size_t(i)];
+    s.correct += scratch.host_correct[size_t(i)];
+  }
+  return s;
+}
+
+}  // namespace dpt

@@ -1,0 +1,14 @@
+// Device memory primitives behind Tensor: allocation and copies for the CUDA backend.
+#pragma once
+#include <cstddef>
+
+namespace dpt {
+
+// True when this build has the CUDA backend and a GPU is usable.
+bool cuda_available();
+float* device_alloc(size_t bytes);  // throws dpt::Error without CUDA or on failure
+void device_free(void* p);
+// Copies between host and device (direction from the flags); synchronous.
+void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, size_t bytes);
+
+}  // namespace dpt

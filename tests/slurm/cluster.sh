@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A real one-node Slurm cluster for tests: munge + slurmctld + slurmd from Debian's packages,
+# configured in a scratch directory. usage: cluster.sh start DIR | stop DIR
+# After `start`, `source DIR/env.sh` points sbatch/squeue/sacct at it.
+set -euo pipefail
+cmd=${1:?start|stop}; dir=${2:?scratch dir}
+
+stop() {
+  for pidfile in "$dir"/slurmd.pid "$dir"/slurmctld.pid; do
+    [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  sleep 1
+  for pidfile in "$dir"/slurmd.pid "$dir"/slurmctld.pid; do
+    [ -s "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+  # Leftover job processes of ours (steps of a killed job).
+  pkill -f "slurmstepd: \[" 2>/dev/null || true
+}
+
+if [ "$cmd" = stop ]; then stop; exit 0; fi
+
+mkdir -p "$dir"/{spool,state,log}
+# munge: one daemon for the machine, run as user munge (it refuses root).
+if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+  mkdir -p /run/munge /var/log/munge /var/lib/munge /etc/munge
+  [ -s /etc/munge/munge.key ] || dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 2>/dev/null
+  chown -R munge:munge /run/munge /var/log/munge /var/lib/munge /etc/munge
+  chmod 0700 /etc/munge /var/log/munge /var/lib/munge
+  chmod 0400 /etc/munge/munge.key
+  chmod 0755 /run/munge
+  su -s /bin/sh munge -c "munged --force"
+  for _ in $(seq 50); do munge -n | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
+cpus=$(nproc)
+cat > "$dir/slurm.conf" <<CONF
+ClusterName=dpttest
+SlurmctldHost=localhost
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=pmix
+ReturnToService=2
+SlurmctldPort=$(( 16817 + RANDOM % 1000 ))
+SlurmdPort=$(( 17817 + RANDOM % 1000 ))
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd.log
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
+MinJobAge=600
+KillWait=30
+NodeName=localhost CPUs=$cpus RealMemory=4000 State=UNKNOWN
+PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
+CONF
+cat > "$dir/env.sh" <<ENV
+export SLURM_CONF=$dir/slurm.conf
+ENV
+export SLURM_CONF=$dir/slurm.conf
+slurmctld -c -f "$SLURM_CONF"
+slurmd -c -f "$SLURM_CONF"
+for _ in $(seq 100); do
+  sinfo -h -o %t 2>/dev/null | grep -qE "^idle" && exit 0
+  sleep 0.2
+done
+echo "cluster.sh: the node did not become idle; logs:" >&2
+tail -20 "$dir"/log/*.log >&2
+stop
+exit 1
