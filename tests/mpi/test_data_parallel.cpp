@@ -146,3 +146,34 @@ TEST(ThreeRanks, UnevenShardsFinishAndCountEverySampleOnce) {
 
 }  // namespace
 }  // namespace dpt::testing
+
+#ifdef DPT_WITH_CUDA
+#include "comm/nccl_communicator.h"
+#include "models/kernels/cuda/cuda_context.h"
+
+namespace dpt::testing {
+namespace {
+
+TEST(TwoRanks, NcclAllReduceSumsDeviceBuffers) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices < 2)
+    GTEST_SKIP() << "needs 2 GPUs on this node (found " << devices << ")";
+  cuda::select_device(g_comm->local_rank(), g_comm->local_size());
+  auto nccl = make_nccl_communicator(*g_comm);
+  std::vector<float> host(1000);
+  for (size_t i = 0; i < host.size(); ++i) host[i] = float(i) * float(g_comm->rank() + 1);
+  Tensor dev({1000}, Device::kCuda);
+  copy_memory(dev.data(), true, host.data(), false, host.size() * sizeof(float));
+  nccl->allreduce_sum(dev.data(), host.size())->wait();
+  copy_memory(host.data(), false, dev.data(), true, host.size() * sizeof(float));
+  for (size_t i = 0; i < host.size(); ++i) ASSERT_FLOAT_EQ(host[i], 3.0f * float(i));
+}
+
+}  // namespace
+}  // namespace dpt::testing
+#else
+TEST(TwoRanks, NcclAllReduceSumsDeviceBuffers) {
+  GTEST_SKIP() << "this build has no CUDA backend (DPT_WITH_CUDA is off)";
+}
+#endif
