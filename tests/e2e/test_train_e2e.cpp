@@ -65,3 +65,27 @@ TEST(EndToEnd, MissingDataIsAClearError) {
 
 }  // namespace
 }  // namespace dpt::testing
+
+namespace dpt::testing {
+namespace {
+
+TEST(EndToEnd, EarlyStoppingOnTrainingAccuracyEndsTheRun) {
+  const std::string dir = temp_dir("e2e");
+  auto r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
+               "/data --shards 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The Keras example's callback: stop once training accuracy reaches the target.
+  r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
+          dir + "/data --set run_dir=" + dir + "/run --set train.epochs=5"
+          " --set data.max_train_samples=1500 --set data.max_test_samples=500"
+          " --set 'train.early_stopping={monitor: accuracy, target: 0.5}'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Early stopping: accuracy reached"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Epoch 5/5"), std::string::npos) << r.output;
+  const YAML::Node s = YAML::LoadFile(dir + "/run/summary.yaml");
+  EXPECT_LT(s["epochs_run"].as<int>(), 5);
+  EXPECT_EQ(s["test_samples"].as<int>(), 500);  // the final test still runs
+}
+
+}  // namespace
+}  // namespace dpt::testing

@@ -16,6 +16,11 @@ stop() {
   done
   # Leftover job processes of ours (steps of a killed job).
   pkill -f "slurmstepd: \[" 2>/dev/null || true
+  # munged too, if this script started it.
+  if [ -f "$dir/munge.ours" ]; then
+    [ -s /run/munge/munged.pid ] && kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true
+    rm -f "$dir/munge.ours"
+  fi
 }
 
 if [ "$cmd" = stop ]; then stop; exit 0; fi
@@ -30,6 +35,7 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
   chmod 0400 /etc/munge/munge.key
   chmod 0755 /run/munge
   su -s /bin/sh munge -c "munged --force"
+  touch "$dir/munge.ours"
   for _ in $(seq 50); do munge -n | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
