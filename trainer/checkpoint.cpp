@@ -42,6 +42,20 @@ void fsync_path(const std::string& path, int flags) {
 
 bool is_complete(hid_t f) { return h5::has_attr(f, "complete"); }
 
+// ckpt-*.h5 names in dir (temporary .tmp-* files excluded), oldest first.
+std::vector<std::string> list_checkpoints(const std::string& dir) {
+  std::vector<std::string> all;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5") all.push_back(n);
+    }
+    ::closedir(d);
+  }
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
 }  // namespace
 
 std::string checkpoint_name(int64_t epoch, int64_t global_step) {
@@ -100,17 +114,8 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
             "cannot rename '" << tmp << "' to '" << path << "': " << std::strerror(errno));
   fsync_path(dir, O_RDONLY | O_DIRECTORY);
 
-  // Keep the newest `keep` complete checkpoints.
-  std::vector<std::string> skipped;
-  std::vector<std::string> all;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      const std::string n = e->d_name;
-      if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5") all.push_back(n);
-    }
-    ::closedir(d);
-  }
-  std::sort(all.begin(), all.end());
+  // Keep the newest `keep` checkpoints.
+  const auto all = list_checkpoints(dir);
   for (size_t i = 0; i + size_t(keep) < all.size(); ++i) std::remove((dir + "/" + all[i]).c_str());
   return path;
 }
@@ -205,15 +210,8 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
 }
 
 std::string newest_checkpoint(const std::string& dir, std::vector<std::string>* skipped) {
-  std::vector<std::string> all;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      const std::string n = e->d_name;
-      if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5") all.push_back(n);
-    }
-    ::closedir(d);
-  }
-  std::sort(all.rbegin(), all.rend());
+  auto all = list_checkpoints(dir);
+  std::reverse(all.begin(), all.end());
   for (const auto& n : all) {
     const std::string p = dir + "/" + n;
     try {
