@@ -49,8 +49,8 @@ void expect_identical_state(const std::string& a, const std::string& b) {
   int compared = 0;
   for (size_t k = 0; k < m.params().size(); ++k) {
     const std::string p = m.layers()[size_t(m.param_layer(k))]->name() + "/" + m.params()[k].spec.name;
-    for (const std::string& group : {"/model/", "/optimizer/m/", "/optimizer/v/"}) {
-      const std::string ds = group + p;
+    for (const char* group : {"/model/", "/optimizer/m/", "/optimizer/v/"}) {
+      const std::string ds = std::string(group) + p;
       std::vector<float> va(size_t(m.params()[k].size())), vb(va.size());
       h5::read_f32(fa, ds, va.data(), a);
       h5::read_f32(fb, ds, vb.data(), b);

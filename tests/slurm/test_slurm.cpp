@@ -47,12 +47,17 @@ class SlurmCluster : public ::testing::Test {
     const auto e = out.find_first_of(" \n", p);
     return out.substr(p + field.size() + 1, e - p - field.size() - 1);
   }
-  // Waits for a final state; a requeued job is released at once instead of after Slurm's delay.
-  std::string wait_done(const std::string& job, int seconds) {
+  // Waits for a final state reached after at least `restarts` requeues. A requeued job is
+  // released as soon as its previous run's step daemons are gone, instead of after Slurm's
+  // begin-time delay of about two minutes (starting earlier races the old step's cleanup).
+  std::string wait_done(const std::string& job, int seconds, int restarts = 0) {
     for (int i = 0; i < seconds * 2; ++i) {
       const std::string st = job_field(job, "JobState");
-      if (st == "COMPLETED" || st == "FAILED" || st == "CANCELLED" || st == "TIMEOUT") return st;
-      if (st == "PENDING" && job_field(job, "Restarts") != "0")
+      const int restarted = std::atoi(job_field(job, "Restarts").c_str());
+      const bool final_state = st == "COMPLETED" || st == "FAILED" || st == "CANCELLED" || st == "TIMEOUT";
+      if (final_state && (restarted >= restarts || st != "COMPLETED")) return st;
+      if (st == "PENDING" && restarted > 0 &&
+          run("pgrep -f 'slurmstepd: \\[" + job + "[].]'").exit_code != 0)
         run(slurm("scontrol update JobId=" + job + " StartTime=now"));
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
@@ -94,7 +99,7 @@ TEST_F(SlurmCluster, WarningSignalCheckpointsRequeuesAndResumes) {
   }
   ASSERT_TRUE(training) << job_log(job);
   ASSERT_EQ(run(slurm("scancel --signal=USR1 " + job)).exit_code, 0);
-  ASSERT_EQ(wait_done(job, 400), "COMPLETED") << job_log(job);
+  ASSERT_EQ(wait_done(job, 400, 1), "COMPLETED") << job_log(job);
   const std::string log = job_log(job);
   EXPECT_NE(log.find("Stop signal 10 received: checkpointing"), std::string::npos) << log;
   EXPECT_NE(log.find("requeueing job " + job), std::string::npos) << log;
