@@ -1,6 +1,7 @@
 // dptrain command line: prepare, summary and train; an error on any rank aborts the whole job.
 #include <omp.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -110,7 +111,10 @@ int main(int argc, char** argv) {
     comm.reset();  // MPI_Finalize
     return s.stopped_by_signal ? dpt::kExitStoppedBySignal : 0;
   } catch (const std::exception& e) {
-    std::cerr << "dptrain: rank " << comm->rank() << ": error: " << e.what() << std::endl;
+    // One write(2) per message: ranks' lines then never interleave mid-line under mpirun.
+    const std::string line =
+        "dptrain: rank " + std::to_string(comm->rank()) + ": error: " + e.what() + "\n";
+    if (::write(STDERR_FILENO, line.data(), line.size()) < 0) std::perror("dptrain");
     if (comm->size() > 1) comm->abort(1);
     return 1;
   }
