@@ -1,9 +1,6 @@
 // One data-parallel training step.
 #include "trainer/train_step.h"
 
-#include <cstring>
-#include <vector>
-
 namespace dpt {
 
 StepResult train_step(Model& model, GradientReducer& reducer, Optimizer& optimizer,
@@ -17,13 +14,7 @@ StepResult train_step(Model& model, GradientReducer& reducer, Optimizer& optimiz
     model.backward([&](int layer) { reducer.on_layer_done(layer); });
   } else {
     Tensor& g = model.grads();
-    if (g.on_device()) {
-      static std::vector<float> zeros;
-      zeros.assign(size_t(g.size()), 0.0f);
-      copy_memory(g.data(), true, zeros.data(), false, zeros.size() * sizeof(float));
-    } else {
-      std::memset(g.data(), 0, size_t(g.size()) * sizeof(float));
-    }
+    zero_memory(g.data(), g.on_device(), size_t(g.size()) * sizeof(float));
   }
   r.allreduce_sec = reducer.finish_step();
   optimizer.step(model.weights().data(), model.grads().data(), lr);

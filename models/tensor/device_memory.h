@@ -10,5 +10,7 @@ float* device_alloc(size_t bytes);  // throws dpt::Error without CUDA or on fail
 void device_free(void* p);
 // Copies between host and device (direction from the flags); synchronous.
 void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, size_t bytes);
+// Zeroes bytes at p, host or device memory.
+void zero_memory(void* p, bool device, size_t bytes);
 
 }  // namespace dpt

@@ -18,5 +18,10 @@ void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, s
   if (dst != src) std::memcpy(dst, src, bytes);
 }
 
+void zero_memory(void* p, bool device, size_t bytes) {
+  DPT_CHECK(!device, "this dptrain was built without CUDA");
+  std::memset(p, 0, bytes);
+}
+
 }  // namespace dpt
 #endif

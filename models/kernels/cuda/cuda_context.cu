@@ -34,6 +34,14 @@ void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, s
   DPT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
 }
 
+void zero_memory(void* p, bool device, size_t bytes) {
+  if (!device) {
+    std::memset(p, 0, bytes);
+    return;
+  }
+  DPT_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda::stream()));
+}
+
 namespace cuda {
 
 namespace {
