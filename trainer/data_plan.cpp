@@ -10,11 +10,11 @@
 namespace dpt {
 
 DataPlan::DataPlan(const DataConfig& cfg, int64_t global_batch, int rank, int world)
-    : rank_(rank), world_(world) {
-  DPT_CHECK(global_batch % world == 0,
-            "train.batch_size " << global_batch << " is the global batch and must divide evenly "
-                                << "among the " << world << " ranks; choose a multiple of " << world);
-  local_batch_ = global_batch / world;
+    : rank_(rank), world_(world), global_batch_(global_batch) {
+  DPT_CHECK(global_batch >= world,
+            "train.batch_size " << global_batch << " is the global batch, smaller than the "
+                                << world << " ranks: every rank needs at least one sample per "
+                                   "step; use a batch_size of at least " << world);
   all_files_ = find_train_shards(cfg.dir, cfg.dataset);
   const int64_t shards = int64_t(all_files_.size());
   DPT_CHECK(shards >= world, cfg.dir << " holds " << shards << " train shards, fewer than the "
@@ -31,8 +31,8 @@ DataPlan::DataPlan(const DataConfig& cfg, int64_t global_batch, int rank, int wo
     val_per_rank_[size_t(s % world)] += val;
     if (s % world == rank) my_files_.push_back(all_files_[size_t(s)]);
   }
-  const int64_t most = *std::max_element(train_per_rank_.begin(), train_per_rank_.end());
-  steps_ = (most + local_batch_ - 1) / local_batch_;
+  for (int r = 0; r < world; ++r)
+    steps_ = std::max(steps_, (train_per_rank_[size_t(r)] + batch_of(r) - 1) / batch_of(r));
   DPT_CHECK(steps_ > 0, "no training samples in " << cfg.dir);
 
   train_ = load_shards(my_files_, cfg.dataset, cfg.max_train_samples);
@@ -49,9 +49,13 @@ DataPlan::DataPlan(const DataConfig& cfg, int64_t global_batch, int rank, int wo
   DPT_ASSERT(int64_t(train_idx_.size()) == train_per_rank_[size_t(rank)]);
 }
 
+int64_t DataPlan::batch_of(int rank) const {
+  return global_batch_ / world_ + (rank < global_batch_ % world_ ? 1 : 0);
+}
+
 int64_t DataPlan::count_at(int rank, int64_t step) const {
-  const int64_t left = train_per_rank_[size_t(rank)] - step * local_batch_;
-  return std::clamp<int64_t>(left, 0, local_batch_);
+  const int64_t left = train_per_rank_[size_t(rank)] - step * batch_of(rank);
+  return std::clamp<int64_t>(left, 0, batch_of(rank));
 }
 
 int64_t DataPlan::global_count_at(int64_t step) const {

@@ -14,6 +14,10 @@ namespace dpt {
 // same steps per epoch: ceil(max over ranks of its train samples / local batch). A rank whose
 // samples run out earlier takes part in the remaining all-reduces with a zero gradient, so all
 // samples are seen once per epoch and no rank waits for a collective another skips.
+// Note [uneven batches]: the global batch B is split as evenly as the world size W allows:
+// rank r takes B/W samples, plus one if r < B%W (128 on 3 ranks: 43/43/42). The loss is
+// scaled by the global count of the step, so the update is the mean over the global batch
+// whatever the split (train_step.h).
 class DataPlan {
  public:
   DataPlan(const DataConfig& cfg, int64_t global_batch, int rank, int world);
@@ -21,7 +25,8 @@ class DataPlan {
   const ShardData& train_data() const { return train_; }
   const std::vector<int64_t>& train_indices() const { return train_idx_; }  // into train_data
   const std::vector<int64_t>& val_indices() const { return val_idx_; }
-  int64_t local_batch() const { return local_batch_; }
+  int64_t local_batch() const { return batch_of(rank_); }  // this rank's share of the batch
+  int64_t batch_of(int rank) const;
   int64_t steps_per_epoch() const { return steps_; }
   // Samples rank r contributes at step s of an epoch, and the global total.
   int64_t count_at(int rank, int64_t step) const;
@@ -33,7 +38,7 @@ class DataPlan {
 
  private:
   int rank_, world_;
-  int64_t local_batch_ = 0, steps_ = 0;
+  int64_t global_batch_ = 0, steps_ = 0;
   std::vector<std::string> all_files_, my_files_;
   std::vector<int64_t> train_per_rank_, val_per_rank_;
   ShardData train_;

@@ -33,7 +33,17 @@ inline RawDataset synthetic_dataset(int64_t n_train, int64_t n_test, uint64_t se
   return d;
 }
 
-// A directory every rank agrees on (rank 0 creates it and broadcasts the name).
-std::string shared_temp_dir(const std::string& tag);
+// A directory every rank agrees on: rank 0 creates it and broadcasts the name, and removes it
+// (after a barrier) when it goes out of scope.
+class SharedTempDir {
+ public:
+  explicit SharedTempDir(const std::string& tag);
+  ~SharedTempDir();
+  SharedTempDir(const SharedTempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 }  // namespace dpt::testing

@@ -3,26 +3,34 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "comm/gradient_reducer.h"
 #include "comm/local_communicator.h"
 #include "data/shards.h"
 #include "mpi_env.h"
 #include "trainer/config.h"
+#include "trainer/data_plan.h"
 #include "trainer/optimizers.h"
 #include "trainer/train_step.h"
 #include "trainer/trainer.h"
 
 namespace dpt::testing {
 
-std::string shared_temp_dir(const std::string& tag) {
+SharedTempDir::SharedTempDir(const std::string& tag) {
   char name[256] = {0};
   if (g_comm->rank() == 0) {
     std::string tmpl = "/tmp/dpt-mpi-" + tag + "-XXXXXX";
     std::strncpy(name, ::mkdtemp(tmpl.data()), sizeof name - 1);
   }
   g_comm->broadcast(name, sizeof name, 0);
-  return name;
+  path_ = name;
+}
+
+SharedTempDir::~SharedTempDir() {
+  g_comm->barrier();  // no rank still reads from it
+  std::error_code ec;
+  if (g_comm->rank() == 0 && !path_.empty()) std::filesystem::remove_all(path_, ec);
 }
 
 namespace {
@@ -92,6 +100,54 @@ TEST(TwoRanks, OneStepEqualsOneProcessOnTheConcatenatedBatch) {
   }
 }
 
+TEST(ThreeRanks, UnevenSplitOfTheGlobalBatchEqualsOneProcessStep) {
+  if (g_comm->size() != 3) GTEST_SKIP() << "needs exactly 3 ranks";
+  // The global batch of 128 on 3 ranks: 43/43/42, the split the DataPlan makes (checked below
+  // on a real plan), each rank on its own consecutive slice of the same 128 samples.
+  const SharedTempDir tmp("split");
+  const std::string& dir = tmp.path();
+  if (g_comm->rank() == 0) write_shards(synthetic_dataset(300, 3, 7), dir + "/data", 3, 1);
+  g_comm->barrier();
+  DataConfig dc;
+  dc.dataset = "mnist";
+  dc.dir = dir + "/data";
+  const DataPlan plan(dc, 128, g_comm->rank(), 3);
+  ASSERT_EQ(plan.batch_of(0), 43);
+  ASSERT_EQ(plan.batch_of(1), 43);
+  ASSERT_EQ(plan.batch_of(2), 42);
+  ASSERT_EQ(plan.global_count_at(0), 128);
+  ASSERT_EQ(plan.local_batch(), plan.batch_of(g_comm->rank()));
+  int64_t first = 0;
+  for (int r = 0; r < g_comm->rank(); ++r) first += plan.batch_of(r);
+
+  const RawDataset d = synthetic_dataset(128, 0, 3);
+  OptimizerConfig oc;
+  oc.kind = "sgd";
+  oc.lr = 0.1;
+  oc.momentum = 0.9;
+  const StepContext ctx{Mode::kTrain, 1, 0, 0};
+  Model dist(YAML::Load(kModel), "dist");
+  dist.initialize(5);
+  GradientReducer reducer(*g_comm, dist, 64, 16, true);
+  auto opt = make_optimizer(oc, dist.num_trainable());
+  const Batch mine = make_batch(d.train, first, plan.local_batch());
+  train_step(dist, reducer, *opt, &mine, plan.global_count_at(0), ctx, 0.1f);
+
+  LocalCommunicator local;
+  Model single(YAML::Load(kModel), "single");
+  single.initialize(5);
+  GradientReducer local_reducer(local, single, 1 << 20, 1 << 20, true);
+  auto opt1 = make_optimizer(oc, single.num_trainable());
+  const Batch all = make_batch(d.train, 0, 128);
+  train_step(single, local_reducer, *opt1, &all, 128, ctx, 0.1f);
+
+  for (int64_t i = 0; i < single.num_trainable(); ++i) {
+    ASSERT_NEAR(dist.grads().data()[i], single.grads().data()[i],
+                1e-6 + 1e-4 * std::fabs(single.grads().data()[i])) << "gradient " << i;
+    ASSERT_NEAR(dist.weights().data()[i], single.weights().data()[i], 1e-6) << "weight " << i;
+  }
+}
+
 Config small_config(const std::string& dir, int64_t batch, int64_t epochs) {
   Config c = parse_config(YAML::Load(
       "name: mpi_test\n"
@@ -112,7 +168,8 @@ Config small_config(const std::string& dir, int64_t batch, int64_t epochs) {
 
 TEST(TwoRanks, RanksStayInLockStepAndLearn) {
   if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
-  const std::string dir = shared_temp_dir("lockstep");
+  const SharedTempDir tmp("lockstep");
+  const std::string& dir = tmp.path();
   if (g_comm->rank() == 0) write_shards(synthetic_dataset(400, 90, 11), dir + "/data", 4, 1);
   g_comm->barrier();
   Trainer trainer(small_config(dir, 16, 3), *g_comm);
@@ -129,7 +186,8 @@ TEST(TwoRanks, RanksStayInLockStepAndLearn) {
 
 TEST(ThreeRanks, UnevenShardsFinishAndCountEverySampleOnce) {
   if (g_comm->size() != 3) GTEST_SKIP() << "needs exactly 3 ranks";
-  const std::string dir = shared_temp_dir("uneven");
+  const SharedTempDir tmp("uneven");
+  const std::string& dir = tmp.path();
   // 4 shards of ~26 on 3 ranks: rank 0 owns shards 0 and 3, ranks 1 and 2 one each.
   if (g_comm->rank() == 0) write_shards(synthetic_dataset(103, 37, 5), dir + "/data", 4, 1);
   g_comm->barrier();
