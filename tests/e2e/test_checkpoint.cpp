@@ -29,6 +29,7 @@ class Checkpoints : public ::testing::Test {
                        "/data --shards 4");
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
+  void TearDown() override { remove_tree(dir_); }  // also after a failed SetUp
   // A small mnist_convnet run; extra: more --set/--resume arguments.
   std::string train_cmd(int ranks, const std::string& run, const std::string& extra) const {
     return (ranks > 1 ? kMpirun + "-np " + std::to_string(ranks) + " " : std::string()) +

@@ -18,7 +18,8 @@ std::string read_file(const std::string& p) {
 }
 
 TEST(EndToEnd, MnistConvnetLearnsOnASubset) {
-  const std::string dir = temp_dir("e2e");
+  const TempDir tmp("e2e");
+  const std::string& dir = tmp.path();
   auto r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
                "/data --shards 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -42,7 +43,8 @@ TEST(EndToEnd, MnistConvnetLearnsOnASubset) {
 }
 
 TEST(EndToEnd, CifarSmallLearnsInOneEpoch) {
-  const std::string dir = temp_dir("e2e");
+  const TempDir tmp("e2e");
+  const std::string& dir = tmp.path();
   auto r = run(dptrain() + " prepare cifar10 --raw " + datasets() + "/cifar10 --out " + dir +
                "/data --shards 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -56,7 +58,8 @@ TEST(EndToEnd, CifarSmallLearnsInOneEpoch) {
 }
 
 TEST(EndToEnd, MissingDataIsAClearError) {
-  const std::string dir = temp_dir("e2e");
+  const TempDir tmp("e2e");
+  const std::string& dir = tmp.path();
   const auto r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
                      dir + "/nothing --set run_dir=" + dir + "/run");
   EXPECT_NE(r.exit_code, 0);
@@ -70,7 +73,8 @@ namespace dpt::testing {
 namespace {
 
 TEST(EndToEnd, EarlyStoppingOnTrainingAccuracyEndsTheRun) {
-  const std::string dir = temp_dir("e2e");
+  const TempDir tmp("e2e");
+  const std::string& dir = tmp.path();
   auto r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
                "/data --shards 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -27,6 +27,7 @@ class SlurmCluster : public ::testing::Test {
   }
   void TearDown() override {  // runs whether the test passed or failed
     if (started_) run("bash " + std::string(DPT_SOURCE_DIR) + "/tests/slurm/cluster.sh stop " + scratch_);
+    remove_tree(scratch_);
   }
   std::string slurm(const std::string& cmd) const {
     return "SLURM_CONF=" + scratch_ + "/slurm.conf " + cmd;

@@ -41,6 +41,7 @@ class MnistRoundTrip : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete raw_;
+    remove_tree(*dir_);
     delete dir_;
   }
   static RawDataset* raw_;
@@ -115,7 +116,8 @@ TEST_F(MnistRoundTrip, BatchesAreNormalisedAndPrefetchedInOrder) {
 }
 
 TEST(RawFiles, TruncatedGzipIsRefused) {
-  const std::string dir = temp_dir("raw");
+  const TempDir tmp("raw");
+  const std::string& dir = tmp.path();
   const auto bytes = read_maybe_gzip(mnist_raw() + "/t10k-images-idx3-ubyte.gz");
   std::ifstream in(mnist_raw() + "/t10k-images-idx3-ubyte.gz", std::ios::binary);
   std::vector<char> gz((std::istreambuf_iterator<char>(in)), {});
@@ -136,13 +138,15 @@ TEST(RawFiles, TruncatedMissingAndWrongMagicAreRefused) {
   bad[3] = 0x01;
   e = error_of([&] { parse_idx_pair(bad, labels, "imgs", "labs", 10); });
   EXPECT_NE(e.find("magic"), std::string::npos) << e;
-  e = error_of([&] { read_raw_dataset("mnist", temp_dir("empty"), true); });
+  const TempDir empty("empty");
+  e = error_of([&] { read_raw_dataset("mnist", empty.path(), true); });
   EXPECT_NE(e.find("train-images-idx3-ubyte"), std::string::npos) << e;
   EXPECT_NE(e.find("not found"), std::string::npos) << e;
 }
 
 TEST(RawFiles, MislabelledAndAlteredFilesAreRefused) {
-  const std::string dir = temp_dir("raw");
+  const TempDir tmp("raw");
+  const std::string& dir = tmp.path();
   for (const char* f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"})
     write_bytes(dir + "/" + f, read_maybe_gzip(mnist_raw() + "/" + f + ".gz"));
@@ -166,9 +170,17 @@ TEST(RawFiles, CifarTarballReadsWithOfficialCounts) {
   EXPECT_EQ(d.test.images.size(), 10000u * 32 * 32 * 3);
 }
 
+TEST(Hdf5Errors, NameTheSourceFileRelativeToTheRepository) {
+  // file:line helps a bug report; the build machine's absolute path only leaks.
+  const auto e = error_of([&] { h5::create_file("/nonexistent-dir-of-dptrain/x.h5"); });
+  EXPECT_NE(e.find("[HDF5 call failed at data/hdf5_util.cpp:"), std::string::npos) << e;
+  EXPECT_EQ(e.find(DPT_SOURCE_DIR), std::string::npos) << e;
+}
+
 class BadShards : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = temp_dir("bad"); }
+  void TearDown() override { remove_tree(dir_); }
   std::string write(const std::string& name, std::vector<hsize_t> dims, std::vector<uint8_t> labels,
                     const std::string& dataset = "mnist") {
     const std::string path = dir_ + "/" + name;

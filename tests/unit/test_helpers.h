@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -16,6 +17,26 @@ inline std::string temp_dir(const std::string& tag) {
   const char* d = ::mkdtemp(tmpl.data());
   return d ? d : "";
 }
+
+// Removes a test's directory tree; a no-op for an empty path.
+inline void remove_tree(const std::string& path) {
+  std::error_code ec;
+  if (!path.empty()) std::filesystem::remove_all(path, ec);
+}
+
+// A temporary directory that is removed, with everything in it, when it goes out of scope:
+// also when an ASSERT ends the test half-way.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag) : path_(temp_dir(tag)) {}
+  ~TempDir() { remove_tree(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 inline void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
