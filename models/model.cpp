@@ -220,11 +220,9 @@ void Model::backward(const std::function<void(int)>& on_layer_done) {
 }
 
 std::string Model::summary() const {
-  std::ostringstream os;
-  const std::string rule(80, '_'), dbl(80, '=');
-  os << "Model: \"" << name_ << "\"\n" << rule << "\n";
-  os << std::left << std::setw(38) << " Layer (type)" << std::setw(28) << "Output Shape"
-     << "Param #\n" << dbl << "\n";
+  // Columns widen to their longest cell (Keras widens too), so long layer names never run
+  // into the shape column: at least 38/28 characters as Keras 2 printed them.
+  std::vector<std::string> names, shapes, counts;
   int64_t total = 0, trainable = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
     int64_t count = 0;
@@ -234,10 +232,25 @@ std::string Model::summary() const {
         if (params_[k].spec.trainable) trainable += params_[k].size();
       }
     total += count;
-    const std::string name = " " + layers_[i]->name() + " (" + layers_[i]->type() + ")";
-    os << std::setw(38) << name << std::setw(28) << shape_str(shapes_[i + 1], true)
-       << with_commas(count) << "\n";
-    os << (i + 1 < layers_.size() ? "\n" : "");
+    names.push_back(" " + layers_[i]->name() + " (" + layers_[i]->type() + ")");
+    shapes.push_back(shape_str(shapes_[i + 1], true));
+    counts.push_back(with_commas(count));
+  }
+  size_t w1 = 38, w2 = 28, w3 = 8;
+  for (size_t i = 0; i < names.size(); ++i) {
+    w1 = std::max(w1, names[i].size() + 2);
+    w2 = std::max(w2, shapes[i].size() + 2);
+    w3 = std::max(w3, counts[i].size());
+  }
+  const std::string rule(std::max<size_t>(80, w1 + w2 + w3), '_');
+  const std::string dbl(rule.size(), '=');
+  std::ostringstream os;
+  os << "Model: \"" << name_ << "\"\n" << rule << "\n";
+  os << std::left << std::setw(int(w1)) << " Layer (type)" << std::setw(int(w2)) << "Output Shape"
+     << "Param #\n" << dbl << "\n";
+  for (size_t i = 0; i < names.size(); ++i) {
+    os << std::setw(int(w1)) << names[i] << std::setw(int(w2)) << shapes[i] << counts[i] << "\n";
+    os << (i + 1 < names.size() ? "\n" : "");
   }
   os << dbl << "\n";
   os << "Total params: " << with_commas(total) << "\n";

@@ -1,6 +1,8 @@
 // Config parsing: the zoo's parameter counts, overrides, and errors that name the key and line.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "models/model.h"
 #include "test_helpers.h"
 #include "trainer/config.h"
@@ -36,6 +38,33 @@ TEST(Zoo, SummaryCommandPrintsKerasTotals) {
   EXPECT_NE(r.output.find("batch_normalization_2 (BatchNormalization)"), std::string::npos);
 }
 
+TEST(Zoo, SummaryColumnsStayAlignedWithLongLayerNames) {
+  // "batch_normalization_2 (BatchNormalization)" is longer than Keras 2's 38-character column.
+  const Config cfg = load_config(std::string(DPT_SOURCE_DIR) + "/configs/cifar10_cnn.yaml");
+  const std::string text = Model(cfg.model, cfg.name).summary();
+  std::istringstream in(text);
+  std::string line;
+  size_t shape_col = std::string::npos, param_col = std::string::npos;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    if (line.find("Layer (type)") != std::string::npos) {
+      shape_col = line.find("Output Shape");
+      param_col = line.find("Param #");
+      continue;
+    }
+    const size_t at = line.find("(None");
+    if (at == std::string::npos) continue;
+    ASSERT_NE(shape_col, std::string::npos);
+    ++rows;
+    EXPECT_EQ(at, shape_col) << line;
+    EXPECT_EQ(line[at - 1], ' ') << line;
+    ASSERT_GT(line.size(), param_col) << line;
+    EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(line[param_col]))) << line;
+    EXPECT_EQ(line[param_col - 1], ' ') << line;
+  }
+  EXPECT_EQ(rows, 19);
+}
+
 const char* kBase = R"(name: t
 data: {dataset: mnist, dir: /nonexistent}
 model:
@@ -48,7 +77,8 @@ train: {epochs: 1, batch_size: 16}
 )";
 
 std::string error_of(const std::string& yaml, const std::vector<std::string>& sets = {}) {
-  const std::string dir = temp_dir("cfg");
+  const TempDir tmp("cfg");
+  const std::string& dir = tmp.path();
   write_text(dir + "/c.yaml", yaml);
   try {
     const Config c = load_config(dir + "/c.yaml", sets);
@@ -116,7 +146,8 @@ TEST(Config, DenseOnImageNeedsFlatten) {
 }
 
 TEST(Config, SetOverridesAnyKey) {
-  const std::string dir = temp_dir("cfg");
+  const TempDir tmp("cfg");
+  const std::string& dir = tmp.path();
   write_text(dir + "/c.yaml", kBase);
   const Config c = load_config(dir + "/c.yaml", {"train.epochs=7", "train.optimizer={sgd: {lr: 0.5, momentum: 0.9}}",
                                                  "model.layers.0.conv2d.filters=4", "data.validation_split=0.2"});
@@ -136,7 +167,8 @@ TEST(Config, SetWithUnknownKeyIsRefused) {
 }
 
 TEST(Config, CliReportsErrorAndExitsNonZero) {
-  const std::string dir = temp_dir("cli");
+  const TempDir tmp("cli");
+  const std::string& dir = tmp.path();
   write_text(dir + "/c.yaml", replace(kBase, "- flatten: {}", "- flaten: {}"));
   const auto r = run(dptrain() + " train " + dir + "/c.yaml");
   EXPECT_NE(r.exit_code, 0);
