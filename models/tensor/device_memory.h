@@ -1,11 +1,14 @@
 // Device memory primitives behind Tensor: allocation and copies for the CUDA backend.
 #pragma once
 #include <cstddef>
+#include <string>
 
 namespace dpt {
 
 // True when this build has the CUDA backend and a GPU is usable.
 bool cuda_available();
+// "CUDA runtime ..., driver ..., cuDNN ..., NCCL ..., N GPU(s)" lines; "" in a CPU-only build.
+std::string gpu_library_versions();
 float* device_alloc(size_t bytes);  // throws dpt::Error without CUDA or on failure
 void device_free(void* p);
 // Copies between host and device (direction from the flags); synchronous.

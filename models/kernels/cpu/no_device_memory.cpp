@@ -8,6 +8,7 @@
 namespace dpt {
 
 bool cuda_available() { return false; }
+std::string gpu_library_versions() { return ""; }
 float* device_alloc(size_t) {
   DPT_FAIL("this dptrain was built without CUDA; use train.backend: cpu or rebuild with "
            "-DDPT_WITH_CUDA=ON on a machine with the CUDA toolkit, cuDNN and NCCL");

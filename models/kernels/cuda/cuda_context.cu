@@ -1,4 +1,6 @@
 // GPU selection and the per-process CUDA stream and library handles.
+#include <nccl.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -10,6 +12,30 @@ namespace dpt {
 bool cuda_available() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+namespace {
+// CUDA encodes versions as 1000*major + 10*minor.
+std::string cuda_version_str(int v) {
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
+}  // namespace
+
+std::string gpu_library_versions() {
+  int runtime = 0, driver = 0, devices = 0;
+  cudaRuntimeGetVersion(&runtime);
+  const bool has_driver = cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess) devices = 0;
+  const size_t cudnn = cudnnGetVersion();
+  int nccl = 0;
+  ncclGetVersion(&nccl);
+  std::string out = "CUDA runtime " + cuda_version_str(runtime) + ", driver " +
+                    (has_driver ? cuda_version_str(driver) : std::string("none")) + ", " +
+                    std::to_string(devices) + " GPU(s) visible\n";
+  out += "cuDNN " + std::to_string(cudnn / 10000) + "." + std::to_string((cudnn % 10000) / 100) +
+         "." + std::to_string(cudnn % 100) + ", NCCL " + std::to_string(nccl / 10000) + "." +
+         std::to_string((nccl % 10000) / 100) + "." + std::to_string(nccl % 100) + "\n";
+  return out;
 }
 
 float* device_alloc(size_t bytes) {

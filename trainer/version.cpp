@@ -1,0 +1,69 @@
+// Version report: compile-time dptrain version, run-time library versions, CPU model and ISA.
+#include "trainer/version.h"
+
+#include <hdf5.h>
+#include <mpi.h>
+
+#include <fstream>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "models/tensor/device_memory.h"
+#include "trainer/build_info.h"
+
+namespace dpt {
+
+namespace {
+
+std::string isa_name(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "isa " + std::to_string(int(isa));
+  }
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown";
+}
+
+}  // namespace
+
+std::string version_report() {
+  std::string out = "dptrain " DPT_VERSION " (" DPT_GIT_COMMIT ", " DPT_BUILD_TYPE
+                    ", CUDA backend " DPT_CUDA_STATE ")\n";
+  const dnnl_version_t* d = dnnl_version();
+  out += "oneDNN " + std::to_string(d->major) + "." + std::to_string(d->minor) + "." +
+         std::to_string(d->patch) +
+         (std::string(d->hash) == "N/A" ? "" : " (" + std::string(d->hash) + ")") + ", dispatching to " +
+         isa_name(dnnl_get_effective_cpu_isa()) + " on " + cpu_model() + "\n";
+  int mpi_major = 0, mpi_minor = 0, len = 0;
+  MPI_Get_version(&mpi_major, &mpi_minor);
+  char lib[MPI_MAX_LIBRARY_VERSION_STRING] = {0};
+  MPI_Get_library_version(lib, &len);
+  std::string lib_line(lib);  // len may count the terminating NUL
+  if (const auto nl = lib_line.find('\n'); nl != std::string::npos) lib_line.resize(nl);
+  out += "MPI " + std::to_string(mpi_major) + "." + std::to_string(mpi_minor) + ": " + lib_line + "\n";
+  unsigned h_major = 0, h_minor = 0, h_rel = 0;
+  H5get_libversion(&h_major, &h_minor, &h_rel);
+  out += "HDF5 " + std::to_string(h_major) + "." + std::to_string(h_minor) + "." +
+         std::to_string(h_rel) + "\n";
+  out += gpu_library_versions();
+  return out;
+}
+
+}  // namespace dpt
