@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "comm/agree.h"
 #include "data/hdf5_util.h"
 #include "data/shards.h"
 #include "models/model.h"
@@ -16,25 +17,38 @@ namespace dpt {
 
 int run_eval(const std::string& checkpoint, const std::string& data_file,
              const std::string& predictions_csv, Communicator& comm) {
-  const Config cfg = parse_config(YAML::Load(checkpoint_config(checkpoint)));
-  Model model(cfg.model, cfg.name);
-  read_checkpoint(checkpoint, model, nullptr);
-  const std::string file =
-      data_file.empty() ? cfg.data.dir + "/" + test_file_name(cfg.data.dataset) : data_file;
-  std::string dataset;
-  {
-    h5::Handle f = h5::open_file(file);
-    dataset = h5::get_attr_string(f, "dataset", file);
-  }
-  const ShardData data = load_shards({file}, dataset);
-  DPT_CHECK(Shape({data.height, data.width, data.channels}) == model.input_shape(),
-            "'" << file << "' holds " << data.height << "x" << data.width << "x" << data.channels
-                << " images but the checkpoint's model takes " << shape_str(model.input_shape()));
+  // Everything before the evaluation reads files only: failures are agreed on and reported once.
+  Config cfg;
+  std::unique_ptr<Model> model;
+  std::string file;
+  ShardData data;
   const int rank = comm.rank(), world = comm.size();
+  agree(comm, [&] {
+    cfg = parse_config(YAML::Load(checkpoint_config(checkpoint)));
+    model = std::make_unique<Model>(cfg.model, cfg.name);
+    read_checkpoint(checkpoint, *model, nullptr);
+    file = data_file.empty() ? cfg.data.dir + "/" + test_file_name(cfg.data.dataset) : data_file;
+    std::string dataset;
+    {
+      h5::Handle f = h5::open_file(file);
+      dataset = h5::get_attr_string(f, "dataset", file);
+    }
+    data = load_shards({file}, dataset);
+    DPT_CHECK(Shape({data.height, data.width, data.channels}) == model->input_shape(),
+              "'" << file << "' holds " << data.height << "x" << data.width << "x"
+                  << data.channels << " images but the checkpoint's model takes "
+                  << shape_str(model->input_shape()));
+    // Find an unwritable predictions path now, not after the whole evaluation.
+    if (rank == 0 && !predictions_csv.empty()) {
+      std::ofstream probe(predictions_csv, std::ios::trunc);
+      DPT_CHECK(probe, "cannot write the predictions file '" << predictions_csv
+                           << "': check that its directory exists and is writable");
+    }
+  });
   std::vector<int64_t> idx;
   for (int64_t i = rank * data.n / world; i < (rank + 1) * data.n / world; ++i) idx.push_back(i);
   std::vector<int32_t> predicted;
-  const EvalResult r = evaluate(model, data, idx, 256, comm, &predicted);
+  const EvalResult r = evaluate(*model, data, idx, 256, comm, &predicted);
 
   if (!predictions_csv.empty()) {
     // Ranks append their slices in rank order, so rows follow the sample order.

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <thread>
 
+#include "comm/agree.h"
 #include "comm/communicator.h"
 #include "data/raw_readers.h"
 #include "data/shards.h"
@@ -15,6 +16,7 @@
 #include "trainer/eval_command.h"
 #include "trainer/signals.h"
 #include "trainer/trainer.h"
+#include "trainer/version.h"
 
 namespace {
 
@@ -40,6 +42,14 @@ int prepare(const std::string& dataset, const std::string& raw, const std::strin
   return 0;
 }
 
+// An error only this rank knows of, possibly while others wait in a collective: report it and
+// end the whole job (Note [agreeing on errors] in comm/agree.h).
+int fail_alone(dpt::Communicator& comm, const std::string& message, int code) {
+  dpt::report_error(comm.rank(), message);
+  if (comm.size() > 1) comm.abort(code);
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,6 +62,8 @@ int main(int argc, char** argv) {
   }
   CLI::App app{"dptrain: data-parallel CNN training on MNIST and CIFAR-10"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", [] { return dpt::version_report(); },
+                       "print the versions of dptrain and its libraries (for bug reports)");
 
   std::string dataset, raw_dir, out_dir;
   int64_t shards = 8;
@@ -63,7 +75,7 @@ int main(int argc, char** argv) {
   prep->add_option("--raw", raw_dir, "folder with the official raw files")->required();
   prep->add_option("--out", out_dir, "output folder for the shards")->required();
   prep->add_option("--shards", shards, "number of train shards (>= ranks you will train on)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   prep->add_option("--seed", shuffle_seed, "seed of the global shuffle before sharding");
   prep->add_flag("--no-verify", no_verify, "skip the MD5 comparison with known checksums");
 
@@ -90,8 +102,17 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);  // prints help or the usage error (every rank would; keep rank 0)
-    return rc;
+    // Help and --version exit 0; a usage error exits kExitUsage. Every rank parses the same
+    // command line, so rank 0 alone speaks.
+    if (comm->rank() == 0) {
+      if (e.get_exit_code() == 0) {
+        app.exit(e);
+      } else {
+        std::cerr << "dptrain: error: " << e.what() << "\n"
+                  << "Run with --help for the commands and options.\n";
+      }
+    }
+    return e.get_exit_code() == 0 ? dpt::kExitOk : dpt::kExitUsage;
   }
   try {
     set_threads(*comm);
@@ -100,22 +121,30 @@ int main(int argc, char** argv) {
       return prepare(dataset, raw_dir, out_dir, shards, shuffle_seed, !no_verify);
     }
     if (*eval) return dpt::run_eval(checkpoint, data_file, predictions, *comm);
-    const dpt::Config cfg = dpt::load_config(config_path, sets);
+    // Every rank reads the same config: an error in it is agreed on and reported once.
+    dpt::Config cfg;
+    std::unique_ptr<dpt::Model> model;
+    std::unique_ptr<dpt::Trainer> trainer;
+    dpt::agree(*comm, [&] {
+      cfg = dpt::load_config(config_path, sets);
+      if (*summary) model = std::make_unique<dpt::Model>(cfg.model, cfg.name);
+      if (*train) trainer = std::make_unique<dpt::Trainer>(cfg, *comm, resume);
+    });
     if (*summary) {
-      dpt::Model model(cfg.model, cfg.name);
-      if (comm->rank() == 0) std::cout << model.summary();
+      if (comm->rank() == 0) std::cout << model->summary();
       return 0;
     }
-    dpt::Trainer trainer(cfg, *comm, resume);
-    const dpt::TrainSummary s = trainer.run();
+    const dpt::TrainSummary s = trainer->run();
+    trainer.reset();
     comm.reset();  // MPI_Finalize
-    return s.stopped_by_signal ? dpt::kExitStoppedBySignal : 0;
+    return s.stopped_by_signal ? dpt::kExitStoppedBySignal : dpt::kExitOk;
+  } catch (const dpt::AgreedFailure& e) {
+    // Every rank took part in the decision and rank 0 has reported it: finalise, no abort.
+    comm.reset();
+    return e.exit_code();
+  } catch (const dpt::Error& e) {
+    return fail_alone(*comm, e.what(), e.exit_code());
   } catch (const std::exception& e) {
-    // One write(2) per message: ranks' lines then never interleave mid-line under mpirun.
-    const std::string line =
-        "dptrain: rank " + std::to_string(comm->rank()) + ": error: " + e.what() + "\n";
-    if (::write(STDERR_FILENO, line.data(), line.size()) < 0) std::perror("dptrain");
-    if (comm->size() > 1) comm->abort(1);
-    return 1;
+    return fail_alone(*comm, e.what(), dpt::kExitError);
   }
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "comm/agree.h"
 #include "comm/gradient_reducer.h"
 #include "data/batches.h"
 #include "trainer/data_plan.h"
@@ -79,9 +80,9 @@ Trainer::Trainer(Config cfg, Communicator& comm, std::string resume)
 
 Trainer::~Trainer() = default;
 
-void Trainer::sync_start() {
+void Trainer::check_same_model() {
   if (comm_.size() == 1) return;
-  // Signatures first: broadcasting weights of different sizes would corrupt memory or hang.
+  // Before anything else: broadcasting weights of different sizes would corrupt memory or hang.
   std::string mine;
   for (const auto& s : model_->signature()) mine += s + "\n";
   uint64_t len = mine.size();
@@ -89,7 +90,8 @@ void Trainer::sync_start() {
   std::string root(len, '\0');
   if (comm_.rank() == 0) root = mine;
   comm_.broadcast(root.data(), len, 0);
-  if (root != mine) {
+  agree(comm_, [&] {
+    if (root == mine) return;
     std::istringstream a(root), b(mine);
     std::string la, lb;
     for (int i = 0;; ++i) {
@@ -99,7 +101,11 @@ void Trainer::sync_start() {
                  << (ga ? la : "<no layer>") << "', this rank has '" << (gb ? lb : "<no layer>")
                  << "'. Every rank must run the same config");
     }
-  }
+  });
+}
+
+void Trainer::broadcast_weights() {
+  if (comm_.size() == 1) return;
   comm_.broadcast(model_->weights().data(), size_t(model_->weights().size()) * sizeof(float), 0);
   if (model_->state().size() > 0)
     comm_.broadcast(model_->state().data(), size_t(model_->state().size()) * sizeof(float), 0);
@@ -160,13 +166,15 @@ bool Trainer::resume_from_checkpoint(Run& r) {
 void Trainer::save_checkpoint(Run& r) {
   sync_batch_norm();
   r.pos.world_size = comm_.size();
-  if (comm_.rank() == 0) {
-    r.summary.last_checkpoint = write_checkpoint(cfg_.checkpoint.dir, *model_, *r.optimizer, r.pos,
-                                                 cfg_.resolved, int(cfg_.checkpoint.keep));
+  // Rank 0 writes; every rank learns whether that worked (and no rank leaves, or exits on a
+  // signal, before the file is complete).
+  agree(comm_, [&] {
+    if (comm_.rank() != 0) return;
+    r.summary.last_checkpoint = write_checkpoint(cfg_.checkpoint.dir, *model_, *r.optimizer,
+                                                 r.pos, cfg_.resolved, int(cfg_.checkpoint.keep));
     log::info("Checkpoint: " + r.summary.last_checkpoint);
-  }
+  });
   r.last_checkpoint_step = r.pos.global_step;
-  comm_.barrier();  // no rank leaves (or exits on a signal) before the file is complete
 }
 
 bool Trainer::run_epoch(Run& r, int64_t epoch, int64_t first_step) {
@@ -333,20 +341,36 @@ TrainSummary Trainer::run() {
   Run& r = *run_;
   r.pos.seed = tc.seed;
   const Device device = tc.backend == "cuda" ? Device::kCuda : Device::kCpu;
+  check_same_model();
+  // Set-up that reads files but makes no collective call: any rank's failure here is agreed
+  // on and reported once (Note [agreeing on errors]).
+  agree(comm_, [&] {
 #ifdef DPT_WITH_CUDA
-  // Before any GPU allocation: the rank's GPU is its local rank.
-  if (device == Device::kCuda) cuda::select_device(comm_.local_rank(), comm_.local_size());
+    // Before any GPU allocation: the rank's GPU is its local rank.
+    if (device == Device::kCuda) cuda::select_device(comm_.local_rank(), comm_.local_size());
 #endif
-  r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable(), device);
-  // Resume before touching the run directory: a failed resume changes nothing there.
-  resume_from_checkpoint(r);
-  if (rank == 0) {
+    r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable(), device);
+    // Resume before touching the run directory: a failed resume changes nothing there.
+    resume_from_checkpoint(r);
+    r.plan = std::make_unique<DataPlan>(cfg_.data, tc.batch_size, rank, world);
+    const ShardData& data = r.plan->train_data();
+    const Shape data_shape{data.height, data.width, data.channels};
+    DPT_CHECK(model_->input_shape() == data_shape,
+              "config model.input is " << shape_str(model_->input_shape()) << " but the "
+              << cfg_.data.dataset << " shards hold images of " << shape_str(data_shape));
+    DPT_CHECK(model_->num_classes() == data.classes,
+              "the model's last layer has " << model_->num_classes() << " units but "
+              << cfg_.data.dataset << " has " << data.classes << " classes");
+  });
+  agree(comm_, [&] {
+    if (rank != 0) return;
     make_directories(cfg_.run_dir);
     std::ofstream(cfg_.run_dir + "/config.yaml") << cfg_.resolved;
-  }
+    r.csv = std::make_unique<MetricsCsv>(cfg_.run_dir + "/metrics.csv");
+  });
   log::init(rank, rank == 0 ? cfg_.run_dir + "/log.txt" : "");
   for (const auto& n : r.notes) log::info(n);
-  sync_start();  // also when resumed: it checks that every rank runs the same model
+  broadcast_weights();  // rank 0's initial (or resumed) values on every rank
   r.grad_comm = &comm_;
 #ifdef DPT_WITH_CUDA
   if (device == Device::kCuda) {
@@ -360,21 +384,14 @@ TrainSummary Trainer::run() {
               r.grad_comm->backend());
   }
 #endif
-  r.plan = std::make_unique<DataPlan>(cfg_.data, tc.batch_size, rank, world);
   const ShardData& data = r.plan->train_data();
-  const Shape data_shape{data.height, data.width, data.channels};
-  DPT_CHECK(model_->input_shape() == data_shape,
-            "config model.input is " << shape_str(model_->input_shape()) << " but the "
-            << cfg_.data.dataset << " shards hold images of " << shape_str(data_shape));
-  DPT_CHECK(model_->num_classes() == data.classes,
-            "the model's last layer has " << model_->num_classes() << " units but "
-            << cfg_.data.dataset << " has " << data.classes << " classes");
-  if (rank == 0) r.csv = std::make_unique<MetricsCsv>(cfg_.run_dir + "/metrics.csv");
+  std::string split = std::to_string(r.plan->batch_of(0));
+  if (tc.batch_size % world != 0) split += "/" + std::to_string(r.plan->batch_of(world - 1));
   log::info("dptrain: " + cfg_.name + " on " + std::to_string(world) + " rank(s) (" +
             comm_.backend() + "), " + std::to_string(r.plan->global_train_samples()) +
             " train / " + std::to_string(r.plan->global_val_samples()) +
-            " validation samples, global batch " + std::to_string(tc.batch_size) + ", " +
-            std::to_string(r.plan->steps_per_epoch()) + " steps per epoch");
+            " validation samples, global batch " + std::to_string(tc.batch_size) + " (" + split +
+            " per rank), " + std::to_string(r.plan->steps_per_epoch()) + " steps per epoch");
   r.reducer = std::make_unique<GradientReducer>(*r.grad_comm, *model_, int64_t(tc.bucket_mb * (1 << 20)),
                                                 int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);
   r.prefetch = std::make_unique<Prefetcher>(data, r.plan->local_batch(), int(cfg_.data.prefetch));

@@ -37,7 +37,8 @@ class Trainer {
   bool should_stop_early(Run& r, double value);
   void save_checkpoint(Run& r);
   bool stop_requested();
-  void sync_start();
+  void check_same_model();   // collective: every rank runs the same layers and shapes
+  void broadcast_weights();
   void sync_batch_norm();
 
   Config cfg_;

@@ -6,10 +6,16 @@
 
 namespace dpt {
 
-// Every failure in dptrain is a dpt::Error; main() prints it and aborts the whole job.
+// Every failure in dptrain is a dpt::Error; main() prints it and ends the whole job with its
+// exit code (see ExitCode in trainer/exit_codes.h and the table in docs/FAULTS.md).
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& what, int exit_code = 1)
+      : std::runtime_error(what), exit_code_(exit_code) {}
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
 };
 
 // Builds a message from stream pieces: DPT_FAIL("shard " << path << " has " << n).

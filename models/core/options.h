@@ -34,7 +34,10 @@ class Options {
   void finish() const;  // throws on any key never asked for
 
   const std::string& path() const { return path_; }
-  std::string key_path(const std::string& key) const { return path_ + "." + key; }
+  // "train.epochs"; top-level keys have no prefix (path "").
+  std::string key_path(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
   std::string at(const std::string& key) const;  // "model.layers[2].conv2d.filters (line 9)"
 
  private:

@@ -1,0 +1,84 @@
+// agree(): one all-reduce on success; on failure, messages gathered to rank 0 and printed once.
+#include "comm/agree.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <vector>
+
+namespace dpt {
+
+void report_error(int rank, const std::string& message, const std::string& suffix) {
+  const std::string line =
+      "dptrain: rank " + std::to_string(rank) + ": error: " + message + suffix + "\n";
+  if (::write(STDERR_FILENO, line.data(), line.size()) < 0) std::perror("dptrain");
+}
+
+namespace {
+
+// "1", "1 and 3", "1-3".
+std::string rank_list(const std::vector<int>& r) {
+  if (r.size() == 1) return "rank " + std::to_string(r[0]);
+  if (r.back() - r.front() + 1 == int(r.size()))
+    return "ranks " + std::to_string(r.front()) + "-" + std::to_string(r.back());
+  std::string s = "ranks ";
+  for (size_t i = 0; i < r.size(); ++i) s += (i ? "," : "") + std::to_string(r[i]);
+  return s;
+}
+
+}  // namespace
+
+void agree(Communicator& comm, const std::function<void()>& phase) {
+  std::string message;
+  int code = 0;
+  std::exception_ptr error;
+  try {
+    phase();
+  } catch (const Error& e) {
+    error = std::current_exception();
+    message = e.what();
+    code = e.exit_code();
+  } catch (const std::exception& e) {
+    error = std::current_exception();
+    message = e.what();
+    code = 1;
+  }
+  if (comm.size() == 1) {
+    if (error) std::rethrow_exception(error);
+    return;
+  }
+  double failed = error ? 1.0 : 0.0;
+  comm.allreduce_sum_f64(&failed, 1);
+  if (failed == 0) return;
+
+  // Every rank learns every rank's (code, message): W small broadcasts, on the error path only.
+  std::map<std::string, std::vector<int>> by_message;  // distinct message -> ranks
+  std::vector<std::pair<int, std::string>> first_seen;  // (first rank, message), in rank order
+  int agreed_code = 0;
+  std::string first_message;
+  for (int r = 0; r < comm.size(); ++r) {
+    int64_t head[2] = {code, int64_t(message.size())};
+    comm.broadcast(head, sizeof head, r);
+    std::string m(size_t(head[1]), '\0');
+    if (comm.rank() == r) m = message;
+    if (head[1] > 0) comm.broadcast(m.data(), m.size(), r);
+    if (m.empty()) continue;
+    if (first_message.empty()) {
+      first_message = m;
+      agreed_code = int(head[0]);
+    }
+    auto& ranks = by_message[m];
+    if (ranks.empty()) first_seen.emplace_back(r, m);
+    ranks.push_back(r);
+  }
+  if (comm.rank() == 0)
+    for (const auto& [r, m] : first_seen) {
+      const auto& ranks = by_message[m];
+      std::vector<int> others(ranks.begin() + 1, ranks.end());
+      report_error(r, m, others.empty() ? "" : " (also on " + rank_list(others) + ")");
+    }
+  throw AgreedFailure(first_message, agreed_code);
+}
+
+}  // namespace dpt
