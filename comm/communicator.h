@@ -1,6 +1,7 @@
 // Communicator: the collective operations training needs, with async work handles (c10d-like).
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,19 @@ class Communicator {
   virtual void barrier() = 0;
   // Stops every rank of the job with a non-zero exit; never returns.
   [[noreturn]] virtual void abort(int code) = 0;
+
+  // Note [collective timeout]: a rank that waits in any collective longer than this finds out
+  // which ranks have not arrived, and the job ends with kExitStalled and one report naming
+  // them (comm/mpi_communicator.cpp). 0 waits forever.
+  virtual void set_collective_timeout(double seconds) { timeout_s_ = seconds; }
+  double collective_timeout() const { return timeout_s_; }
+  // Where training is ("epoch 3, step 120"), for that report.
+  void set_location(std::function<std::string()> where) { where_ = std::move(where); }
+  std::string location() const { return where_ ? where_() : std::string("set-up"); }
+
+ protected:
+  double timeout_s_ = 0;
+  std::function<std::string()> where_;
 };
 
 // MPI when a launcher (mpirun, srun with PMI/PMIx) started us, the one-rank stub otherwise.

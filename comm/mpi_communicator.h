@@ -1,6 +1,8 @@
-// MpiCommunicator: host-buffer collectives on MPI_COMM_WORLD with non-blocking all-reduce.
+// MpiCommunicator: host-buffer collectives on MPI_COMM_WORLD, all non-blocking and polled.
 #pragma once
 #include <mpi.h>
+
+#include <set>
 
 #include "comm/communicator.h"
 
@@ -33,8 +35,19 @@ class MpiCommunicator : public Communicator {
   void barrier() override;
   [[noreturn]] void abort(int code) override;
 
+  // Polls a started collective until it completes; past the collective timeout, runs the
+  // stall protocol (Note [stall report] in the .cpp), which ends the job.
+  void wait(MPI_Request* req, const char* what);
+
  private:
+  void answer_pings();
+  [[noreturn]] void report_stall(const char* what, double waited);
+
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  MPI_Comm side_ = MPI_COMM_NULL;  // status pings between waiting ranks, never a collective
+  MPI_Request ping_req_ = MPI_REQUEST_NULL;
+  int64_t ping_in_[3] = {0, 0, 0};
+  int64_t seq_ = 0;  // collectives this rank has started
 };
 
 }  // namespace dpt

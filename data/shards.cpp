@@ -2,15 +2,19 @@
 #include "data/shards.h"
 
 #include <dirent.h>
-#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
 #include <numeric>
 
 #include "data/hdf5_util.h"
 #include "models/core/error.h"
+#include "models/core/files.h"
 #include "models/core/philox.h"
 
 namespace dpt {
@@ -26,19 +30,6 @@ std::string test_file_name(const std::string& dataset) { return dataset + "-test
 
 namespace {
 
-void make_dirs(const std::string& dir) {
-  std::string cur;
-  for (size_t i = 0; i <= dir.size(); ++i) {
-    if (i == dir.size() || dir[i] == '/') {
-      if (!cur.empty()) ::mkdir(cur.c_str(), 0755);
-    }
-    if (i < dir.size()) cur += dir[i];
-  }
-  struct stat st;
-  DPT_CHECK(::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode),
-            "cannot create output directory '" << dir << "'");
-}
-
 void write_file(const RawDataset& raw, const RawSplit& split, const std::vector<int64_t>& idx,
                 const std::string& path, const std::string& split_name, int64_t shard,
                 int64_t num_shards) {
@@ -49,27 +40,39 @@ void write_file(const RawDataset& raw, const RawSplit& split, const std::vector<
     std::copy_n(split.images.begin() + idx[size_t(i)] * sb, sb, images.begin() + i * sb);
     labels[size_t(i)] = split.labels[size_t(idx[size_t(i)])];
   }
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    h5::Handle f = h5::create_file(tmp);
-    h5::write_u8(f, "images", {hsize_t(n), hsize_t(raw.height), hsize_t(raw.width),
-                               hsize_t(raw.channels)}, images.data(), 1024);
-    h5::write_u8(f, "labels", {hsize_t(n)}, labels.data(), 65536);
-    h5::set_attr(f, "dataset", raw.name);
-    h5::set_attr(f, "split", split_name);
-    h5::set_attr(f, "shard", shard);
-    h5::set_attr(f, "num_shards", num_shards);
-    h5::set_attr(f, "num_samples", n);
-    h5::set_attr(f, "classes", raw.classes);
-    h5::set_attr(f, "source_md5", raw.source_md5);
-    h5::set_attr(f, "format_version", kShardFormatVersion);
-    std::string names;
-    for (const auto& c : raw.class_names) names += (names.empty() ? "" : ",") + c;
-    h5::set_attr(f, "class_names", names);
-    DPT_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" << tmp << "' (disk full?)");
+  h5::Handle f = h5::create_file(path);
+  h5::write_u8(f, "images", {hsize_t(n), hsize_t(raw.height), hsize_t(raw.width),
+                             hsize_t(raw.channels)}, images.data(), 1024);
+  h5::write_u8(f, "labels", {hsize_t(n)}, labels.data(), 65536);
+  h5::set_attr(f, "dataset", raw.name);
+  h5::set_attr(f, "split", split_name);
+  h5::set_attr(f, "shard", shard);
+  h5::set_attr(f, "num_shards", num_shards);
+  h5::set_attr(f, "num_samples", n);
+  h5::set_attr(f, "classes", raw.classes);
+  h5::set_attr(f, "source_md5", raw.source_md5);
+  h5::set_attr(f, "format_version", kShardFormatVersion);
+  std::string names;
+  for (const auto& c : raw.class_names) names += (names.empty() ? "" : ",") + c;
+  h5::set_attr(f, "class_names", names);
+  DPT_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0,
+            "cannot flush '" << path << "'" << write_failure_hint(path));
+}
+
+bool is_dataset_file(const std::string& name, const std::string& dataset) {
+  return (name.rfind(dataset + "-train-", 0) == 0 || name == test_file_name(dataset)) &&
+         name.size() > 3 && name.substr(name.size() - 3) == ".h5";
+}
+
+// ".prepare-PID" / ".prepare-old-PID" folders of prepares that are no longer running.
+void remove_dead_prepare_folders(const std::string& out_dir) {
+  for (const auto& n : list_directory(out_dir)) {
+    if (n.rfind(".prepare-", 0) != 0) continue;
+    const long pid = std::atol(n.substr(n.find_last_of('-') + 1).c_str());
+    if (!process_is_gone(pid)) continue;
+    std::error_code ec;
+    std::filesystem::remove_all(out_dir + "/" + n, ec);
   }
-  DPT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0,
-            "cannot rename '" << tmp << "' to '" << path << "'");
 }
 
 }  // namespace
@@ -78,22 +81,11 @@ std::vector<std::string> write_shards(const RawDataset& raw, const std::string& 
                                       int64_t num_shards, uint64_t seed) {
   DPT_CHECK(num_shards >= 1 && num_shards <= raw.train.n,
             "--shards must be between 1 and the number of training samples (" << raw.train.n << ")");
-  make_dirs(out_dir);
-  // Remove shards of an earlier prepare with another shard count, so readers never mix them.
-  for (const auto& old : [&] {
-         std::vector<std::string> v;
-         if (DIR* d = ::opendir(out_dir.c_str())) {
-           while (dirent* e = ::readdir(d)) {
-             const std::string f = e->d_name;
-             if (f.rfind(raw.name + "-train-", 0) == 0 && f.size() > 3 &&
-                 f.substr(f.size() - 3) == ".h5")
-               v.push_back(out_dir + "/" + f);
-           }
-           ::closedir(d);
-         }
-         return v;
-       }())
-    std::remove(old.c_str());
+  make_directories(out_dir);
+  remove_dead_prepare_folders(out_dir);
+  const std::string pid = std::to_string(::getpid());
+  const std::string fresh = out_dir + "/.prepare-" + pid, old = out_dir + "/.prepare-old-" + pid;
+  make_directories(fresh);
 
   std::vector<int64_t> order(static_cast<size_t>(raw.train.n));
   std::iota(order.begin(), order.end(), 0);
@@ -101,47 +93,81 @@ std::vector<std::string> write_shards(const RawDataset& raw, const std::string& 
   for (int64_t i = raw.train.n - 1; i > 0; --i)
     std::swap(order[size_t(i)], order[rng.below(uint32_t(i + 1))]);
 
-  std::vector<std::string> written;
-  for (int64_t s = 0; s < num_shards; ++s) {
-    const int64_t lo = s * raw.train.n / num_shards, hi = (s + 1) * raw.train.n / num_shards;
-    const std::vector<int64_t> idx(order.begin() + lo, order.begin() + hi);
-    const std::string path = out_dir + "/" + train_shard_name(raw.name, s, num_shards);
-    write_file(raw, raw.train, idx, path, "train", s, num_shards);
-    written.push_back(path);
+  std::vector<std::string> names;
+  try {
+    for (int64_t s = 0; s < num_shards; ++s) {
+      const int64_t lo = s * raw.train.n / num_shards, hi = (s + 1) * raw.train.n / num_shards;
+      const std::vector<int64_t> idx(order.begin() + lo, order.begin() + hi);
+      names.push_back(train_shard_name(raw.name, s, num_shards));
+      write_file(raw, raw.train, idx, fresh + "/" + names.back(), "train", s, num_shards);
+    }
+    std::vector<int64_t> test_idx(static_cast<size_t>(raw.test.n));
+    std::iota(test_idx.begin(), test_idx.end(), 0);
+    names.push_back(test_file_name(raw.name));
+    write_file(raw, raw.test, test_idx, fresh + "/" + names.back(), "test", 0, 1);
+    for (const auto& n : names) {  // durable before the swap
+      const int fd = ::open((fresh + "/" + n).c_str(), O_RDONLY);
+      if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+      }
+    }
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove_all(fresh, ec);
+    throw;
   }
-  std::vector<int64_t> test_idx(static_cast<size_t>(raw.test.n));
-  std::iota(test_idx.begin(), test_idx.end(), 0);
-  const std::string test_path = out_dir + "/" + test_file_name(raw.name);
-  write_file(raw, raw.test, test_idx, test_path, "test", 0, 1);
-  written.push_back(test_path);
+  // The swap (Note [prepare swap]): the old files of this dataset out (all of them, so readers
+  // never mix shard counts), the new ones in, the old ones deleted.
+  make_directories(old);
+  for (const auto& n : list_directory(out_dir))
+    if (is_dataset_file(n, raw.name)) rename_durably(out_dir + "/" + n, old + "/" + n);
+  std::vector<std::string> written;
+  for (const auto& n : names) {
+    rename_durably(fresh + "/" + n, out_dir + "/" + n);
+    written.push_back(out_dir + "/" + n);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(old, ec);
+  std::filesystem::remove_all(fresh, ec);
   return written;
 }
 
 std::vector<std::string> find_train_shards(const std::string& dir, const std::string& dataset) {
-  std::vector<std::string> names;
   DIR* d = ::opendir(dir.c_str());
   DPT_CHECK(d, "data directory '" << dir << "' does not exist; run: dptrain prepare " << dataset
                                   << " --raw RAW_DIR --out " << dir << " --shards N");
-  const std::string prefix = dataset + "-train-";
-  while (dirent* e = ::readdir(d)) {
-    const std::string f = e->d_name;
-    if (f.rfind(prefix, 0) == 0 && f.size() > 3 && f.substr(f.size() - 3) == ".h5")
-      names.push_back(f);
-  }
   ::closedir(d);
-  DPT_CHECK(!names.empty(), "no " << dataset << " train shards (" << prefix
-                                  << "NNNNN-of-NNNNN.h5) in '" << dir << "'; run: dptrain prepare "
-                                  << dataset << " --raw RAW_DIR --out " << dir << " --shards N");
-  std::sort(names.begin(), names.end());
-  const int64_t total = int64_t(names.size());
-  for (int64_t s = 0; s < total; ++s) {
-    const std::string want = train_shard_name(dataset, s, total);
-    DPT_CHECK(names[size_t(s)] == want,
-              "the train shards in '" << dir << "' are incomplete or mixed: expected '" << want
-                                      << "', found '" << names[size_t(s)]
-                                      << "'; re-run dptrain prepare");
+  const std::string prefix = dataset + "-train-";
+  // index -> name, grouped by the shard count in the name ("-of-NNNNN").
+  std::map<long long, std::map<long long, std::string>> sets;
+  for (const auto& f : list_directory(dir)) {
+    long long index = -1, total = -1;
+    char tail[8] = {0};
+    if (f.rfind(prefix, 0) != 0 ||
+        std::sscanf(f.c_str() + prefix.size(), "%5lld-of-%5lld%4s", &index, &total, tail) != 3 ||
+        std::string(tail) != ".h5")
+      continue;
+    sets[total][index] = f;
   }
-  for (auto& n : names) n = dir + "/" + n;
+  DPT_CHECK(!sets.empty(), "no " << dataset << " train shards (" << prefix
+                                 << "NNNNN-of-NNNNN.h5) in '" << dir << "'; run: dptrain prepare "
+                                 << dataset << " --raw RAW_DIR --out " << dir << " --shards N");
+  if (sets.size() > 1) {
+    std::string counts;
+    for (const auto& [total, files] : sets)
+      counts += (counts.empty() ? "" : " and ") + std::to_string(files.size()) + " of " +
+                std::to_string(total);
+    DPT_FAIL("the train shards in '" << dir << "' are incomplete or mixed: they come from prepares with "
+             "different shard counts (" << counts << "); re-run dptrain prepare");
+  }
+  const auto& [total, files] = *sets.begin();
+  for (long long s = 0; s < total; ++s)
+    DPT_CHECK(files.count(s), "train shard '" << dir << "/" << train_shard_name(dataset, s, total)
+                              << "' is missing (found " << files.size() << " of " << total
+                              << "); copy it again or re-run dptrain prepare");
+  std::vector<std::string> names;
+  for (const auto& [index, name] : files) names.push_back(dir + "/" + name);
   return names;
 }
 
@@ -152,6 +178,7 @@ ShardData load_shards(const std::vector<std::string>& files, const std::string& 
   for (const auto& path : files) {
     h5::Handle f = h5::open_file(path);
     const int64_t version = h5::get_attr_int(f, "format_version", path);
+    if (version < 2) out.unchecked_files.push_back(path);
     DPT_CHECK(version <= kShardFormatVersion,
               "'" << path << "' has shard format version " << version << "; this dptrain reads up "
                   "to " << kShardFormatVersion << ": upgrade dptrain or re-run prepare");
@@ -167,6 +194,8 @@ ShardData load_shards(const std::vector<std::string>& files, const std::string& 
                   << dims[0] << " images)");
     const int64_t classes = h5::get_attr_int(f, "classes", path);
     const int64_t n = int64_t(dims[0]);
+    DPT_CHECK(n > 0, "'" << path << "' holds no samples; re-run dptrain prepare (with fewer "
+                         "--shards than samples) or remove it");
     DPT_CHECK(h5::get_attr_int(f, "num_samples", path) == n,
               "'" << path << "' attribute num_samples disagrees with the images dataset");
     if (out.height == 0) {

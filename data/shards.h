@@ -8,14 +8,19 @@
 
 namespace dpt {
 
-constexpr int64_t kShardFormatVersion = 1;
+// 1: the first layout. 2: images and labels checksummed (Fletcher32) in the HDF5 1.10 format
+// (Note [checksums] in data/hdf5_util.h). Both are read.
+constexpr int64_t kShardFormatVersion = 2;
 
 std::string train_shard_name(const std::string& dataset, int64_t shard, int64_t num_shards);
 std::string test_file_name(const std::string& dataset);
 
 // Writes num_shards train shards from a seeded global shuffle (shard s holds positions
-// [s*n/N, (s+1)*n/N) of the shuffled order) and one test file. Each file is written to a
-// temporary name and renamed, so a crash never leaves a complete-looking partial shard.
+// [s*n/N, (s+1)*n/N) of the shuffled order) and one test file.
+// Note [prepare swap]: the new files are written into a temporary folder inside out_dir and
+// moved in only when all of them are complete; the previous dataset's files are then moved
+// out. A prepare that is killed or fails (a full disk) leaves the previous dataset intact,
+// and the next prepare removes the temporary folders of dead ones.
 std::vector<std::string> write_shards(const RawDataset& raw, const std::string& out_dir,
                                       int64_t num_shards, uint64_t seed);
 
@@ -26,13 +31,16 @@ struct ShardData {
   int64_t n = 0;
   std::vector<uint8_t> images;
   std::vector<uint8_t> labels;
+  std::vector<std::string> unchecked_files;  // format 1: no checksums to verify
   int64_t sample_bytes() const { return height * width * channels; }
 };
 
-// All train shards of `dataset` in dir, sorted by index; refuses a missing or extra shard.
+// All train shards of `dataset` in dir, sorted by index; refuses a missing shard (naming it)
+// or shards of two different prepares.
 std::vector<std::string> find_train_shards(const std::string& dir, const std::string& dataset);
 
-// Loads and concatenates files, checking each one's layout, attributes and label range.
+// Loads and concatenates files, checking each one's layout, attributes, label range and (in
+// format 2) checksums; an empty file is refused.
 // max_samples > 0 keeps only the first max_samples of each file (quick runs, tests).
 ShardData load_shards(const std::vector<std::string>& files, const std::string& dataset,
                       int64_t max_samples = 0);

@@ -1,8 +1,6 @@
 // Checkpoint files: /model/<layer>/<param>, /optimizer/<state>/<layer>/<param>, /train attributes.
 #include "trainer/checkpoint.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,7 +8,9 @@
 #include <cstring>
 
 #include "data/hdf5_util.h"
-#include "trainer/run_files.h"
+#include "models/core/files.h"
+#include "models/core/finite.h"
+#include "models/core/exit_codes.h"
 
 namespace dpt {
 
@@ -32,31 +32,62 @@ std::vector<std::string> param_paths(const Model& m) {
   return out;
 }
 
-void fsync_path(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
 bool is_complete(hid_t f) { return h5::has_attr(f, "complete"); }
 
-// ckpt-*.h5 names in dir (temporary .tmp-* files excluded), oldest first.
-std::vector<std::string> list_checkpoints(const std::string& dir) {
-  std::vector<std::string> all;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      const std::string n = e->d_name;
-      if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5") all.push_back(n);
+void check_complete_and_version(hid_t f, const std::string& path, std::string* warning) {
+  DPT_CHECK(is_complete(f), "checkpoint '" << path << "' is incomplete (its writer was "
+                                           "interrupted); use an earlier checkpoint");
+  const int64_t version = h5::get_attr_int(f, "format_version", path);
+  DPT_CHECK(version <= kCheckpointFormatVersion,
+            "checkpoint '" << path << "' has format version " << version << ", newer than the "
+                           << kCheckpointFormatVersion << " this dptrain reads; upgrade dptrain");
+  if (version < 2 && warning)
+    *warning = "checkpoint '" + path + "' was written before checksums (format " +
+               std::to_string(version) + "): corruption in it cannot be detected";
+}
+
+[[noreturn]] void fail_non_finite(const std::string& path, const std::string& dataset) {
+  DPT_FAIL_CODE(kExitNonFinite, "checkpoint '" << path << "' holds non-finite values (NaN or "
+                "infinity) in " << dataset << ": the run had diverged when it was written; use "
+                "an earlier checkpoint");
+}
+
+struct FloatDatasets {
+  std::vector<std::string> paths;
+};
+
+herr_t collect_float_dataset(hid_t, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type == H5O_TYPE_DATASET) static_cast<FloatDatasets*>(data)->paths.push_back(name);
+  return 0;
+}
+
+// Every value under /model and /optimizer is finite (a generic walk: any model, any optimizer).
+void check_all_finite(hid_t f, const std::string& path) {
+  for (const char* group : {"/model", "/optimizer"}) {
+    if (!h5::exists(f, group)) continue;
+    FloatDatasets found;
+    h5::Handle g = h5::open_group(f, group, path);
+    H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_INC, collect_float_dataset, &found, H5O_INFO_BASIC);
+    for (const auto& rel : found.paths) {
+      const std::string ds = std::string(group) + "/" + rel;
+      const auto dims = h5::dims_of(f, ds, path);
+      int64_t n = 1;
+      for (auto d : dims) n *= int64_t(d);
+      std::vector<float> v(size_t(std::max<int64_t>(n, 1)));
+      h5::read_f32(f, ds, v.data(), path);
+      if (!all_finite(v.data(), n)) fail_non_finite(path, ds);
     }
-    ::closedir(d);
   }
-  std::sort(all.begin(), all.end());
-  return all;
 }
 
 }  // namespace
+
+std::vector<std::string> list_checkpoints(const std::string& dir) {
+  std::vector<std::string> all;
+  for (const auto& n : list_directory(dir))
+    if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5") all.push_back(n);
+  return all;  // sorted: names sort in training order
+}
 
 std::string checkpoint_name(int64_t epoch, int64_t global_step) {
   char buf[64];
@@ -72,9 +103,18 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   model.download();  // GPU values to the host mirrors written below
   opt.download();
-  {
+  const auto paths = param_paths(model);
+  // A diverged state is never written: it would replace good checkpoints in the rotation.
+  for (size_t k = 0; k < model.params().size(); ++k)
+    if (!all_finite(model.params()[k].host_value, model.params()[k].size()))
+      DPT_FAIL_CODE(kExitNonFinite, "refusing to write a checkpoint: /model/" << paths[k]
+                                    << " holds non-finite values (the training diverged)");
+  for (auto& [name, t] : opt.state())
+    if (!all_finite(t->data(), t->size()))
+      DPT_FAIL_CODE(kExitNonFinite, "refusing to write a checkpoint: optimizer state '"
+                                    << name << "' holds non-finite values (the training diverged)");
+  try {
     h5::Handle f = h5::create_file(tmp);
-    const auto paths = param_paths(model);
     for (size_t k = 0; k < model.params().size(); ++k) {
       const Param& p = model.params()[k];
       h5::write_f32(f, "/model/" + paths[k], hdims(p.spec.shape), p.host_value);
@@ -99,6 +139,10 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
     h5::set_attr(tg, "rng", std::string("philox4x32-10; key (seed, rank); counter (index, step|epoch, stream)"));
     h5::set_attr(tg, "has_best", pos.has_best);
     h5::set_attr(tg, "since_best", pos.since_best);
+    h5::set_attr(tg, "run_id", pos.run_id);
+    h5::set_attr(tg, "finished", pos.finished);
+    h5::set_attr(tg, "early_stopped", pos.early_stopped);
+    h5::set_attr(tg, "skipped_steps", pos.skipped_steps);
     h5::write_f32(f, "/train/epoch_sums_and_best",
                   {4}, std::vector<float>{float(pos.epoch_sums[0]), float(pos.epoch_sums[1]),
                                           float(pos.epoch_sums[2]), float(pos.best_metric)}.data());
@@ -107,16 +151,29 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
     h5::set_attr(f, "config", config_text);
     h5::set_attr(f, "model_signature", joined_signature(model));
     h5::set_attr(f, "complete", int64_t{1});  // last: a file without it is never trusted
-    DPT_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0, "cannot flush checkpoint '" << tmp << "'");
+    DPT_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0,
+              "cannot flush checkpoint '" << tmp << "'" << write_failure_hint(tmp));
+    f.reset();
+    rename_durably(tmp, path);  // fsyncs the directory after the rename
+  } catch (...) {
+    std::remove(tmp.c_str());  // a failed write leaves nothing behind (a full disk stays usable)
+    throw;
   }
-  fsync_path(tmp, O_RDONLY);
-  DPT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0,
-            "cannot rename '" << tmp << "' to '" << path << "': " << std::strerror(errno));
-  fsync_path(dir, O_RDONLY | O_DIRECTORY);
 
-  // Keep the newest `keep` checkpoints.
-  const auto all = list_checkpoints(dir);
-  for (size_t i = 0; i + size_t(keep) < all.size(); ++i) std::remove((dir + "/" + all[i]).c_str());
+  // Keep the newest `keep` checkpoints of this run; files of other runs are not ours to delete.
+  std::vector<std::string> mine;
+  for (const auto& n : list_checkpoints(dir)) {
+    const std::string p = dir + "/" + n;
+    try {
+      h5::Handle f = h5::open_file(p);
+      h5::Handle tg = h5::open_group(f, "/train", p);
+      const std::string id = h5::has_attr(tg, "run_id") ? h5::get_attr_string(tg, "run_id", p) : "";
+      if (id == pos.run_id) mine.push_back(p);
+    } catch (const Error&) {
+      // Unreadable: not provably ours, so not deleted.
+    }
+  }
+  for (size_t i = 0; i + size_t(keep) < mine.size(); ++i) std::remove(mine[i].c_str());
   return path;
 }
 
@@ -127,14 +184,10 @@ std::string checkpoint_config(const std::string& path) {
   return h5::get_attr_string(f, "config", path);
 }
 
-TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* opt) {
+TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* opt,
+                              std::string* warning) {
   h5::Handle f = h5::open_file(path);
-  DPT_CHECK(is_complete(f), "checkpoint '" << path << "' is incomplete (its writer was "
-                                           "interrupted); use an earlier checkpoint");
-  const int64_t version = h5::get_attr_int(f, "format_version", path);
-  DPT_CHECK(version <= kCheckpointFormatVersion,
-            "checkpoint '" << path << "' has format version " << version << ", newer than the "
-                           << kCheckpointFormatVersion << " this dptrain reads; upgrade dptrain");
+  check_complete_and_version(f, path, warning);
   // Signature: name the first layer that differs.
   const std::string theirs = h5::get_attr_string(f, "model_signature", path);
   const std::string mine = joined_signature(model);
@@ -163,38 +216,59 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
               "checkpoint '" << path << "' dataset '" << ds << "' has the wrong shape");
     values[k].resize(size_t(p.size()));
     h5::read_f32(f, ds, values[k].data(), path);
+    if (!all_finite(values[k].data(), p.size())) fail_non_finite(path, ds);
   }
   std::vector<std::pair<Tensor*, std::vector<float>>> opt_state;
   int64_t iterations = 0;
   if (opt) {
-    iterations = h5::get_attr_int(h5::Handle(H5Gopen2(f, "/optimizer", H5P_DEFAULT), H5Gclose),
-                                  "iterations", path);
+    h5::Handle og = h5::open_group(f, "/optimizer", path);
+    iterations = h5::get_attr_int(og, "iterations", path);
     for (auto& [name, t] : opt->state()) {
+      if (!h5::exists(f, "/optimizer/" + name)) {
+        std::string present;
+        for (const char* s : {"m", "v", "velocity"})
+          if (h5::exists(f, std::string("/optimizer/") + s)) present += std::string(" ") + s;
+        DPT_FAIL("checkpoint '" << path << "' has no optimizer state '" << name
+                 << "' (it holds:" << (present.empty() ? " none" : present)
+                 << "): it was written with another optimizer; set train.optimizer as in that run");
+      }
       std::vector<float> buf(size_t(t->size()));
       for (size_t k = 0; k < model.params().size(); ++k) {
         const Param& p = model.params()[k];
         if (!p.grad) continue;
         const std::string ds = "/optimizer/" + name + "/" + paths[k];
         DPT_CHECK(h5::exists(f, ds), "checkpoint '" << path << "' has no dataset '" << ds
-                                     << "': it was written with another optimizer; set "
-                                        "train.optimizer as in that run");
-        h5::read_f32(f, ds, buf.data() + (p.host_value - model.host_weights().data()), path);
+                                     << "': the file is damaged; use an earlier checkpoint");
+        DPT_CHECK(h5::dims_of(f, ds, path) == hdims(p.spec.shape),
+                  "checkpoint '" << path << "' dataset '" << ds << "' has the wrong shape");
+        float* dst = buf.data() + (p.host_value - model.host_weights().data());
+        h5::read_f32(f, ds, dst, path);
+        if (!all_finite(dst, p.size())) fail_non_finite(path, ds);
       }
       opt_state.emplace_back(t, std::move(buf));
     }
   }
   TrainPosition pos;
-  h5::Handle tg(H5Gopen2(f, "/train", H5P_DEFAULT), H5Gclose);
-  DPT_CHECK(tg.get() >= 0, "checkpoint '" << path << "' has no /train group");
+  h5::Handle tg = h5::open_group(f, "/train", path);
   pos.epoch = h5::get_attr_int(tg, "epoch", path);
   pos.step_in_epoch = h5::get_attr_int(tg, "step_in_epoch", path);
   pos.global_step = h5::get_attr_int(tg, "global_step", path);
   pos.seed = uint64_t(h5::get_attr_int(tg, "seed", path));
   pos.has_best = h5::get_attr_int(tg, "has_best", path);
   pos.since_best = h5::get_attr_int(tg, "since_best", path);
+  // Format 1 files have none of these: the run that wrote them had no id.
+  auto int_or = [&](const char* name) {
+    return h5::has_attr(tg, name) ? h5::get_attr_int(tg, name, path) : 0;
+  };
+  pos.run_id = h5::has_attr(tg, "run_id") ? h5::get_attr_string(tg, "run_id", path) : "";
+  pos.finished = int_or("finished");
+  pos.early_stopped = int_or("early_stopped");
+  pos.skipped_steps = int_or("skipped_steps");
   pos.world_size = h5::get_attr_int(f, "world_size", path);
   float sums[4];
   h5::read_f32(f, "/train/epoch_sums_and_best", sums, path);
+  DPT_CHECK(all_finite(sums, 4), "checkpoint '" << path << "' holds non-finite values in "
+                                 "/train/epoch_sums_and_best; use an earlier checkpoint");
   for (int i = 0; i < 3; ++i) pos.epoch_sums[i] = sums[i];
   pos.best_metric = sums[3];
 
@@ -209,17 +283,27 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
   return pos;
 }
 
-std::string newest_checkpoint(const std::string& dir, std::vector<std::string>* skipped) {
+std::string verify_checkpoint(const std::string& path) {
+  h5::Handle f = h5::open_file(path);
+  std::string warning;
+  check_complete_and_version(f, path, &warning);
+  h5::verify_all(f, path);
+  check_all_finite(f, path);
+  return warning;
+}
+
+std::string newest_checkpoint(const std::string& dir,
+                              std::vector<std::pair<std::string, std::string>>* skipped) {
   auto all = list_checkpoints(dir);
   std::reverse(all.begin(), all.end());
   for (const auto& n : all) {
     const std::string p = dir + "/" + n;
     try {
-      h5::Handle f = h5::open_file(p);
-      if (is_complete(f)) return p;
-    } catch (const Error&) {
+      verify_checkpoint(p);
+      return p;
+    } catch (const Error& e) {
+      if (skipped) skipped->emplace_back(p, e.what());
     }
-    if (skipped) skipped->push_back(p);
   }
   return "";
 }

@@ -1,6 +1,7 @@
 // Checkpoint: HDF5 files holding everything needed to continue a run exactly, written atomically.
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/model.h"
@@ -8,7 +9,9 @@
 
 namespace dpt {
 
-constexpr int64_t kCheckpointFormatVersion = 1;
+// 1: the first layout. 2: every dataset checksummed (Fletcher32) in the HDF5 1.10 format
+// (metadata checksums), plus run_id and the finished flags. Both are read.
+constexpr int64_t kCheckpointFormatVersion = 2;
 
 // Where a run stands: enough to continue bit-for-bit (see docs/CHECKPOINTS.md).
 struct TrainPosition {
@@ -21,26 +24,43 @@ struct TrainPosition {
   double best_metric = 0;            // early stopping
   int64_t since_best = 0;
   int64_t has_best = 0;
+  std::string run_id;          // which run wrote it: rotation deletes only this run's files
+  int64_t finished = 0;        // written at the end of training (epochs done or early stop)
+  int64_t early_stopped = 0;
+  int64_t skipped_steps = 0;   // non-finite steps skipped so far (train.nonfinite: skip)
 };
 
 // "ckpt-EEEE-SSSSSSSS.h5": epoch and global step, so names sort in training order.
 std::string checkpoint_name(int64_t epoch, int64_t global_step);
 
-// Writes to a temporary name, flushes and fsyncs, then renames; marks the file complete only
-// after everything else is written. Keeps the newest `keep` checkpoints in dir.
+// Refuses non-finite parameters or optimizer state (exit code kExitNonFinite), then writes to
+// a temporary name, flushes and fsyncs, renames; marks the file complete only after everything
+// else is written; removes the temporary file if anything fails. Keeps the newest `keep`
+// checkpoints of this run (pos.run_id) in dir and never touches another run's files.
 std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& opt,
                              const TrainPosition& pos, const std::string& config_text, int keep);
 
 // Loads into model and optimizer after checking format version, completeness and the model
-// signature (naming the first differing layer). Throws dpt::Error, leaving model untouched on
-// failure.
-TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* opt);
+// signature (naming the first differing layer); refuses non-finite values, naming the
+// dataset. Throws dpt::Error, leaving model untouched on failure. A format-1 file (no
+// checksums) loads and sets *warning.
+TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* opt,
+                              std::string* warning = nullptr);
+
+// Reads every object of the file (checksums), checks completeness, the format version and
+// that every /model and /optimizer value is finite; throws naming the first bad dataset.
+// Returns a warning for a format-1 file, else "".
+std::string verify_checkpoint(const std::string& path);
 
 // The resolved config text stored in a checkpoint (for `dptrain eval`).
 std::string checkpoint_config(const std::string& path);
 
-// Newest complete, readable checkpoint in dir, or "" if none. Files that fail to open or lack
-// the completion mark are skipped (and reported through `skipped`).
-std::string newest_checkpoint(const std::string& dir, std::vector<std::string>* skipped);
+// Newest checkpoint in dir that verify_checkpoint() accepts, or "" if none. Files it skips
+// (incomplete, corrupt, non-finite) are reported through `skipped` as (path, reason).
+std::string newest_checkpoint(const std::string& dir,
+                              std::vector<std::pair<std::string, std::string>>* skipped);
+
+// ckpt-*.h5 names in dir (temporary files excluded), oldest first.
+std::vector<std::string> list_checkpoints(const std::string& dir);
 
 }  // namespace dpt

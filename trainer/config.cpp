@@ -42,6 +42,7 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
     cur.reset(next);
   }
   cur[parts.back()] = value;
+  note_override(value, assignment);
 }
 
 namespace {
@@ -89,6 +90,9 @@ OptimizerConfig parse_optimizer(const YAML::Node& n) {
     c.beta1 = o.get_double_in("beta1", 0.9, 0.0, 1.0);
     c.beta2 = o.get_double_in("beta2", 0.999, 0.0, 1.0);
     c.epsilon = o.get_double_in("epsilon", 1e-7, 0.0, 1.0);
+    // 0 divides by zero wherever a gradient and its moments are 0, and the run turns to NaN.
+    DPT_CHECK(c.epsilon > 0, "config key " << o.at("epsilon") << " must be greater than 0 "
+                             "(Keras uses 1e-7); 0 makes Adam divide by zero");
   }
   o.finish();
   return c;
@@ -125,6 +129,8 @@ TrainConfig parse_train(Options o) {
   t.bucket_mb = o.get_double_in("bucket_mb", 25, 1e-6, 1e4);
   t.first_bucket_mb = o.get_double_in("first_bucket_mb", 1, 1e-6, 1e4);
   t.overlap = o.get_bool("overlap", true);
+  t.nonfinite = o.get_choice("nonfinite", "abort", {"abort", "skip"});
+  t.collective_timeout_s = o.get_double_in("collective_timeout_s", 300, 0, 1e7);
   Options es(o.node("early_stopping"), "train.early_stopping");
   t.early_stopping.monitor =
       es.get_choice("monitor", "", {"", "accuracy", "loss", "val_accuracy", "val_loss"});

@@ -51,6 +51,8 @@ struct TrainConfig {
   double bucket_mb = 25, first_bucket_mb = 1;  // gradient all-reduce buckets
   bool overlap = true;  // start bucket all-reduces during backward
   EarlyStopping early_stopping;
+  std::string nonfinite = "abort";     // abort | skip: a step whose loss or gradient is NaN/inf
+  double collective_timeout_s = 300;   // Note [collective timeout]; 0 = wait forever
 };
 
 struct CheckpointConfig {

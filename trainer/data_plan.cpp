@@ -25,6 +25,9 @@ DataPlan::DataPlan(const DataConfig& cfg, int64_t global_batch, int rank, int wo
   for (int64_t s = 0; s < shards; ++s) {
     h5::Handle f = h5::open_file(all_files_[size_t(s)]);
     int64_t n = h5::get_attr_int(f, "num_samples", all_files_[size_t(s)]);
+    if (h5::has_attr(f, "format_version") &&
+        h5::get_attr_int(f, "format_version", all_files_[size_t(s)]) < 2)
+      unchecked_files_.push_back(all_files_[size_t(s)]);
     if (cfg.max_train_samples > 0) n = std::min(n, cfg.max_train_samples);
     const int64_t val = int64_t(std::floor(double(n) * cfg.validation_split));
     train_per_rank_[size_t(s % world)] += n - val;

@@ -33,13 +33,13 @@ class DataPlan {
   int64_t global_count_at(int64_t step) const;
   int64_t global_train_samples() const;
   int64_t global_val_samples() const;
-  const std::vector<std::string>& my_shards() const { return my_files_; }
-  int64_t num_shards() const { return int64_t(all_files_.size()); }
+  // Shards of format 1 (written before checksums): they load, with a warning.
+  const std::vector<std::string>& unchecked_files() const { return unchecked_files_; }
 
  private:
   int rank_, world_;
   int64_t global_batch_ = 0, steps_ = 0;
-  std::vector<std::string> all_files_, my_files_;
+  std::vector<std::string> all_files_, my_files_, unchecked_files_;
   std::vector<int64_t> train_per_rank_, val_per_rank_;
   ShardData train_;
   std::vector<int64_t> train_idx_, val_idx_;

@@ -22,11 +22,12 @@ int run_eval(const std::string& checkpoint, const std::string& data_file,
   std::unique_ptr<Model> model;
   std::string file;
   ShardData data;
+  std::string warning;
   const int rank = comm.rank(), world = comm.size();
   agree(comm, [&] {
     cfg = parse_config(YAML::Load(checkpoint_config(checkpoint)));
     model = std::make_unique<Model>(cfg.model, cfg.name);
-    read_checkpoint(checkpoint, *model, nullptr);
+    read_checkpoint(checkpoint, *model, nullptr, &warning);
     file = data_file.empty() ? cfg.data.dir + "/" + test_file_name(cfg.data.dataset) : data_file;
     std::string dataset;
     {
@@ -45,6 +46,10 @@ int run_eval(const std::string& checkpoint, const std::string& data_file,
                            << "': check that its directory exists and is writable");
     }
   });
+  if (rank == 0 && !warning.empty()) std::fprintf(stderr, "dptrain: warning: %s\n", warning.c_str());
+  if (rank == 0 && !data.unchecked_files.empty())
+    std::fprintf(stderr, "dptrain: warning: '%s' was written before checksums (shard format 1): "
+                 "corruption in it cannot be detected\n", file.c_str());
   std::vector<int64_t> idx;
   for (int64_t i = rank * data.n / world; i < (rank + 1) * data.n / world; ++i) idx.push_back(i);
   std::vector<int32_t> predicted;

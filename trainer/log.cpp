@@ -10,17 +10,26 @@
 #include <cstdio>
 #include <fstream>
 
+#include "models/core/error.h"
+#include "models/core/files.h"
+
 namespace dpt::log {
 
 namespace {
 int g_rank = 0;
 std::ofstream g_file;
+std::string g_path;
 bool g_progress_open = false;
 }  // namespace
 
 void init(int rank, const std::string& log_file) {
   g_rank = rank;
-  if (rank == 0 && !log_file.empty()) g_file.open(log_file, std::ios::app);
+  if (g_file.is_open()) g_file.close();
+  g_path = log_file;
+  if (rank == 0 && !log_file.empty()) {
+    g_file.open(log_file, std::ios::app);
+    DPT_CHECK(g_file, "cannot write '" << log_file << "'" << write_failure_hint(log_file));
+  }
 }
 
 // Open MPI gives local ranks a pseudo-terminal even when mpirun's own output goes to a file or
@@ -45,18 +54,20 @@ void info(const std::string& line) {
   g_progress_open = false;
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
-  if (g_file) g_file << line << "\n" << std::flush;
+  if (g_file.is_open()) {
+    g_file << line << "\n" << std::flush;
+    // A log that silently stops is worse than a stopped run.
+    DPT_CHECK(g_file, "cannot append to '" << g_path << "'" << write_failure_hint(g_path));
+  }
 }
+
+void warn(const std::string& line) { info("Warning: " + line); }
 
 void progress(const std::string& line) {
   if (g_rank != 0 || !interactive()) return;
   std::printf("\r\033[K%s", line.c_str());
   std::fflush(stdout);
   g_progress_open = true;
-}
-
-void close() {
-  if (g_file) g_file.close();
 }
 
 }  // namespace dpt::log

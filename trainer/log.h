@@ -4,10 +4,10 @@
 
 namespace dpt::log {
 
-void init(int rank, const std::string& log_file);  // log_file may be empty
-void info(const std::string& line);                 // rank 0: console and log.txt
+void init(int rank, const std::string& log_file);  // log_file may be empty; appends
+void info(const std::string& line);                 // rank 0: console and log.txt (checked)
+void warn(const std::string& line);                 // info() with a "Warning: " prefix
 void progress(const std::string& line);             // rank 0: redraws one terminal line; no-op off a tty
 bool interactive();                                 // stdout is a terminal
-void close();
 
 }  // namespace dpt::log

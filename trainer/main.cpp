@@ -1,4 +1,4 @@
-// dptrain command line: prepare, summary and train; an error on any rank aborts the whole job.
+// dptrain command line: prepare, summary, train, eval, verify; errors end the whole job (comm/agree.h).
 #include <omp.h>
 #include <sched.h>
 #include <unistd.h>
@@ -16,6 +16,7 @@
 #include "trainer/eval_command.h"
 #include "trainer/signals.h"
 #include "trainer/trainer.h"
+#include "trainer/verify_command.h"
 #include "trainer/version.h"
 
 namespace {
@@ -86,18 +87,27 @@ int main(int argc, char** argv) {
   summary->add_option("--set", sets, "override a config key: key.sub=value");
 
   std::string resume;
+  bool overwrite = false;
   auto* train = app.add_subcommand("train", "train a model (alone, under mpirun or srun)");
   train->add_option("config", config_path, "YAML config")->required();
   train->add_option("--set", sets, "override a config key: key.sub=value (repeatable)");
   train->add_option("--resume", resume,
                     "auto: continue from the newest complete checkpoint (or start fresh); "
                     "or a checkpoint file");
+  train->add_flag("--overwrite", overwrite,
+                  "start fresh in a run_dir that holds another run's files, moving them into "
+                  "run_dir/overwritten-DATE/");
 
   std::string checkpoint, data_file, predictions;
   auto* eval = app.add_subcommand("eval", "loss, accuracy, per-class accuracy, confusion matrix");
   eval->add_option("checkpoint", checkpoint, "a checkpoint file (ckpt-*.h5)")->required();
   eval->add_option("--data", data_file, "HDF5 file in the shard layout (default: the test file)");
   eval->add_option("--predictions", predictions, "write index,label,predicted rows to this CSV");
+
+  std::vector<std::string> verify_files;
+  auto* verify = app.add_subcommand(
+      "verify", "check checkpoints and data shards (checksums, structure) without training");
+  verify->add_option("files", verify_files, "checkpoint (ckpt-*.h5) and shard files")->required();
 
   try {
     app.parse(argc, argv);
@@ -121,6 +131,10 @@ int main(int argc, char** argv) {
       return prepare(dataset, raw_dir, out_dir, shards, shuffle_seed, !no_verify);
     }
     if (*eval) return dpt::run_eval(checkpoint, data_file, predictions, *comm);
+    if (*verify) {
+      DPT_CHECK(comm->size() == 1, "run dptrain verify as one process, not under mpirun");
+      return dpt::run_verify(verify_files);
+    }
     // Every rank reads the same config: an error in it is agreed on and reported once.
     dpt::Config cfg;
     std::unique_ptr<dpt::Model> model;
@@ -128,13 +142,13 @@ int main(int argc, char** argv) {
     dpt::agree(*comm, [&] {
       cfg = dpt::load_config(config_path, sets);
       if (*summary) model = std::make_unique<dpt::Model>(cfg.model, cfg.name);
-      if (*train) trainer = std::make_unique<dpt::Trainer>(cfg, *comm, resume);
+      if (*train) trainer = std::make_unique<dpt::Trainer>(cfg, *comm, dpt::TrainOptions{resume, overwrite});
     });
     if (*summary) {
       if (comm->rank() == 0) std::cout << model->summary();
       return 0;
     }
-    const dpt::TrainSummary s = trainer->run();
+    const dpt::TrainSummary s = trainer->run();  // already_complete: nothing to do, exit 0
     trainer.reset();
     comm.reset();  // MPI_Finalize
     return s.stopped_by_signal ? dpt::kExitStoppedBySignal : dpt::kExitOk;

@@ -1,11 +1,12 @@
-// The run directory: resolved config.yaml, metrics.csv rows and the final summary.yaml (rank 0).
+// The run directory (rank 0): config.yaml, metrics.csv, summary.yaml, the run lock, leftovers.
 #pragma once
 #include <fstream>
 #include <string>
+#include <vector>
+
+#include "trainer/evaluator.h"
 
 namespace dpt {
-
-void make_directories(const std::string& dir);
 
 struct MetricsRow {
   std::string epoch;  // 1-based epoch
@@ -13,15 +14,63 @@ struct MetricsRow {
   double loss = 0, accuracy = 0;
   double val_loss = -1, val_accuracy = -1;  // -1: not evaluated in this row
   double lr = 0, images_per_sec = 0, allreduce_sec = 0, elapsed_sec = 0;
+  int64_t skipped_steps = 0;  // non-finite steps skipped (train.nonfinite: skip)
 };
 
+// Appends rows to metrics.csv; every write is checked (a full disk is an error, not silence).
 class MetricsCsv {
  public:
-  explicit MetricsCsv(const std::string& path);  // writes the header if the file is new
+  // keep_through_step >= 0 (a resumed run): rows after that global step were written by the
+  // interrupted run after its checkpoint and are dropped, so no step appears twice.
+  MetricsCsv(const std::string& path, int64_t keep_through_step);
   void write(const MetricsRow& r);
 
  private:
+  std::string path_;
   std::ofstream out_;
 };
+
+// What a finished run reports (console, summary.yaml).
+struct TrainSummary {
+  int64_t epochs_run = 0;
+  double images_per_sec = 0;       // global training images per second, mean over epochs
+  double seconds_per_epoch = 0;
+  int64_t samples_last_epoch = 0;  // training samples seen over all ranks in the last epoch
+  int64_t skipped_steps = 0;       // non-finite steps skipped over the whole run
+  bool stopped_by_signal = false;  // checkpointed on SIGTERM/SIGUSR1; resume to finish
+  bool already_complete = false;   // --resume auto found a finished run: nothing was done
+  std::string last_checkpoint;
+  EvalResult test;
+};
+
+void write_config_file(const std::string& run_dir, const std::string& resolved_yaml);
+void write_summary_file(const std::string& run_dir, const std::string& name, int world_size,
+                        const TrainSummary& s);
+
+// Note [run lock]: rank 0 holds an flock on <dir>/.dptrain.lock for the whole run (run_dir,
+// and checkpoint.dir when it lies elsewhere); the kernel releases it when the process dies,
+// however it dies. A second run on the same directory is refused at once, naming the PID and
+// host of the holder (from the lock file's text).
+class RunLock {
+ public:
+  explicit RunLock(const std::string& dir);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Temporary files (*.tmp-PID) of writers that died. Only called under the run lock, where no
+// other writer of this directory can be alive; returns what it removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
+
+// Files of an earlier run in run_dir / ckpt_dir (checkpoints, metrics.csv, summary.yaml):
+// a fresh run refuses to mix with them.
+std::vector<std::string> earlier_run_files(const std::string& run_dir, const std::string& ckpt_dir);
+
+// --overwrite: moves them (and log.txt, config.yaml) into <run_dir>/overwritten-YYYYmmdd-HHMMSS/;
+// returns that folder.
+std::string move_aside(const std::string& run_dir, const std::vector<std::string>& files);
 
 }  // namespace dpt

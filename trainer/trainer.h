@@ -8,42 +8,46 @@
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/evaluator.h"
+#include "trainer/run_files.h"
 
 namespace dpt {
 
-struct TrainSummary {
-  int64_t epochs_run = 0;
-  double images_per_sec = 0;       // global training images per second, mean over epochs
-  double seconds_per_epoch = 0;
-  int64_t samples_last_epoch = 0;  // training samples seen over all ranks in the last epoch
-  bool stopped_by_signal = false;  // checkpointed on SIGTERM/SIGUSR1; resume to finish
-  std::string last_checkpoint;
-  EvalResult test;
+struct TrainOptions {
+  // "" (fresh), "auto" (newest good checkpoint, or fresh), or a checkpoint path.
+  std::string resume;
+  // A fresh run in a run_dir holding another run's files moves them aside instead of refusing.
+  bool overwrite = false;
 };
 
 class Trainer {
  public:
-  // resume: "" (fresh), "auto" (newest complete checkpoint, or fresh), or a checkpoint path.
-  Trainer(Config cfg, Communicator& comm, std::string resume = "");
+  Trainer(Config cfg, Communicator& comm, TrainOptions options = {});
   ~Trainer();
   TrainSummary run();
   Model& model() { return *model_; }
 
  private:
   struct Run;  // per-run state (data plan, optimizer, reducer, ...): trainer.cpp
-  bool resume_from_checkpoint(Run& r);
+  bool setup(Run& r);  // false: --resume found the run already complete
+  void claim_run_directory(Run& r, std::string* resume_path);
+  void load_state_and_data(Run& r, const std::string& resume_path);
+  void open_run_files(Run& r);
+  void start_communication(Run& r);
   bool run_epoch(Run& r, int64_t epoch, int64_t first_step);  // false: stopped by a signal
+  bool step(Run& r, int64_t epoch, int64_t step);              // false: stopped by a signal
+  void flush_interval(Run& r, int64_t epoch, int64_t step);
   void end_of_epoch(Run& r, int64_t epoch, double seconds);
+  void finish(Run& r);
   bool should_stop_early(Run& r, double value);
   void save_checkpoint(Run& r);
-  bool stop_requested();
+  bool stop_requested(Run& r);
   void check_same_model();   // collective: every rank runs the same layers and shapes
   void broadcast_weights();
   void sync_batch_norm();
 
   Config cfg_;
   Communicator& comm_;
-  std::string resume_;
+  TrainOptions options_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Run> run_;
 };

@@ -7,7 +7,7 @@
 namespace dpt {
 
 // Every failure in dptrain is a dpt::Error; main() prints it and ends the whole job with its
-// exit code (see ExitCode in trainer/exit_codes.h and the table in docs/FAULTS.md).
+// exit code (see ExitCode in models/core/exit_codes.h and the table in docs/FAULTS.md).
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what, int exit_code = 1)
@@ -24,6 +24,14 @@ class Error : public std::runtime_error {
     std::ostringstream dpt_os_;               \
     dpt_os_ << msg;                           \
     throw ::dpt::Error(dpt_os_.str());        \
+  } while (0)
+
+// Like DPT_FAIL, with the process exit code the error should end the job with.
+#define DPT_FAIL_CODE(code, msg)              \
+  do {                                        \
+    std::ostringstream dpt_os_;               \
+    dpt_os_ << msg;                           \
+    throw ::dpt::Error(dpt_os_.str(), code);  \
   } while (0)
 
 #define DPT_CHECK(cond, msg)                  \

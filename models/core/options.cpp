@@ -5,8 +5,38 @@
 
 namespace dpt {
 
+namespace {
+
+// Values that came from --set rather than the file: their marks say "line 1" of their own
+// one-line text, which would point into the config file.
+std::vector<std::pair<YAML::Node, std::string>>& override_values() {
+  static std::vector<std::pair<YAML::Node, std::string>> v;
+  return v;
+}
+
+bool inside(const YAML::Node& tree, const YAML::Node& n) {
+  if (tree.is(n)) return true;
+  if (tree.IsMap()) {
+    for (const auto& kv : tree)
+      if (inside(kv.first, n) || inside(kv.second, n)) return true;
+  } else if (tree.IsSequence()) {
+    for (const auto& item : tree)
+      if (inside(item, n)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void note_override(const YAML::Node& value, const std::string& assignment) {
+  override_values().emplace_back(value, assignment);
+}
+
 std::string where(const YAML::Node& node) {
-  if (!node.IsDefined() || node.Mark().is_null()) return "";
+  if (!node.IsDefined()) return "";
+  for (const auto& [value, text] : override_values())
+    if (inside(value, node)) return " (from --set " + text + ")";
+  if (node.Mark().is_null()) return "";
   return " (line " + std::to_string(node.Mark().line + 1) + ")";
 }
 

@@ -10,8 +10,11 @@
 
 namespace dpt {
 
-// "line 12" for a node from a file; empty for nodes built in memory.
+// " (line 12)" for a node from a file, " (from --set k=v)" for one from an override; empty for
+// nodes built in memory.
 std::string where(const YAML::Node& node);
+// Records a --set value, so that where() names the override instead of a line.
+void note_override(const YAML::Node& value, const std::string& assignment);
 
 // Wraps one YAML map. Each get() marks a key as known; finish() rejects the rest, so a
 // misspelt key ("filter:" for "filters:") never passes silently.

@@ -15,5 +15,7 @@ void device_free(void* p);
 void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, size_t bytes);
 // Zeroes bytes at p, host or device memory.
 void zero_memory(void* p, bool device, size_t bytes);
+// Whether n floats in device memory hold no NaN or infinity (synchronous).
+bool all_finite_on_device(const float* p, size_t n);
 
 }  // namespace dpt

@@ -19,6 +19,10 @@ void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, s
   if (dst != src) std::memcpy(dst, src, bytes);
 }
 
+bool all_finite_on_device(const float*, size_t) {
+  DPT_FAIL("this dptrain was built without CUDA");
+}
+
 void zero_memory(void* p, bool device, size_t bytes) {
   DPT_CHECK(!device, "this dptrain was built without CUDA");
   std::memset(p, 0, bytes);

@@ -60,6 +60,29 @@ void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, s
   DPT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
 }
 
+namespace {
+// Sets *flag when any element is NaN or infinite (x * 0 is 0 exactly for finite x).
+__global__ void non_finite_kernel(const float* p, size_t n, int* flag) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(blockDim.x) * gridDim.x)
+    if (p[i] * 0.0f != 0.0f) *flag = 1;
+}
+}  // namespace
+
+bool all_finite_on_device(const float* p, size_t n) {
+  static int* flag = nullptr;  // one int of device memory for the process
+  if (!flag) DPT_CUDA_CHECK(cudaMalloc(&flag, sizeof(int)));
+  DPT_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), cuda::stream()));
+  if (n > 0) {
+    non_finite_kernel<<<cuda::blocks_for(int64_t(n)), 256, 0, cuda::stream()>>>(p, n, flag);
+    DPT_CUDA_LAUNCH_CHECK();
+  }
+  int host = 0;
+  DPT_CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, cuda::stream()));
+  DPT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  return host == 0;
+}
+
 void zero_memory(void* p, bool device, size_t bytes) {
   if (!device) {
     std::memset(p, 0, bytes);

@@ -1,0 +1,107 @@
+// File-system helpers: mkdir -p, statvfs-based disk-full hints, write-fsync-rename.
+#include "models/core/files.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "models/core/error.h"
+
+namespace dpt {
+
+namespace {
+std::string parent_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+void fsync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+}  // namespace
+
+void make_directories(const std::string& dir) {
+  std::string cur;
+  for (size_t i = 0; i <= dir.size(); ++i) {
+    if ((i == dir.size() || dir[i] == '/') && !cur.empty()) ::mkdir(cur.c_str(), 0755);
+    if (i < dir.size()) cur += dir[i];
+  }
+  struct stat st;
+  DPT_CHECK(::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode),
+            "cannot create directory '" << dir << "' (check the path and permissions)");
+}
+
+std::string write_failure_hint(const std::string& path) {
+  struct stat st;
+  const std::string dir = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? path : parent_of(path);
+  struct statvfs fs;
+  if (::statvfs(dir.c_str(), &fs) == 0) {
+    const unsigned long long free_bytes = (unsigned long long)fs.f_bavail * fs.f_frsize;
+    // Below 1 MiB nothing dptrain writes fits any more: call it full.
+    if (free_bytes < (1ull << 20))
+      return " (the disk holding '" + dir + "' is full: " + std::to_string(free_bytes / 1024) +
+             " KiB free; free some space or choose another directory)";
+  }
+  return " (check that '" + dir + "' is writable and has free space)";
+}
+
+void rename_durably(const std::string& from, const std::string& to) {
+  DPT_CHECK(std::rename(from.c_str(), to.c_str()) == 0,
+            "cannot rename '" << from << "' to '" << to << "': " << std::strerror(errno));
+  fsync_path(parent_of(to), O_RDONLY | O_DIRECTORY);
+}
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  DPT_CHECK(fd >= 0, "cannot write '" << path << "': " << std::strerror(errno)
+                                      << write_failure_hint(path));
+  size_t done = 0;
+  int err = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      break;
+    }
+    done += size_t(n);
+  }
+  if (!err && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && !err) err = errno;
+  if (err) {
+    ::unlink(tmp.c_str());
+    DPT_FAIL("cannot write '" << path << "': " << std::strerror(err) << write_failure_hint(path));
+  }
+  rename_durably(tmp, path);
+}
+
+std::vector<std::string> list_directory(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool process_is_gone(long pid) { return pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH; }
+
+}  // namespace dpt

@@ -1,0 +1,29 @@
+// File-system helpers shared by every module: directories, atomic text files, disk-full hints.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace dpt {
+
+// Creates dir and its parents; a clear error if that is impossible.
+void make_directories(const std::string& dir);
+
+// " (the disk holding 'DIR' is full: 12 KiB free)" when the file's filesystem is (nearly) full,
+// else " (check that 'DIR' is writable and has free space)": appended to write errors.
+std::string write_failure_hint(const std::string& path);
+
+// Writes text to path.tmp-PID, fsyncs and renames it over path: readers see the old file or
+// the new one, never a part. Throws (naming the disk as full when it is) and removes the
+// temporary file on failure.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+// Renames and fsyncs the directory, so the rename survives a crash.
+void rename_durably(const std::string& from, const std::string& to);
+
+// Names in dir (not . and ..), sorted; empty if dir does not exist.
+std::vector<std::string> list_directory(const std::string& dir);
+
+// True if no process with this PID exists on this host.
+bool process_is_gone(long pid);
+
+}  // namespace dpt
