@@ -13,14 +13,15 @@ namespace {
 bool g_checksums = true;
 
 herr_t collect_error(unsigned, const H5E_error2_t* e, void* out) {
-  auto* s = static_cast<std::string*>(out);
-  if (e->desc) *s += std::string(e->desc) + "; ";
+  auto* s = static_cast<std::vector<std::string>*>(out);
+  if (e->desc && *e->desc) s->push_back(e->desc);
   return 0;
 }
 
-// HDF5's error stack of the call that just failed: it says whether a checksum did not match.
-std::string error_stack() {
-  std::string s;
+// HDF5's error stack of the call that just failed, outermost first: it says whether a
+// checksum did not match, and its last entry is the most specific cause.
+std::vector<std::string> error_stack() {
+  std::vector<std::string> s;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &s);
   return s;
 }
@@ -35,24 +36,28 @@ std::string file_of(hid_t loc) {
 }
 
 // A failed HDF5 call: a checksum mismatch is named as corruption; anything else keeps msg.
-[[noreturn]] void fail_call(const std::string& msg, const std::string& object,
-                            const std::string& file, const char* src, int line) {
-  const std::string stack = error_stack();
-  if (stack.find("checksum") != std::string::npos || stack.find("Fletcher32") != std::string::npos)
-    DPT_FAIL("checksum mismatch in " << object << " of " << file << ": the file is corrupt; "
-             "use another copy (or an earlier checkpoint)");
-  DPT_FAIL(msg << " [HDF5 call failed at " << src << ":" << line << "]");
+[[noreturn]] void fail_call(const std::vector<std::string>& stack, const std::string& msg,
+                            const std::string& object, const std::string& file, const char* src,
+                            int line) {
+  for (const auto& e : stack)
+    if (e.find("checksum") != std::string::npos || e.find("Fletcher32") != std::string::npos)
+      DPT_FAIL("checksum mismatch in " << object << " of " << file << ": the file is corrupt; "
+               "use another copy (or an earlier checkpoint)");
+  DPT_FAIL(msg << " [HDF5 call failed at " << src << ":" << line
+               << (stack.empty() ? "" : ": " + stack.back()) << "]");
 }
 
 }  // namespace
 
-#define H5_CHECK(expr, msg, object, file)                               \
-  do {                                                                  \
-    if ((expr) < 0) {                                                   \
-      std::ostringstream dpt_h5_os_;                                    \
-      dpt_h5_os_ << msg;                                                \
-      fail_call(dpt_h5_os_.str(), object, file, __FILE__, __LINE__);    \
-    }                                                                   \
+// The error stack is read first: any HDF5 call (naming the file, say) would clear it.
+#define H5_CHECK(expr, msg, object, file)                                         \
+  do {                                                                            \
+    if ((expr) < 0) {                                                             \
+      const std::vector<std::string> dpt_h5_stack_ = error_stack();               \
+      std::ostringstream dpt_h5_os_;                                              \
+      dpt_h5_os_ << msg;                                                          \
+      fail_call(dpt_h5_stack_, dpt_h5_os_.str(), object, file, __FILE__, __LINE__); \
+    }                                                                             \
   } while (0)
 
 Handle& Handle::operator=(Handle&& o) noexcept {
@@ -155,6 +160,7 @@ void write_raw(hid_t loc, const std::string& name, const std::vector<hsize_t>& d
   Handle ds(H5Dcreate2(loc, name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), H5Dclose);
   H5_CHECK(ds.get(), "cannot create HDF5 dataset '" << name << "' in '" << file << "'"
                          << write_failure_hint(file), name, file);
+  if (total == 0) return;  // nothing to write (and HDF5 refuses a null buffer)
   H5_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
            "cannot write HDF5 dataset '" << name << "' in '" << file << "'"
                << write_failure_hint(file), name, file);

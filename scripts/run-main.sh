@@ -7,4 +7,6 @@ bash scripts/build.sh
 bash scripts/fetch-data.sh mnist data/raw/mnist
 ./build/dptrain prepare mnist --raw data/raw/mnist --out data/mnist --shards 4
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-mpirun -np 2 --oversubscribe ./build/dptrain train configs/mnist_convnet.yaml "$@"
+# --overwrite: running the main job again starts a fresh run, moving the previous one aside
+# into runs/mnist_convnet/overwritten-DATE/ (a fresh run never mixes with another's files).
+mpirun -np 2 --oversubscribe ./build/dptrain train configs/mnist_convnet.yaml --overwrite "$@"

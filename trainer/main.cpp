@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <hdf5.h>
 #include <iostream>
 #include <thread>
 
@@ -54,6 +55,10 @@ int fail_alone(dpt::Communicator& comm, const std::string& message, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any other HDF5 call: no library teardown at exit. After a failed write (a full
+  // disk) HDF5 still holds the half-closed file, and its atexit teardown would crash on it;
+  // dptrain closes every file it opens itself.
+  H5dont_atexit();
   std::unique_ptr<dpt::Communicator> comm;
   try {
     comm = dpt::make_communicator(&argc, &argv);

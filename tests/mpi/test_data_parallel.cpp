@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "comm/gradient_reducer.h"
 #include "comm/local_communicator.h"
@@ -98,6 +99,30 @@ TEST(TwoRanks, OneStepEqualsOneProcessOnTheConcatenatedBatch) {
                 1e-6 + 1e-4 * std::fabs(single.grads().data()[i])) << "gradient " << i;
     ASSERT_NEAR(dist.weights().data()[i], single.weights().data()[i], 1e-6) << "weight " << i;
   }
+}
+
+TEST(TwoRanks, ANonFiniteLossOnOneRankIsEveryRanksVerdict) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
+  const RawDataset d = synthetic_dataset(16, 0, 3);
+  OptimizerConfig oc;
+  oc.kind = "adam";
+  Model m(YAML::Load(kModel), "m");
+  m.initialize(5);
+  GradientReducer reducer(*g_comm, m, 64, 16, true);
+  auto opt = make_optimizer(oc, m.num_trainable());
+  const std::vector<float> before(m.weights().data(), m.weights().data() + m.weights().size());
+  Batch mine = make_batch(d.train, g_comm->rank() * 4, 4);
+  if (g_comm->rank() == 1) mine.x.data()[5] = std::numeric_limits<float>::infinity();
+  const StepContext ctx{Mode::kTrain, 1, uint32_t(g_comm->rank()), 0};
+  const StepResult bad = train_step(m, reducer, *opt, &mine, 8, ctx, 0.01f);
+  EXPECT_FALSE(bad.finite) << "rank " << g_comm->rank();
+  EXPECT_EQ(opt->iterations(), 0);
+  for (size_t i = 0; i < before.size(); ++i) ASSERT_EQ(m.weights().data()[i], before[i]) << i;
+  EXPECT_NE(first_non_finite_gradient(m), "");
+  // The next, clean step goes through on both ranks.
+  const Batch clean = make_batch(d.train, g_comm->rank() * 4, 4);
+  EXPECT_TRUE(train_step(m, reducer, *opt, &clean, 8, ctx, 0.01f).finite);
+  EXPECT_EQ(opt->iterations(), 1);
 }
 
 TEST(ThreeRanks, UnevenSplitOfTheGlobalBatchEqualsOneProcessStep) {
