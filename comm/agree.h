@@ -3,7 +3,7 @@
 #include <functional>
 
 #include "comm/communicator.h"
-#include "models/core/error.h"
+#include "core/error.h"
 
 namespace dpt {
 

@@ -7,15 +7,16 @@ namespace dpt {
 
 GradientReducer::GradientReducer(Communicator& comm, Model& model, int64_t bucket_bytes,
                                  int64_t first_bucket_bytes, bool overlap)
-    : comm_(comm), grads_(model.grads().data()), overlap_(overlap) {
+    : comm_(comm), model_(model), overlap_(overlap) {
   const auto& params = model.params();
+  const float* base = model.grads().data();
   int64_t cap = std::max<int64_t>(first_bucket_bytes / 4, 1);
   Bucket cur;
   bool open = false;
   for (size_t k = params.size(); k-- > 0;) {
     const Param& p = params[k];
     if (!p.grad) continue;  // non-trainable state is not reduced with gradients
-    const int64_t off = p.grad - grads_;
+    const int64_t off = p.grad - base;
     if (!open) {
       cur = Bucket{off + p.size(), 0, 0};
       open = true;
@@ -33,6 +34,7 @@ GradientReducer::GradientReducer(Communicator& comm, Model& model, int64_t bucke
 }
 
 void GradientReducer::begin_step() {
+  grads_ = model_.grads().data();
   pending_.clear();
   next_ = 0;
 }

@@ -31,7 +31,8 @@ class GradientReducer {
  private:
   void launch(size_t b);
   Communicator& comm_;
-  float* grads_;
+  Model& model_;
+  float* grads_ = nullptr;  // read at begin_step: the model may have moved to a GPU since
   bool overlap_;
   std::vector<Bucket> buckets_;
   std::vector<std::unique_ptr<Work>> pending_;

@@ -13,8 +13,8 @@
 
 #include "comm/agree.h"
 #include "comm/local_communicator.h"
-#include "models/core/error.h"
-#include "models/core/exit_codes.h"
+#include "core/error.h"
+#include "core/exit_codes.h"
 
 namespace dpt {
 

@@ -1,6 +1,8 @@
 // NcclCommunicator: NCCL init from an MPI-broadcast unique id, stream-ordered async all-reduce.
 #include <nccl.h>
 
+#include <cstdlib>
+
 #include "comm/nccl_communicator.h"
 #include "models/kernels/cuda/cuda_context.h"
 
@@ -60,7 +62,10 @@ class NcclCommunicator : public Communicator {
   void allreduce_sum_f64(double* buf, size_t n) override { host_.allreduce_sum_f64(buf, n); }
   void broadcast(void* buf, size_t bytes, int root) override { host_.broadcast(buf, bytes, root); }
   void barrier() override { host_.barrier(); }
-  [[noreturn]] void abort(int code) override { host_.abort(code); }
+  [[noreturn]] void abort(int code) override {
+    host_.abort(code);
+    std::abort();  // not reached; nvcc's host pass does not see host_.abort as noreturn
+  }
 
  private:
   Communicator& host_;

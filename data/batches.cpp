@@ -3,7 +3,7 @@
 
 #include <numeric>
 
-#include "models/core/philox.h"
+#include "core/philox.h"
 
 namespace dpt {
 

@@ -7,18 +7,18 @@
 #include <vector>
 
 #include "data/shards.h"
-#include "models/tensor/tensor.h"
+#include "core/tensor.h"
 
 namespace dpt {
 
 struct Batch {
-  Tensor storage;          // capacity x H x W x C, allocated once
-  Tensor x;                // (n, H, W, C) view of storage, float in [0, 1]
-  std::vector<int32_t> y;  // n labels (capacity may be larger)
+  Tensor storage;          // host: capacity x H x W x C, allocated once
+  Tensor x;                // (n, H, W, C), float in [0, 1], where the model lives
+  std::vector<int32_t> y;  // the labels on the host (capacity may be larger)
   int64_t n = 0;
-  const int32_t* y_device = nullptr;  // the labels on the GPU, when x is there
-  // Labels where x lives: what the loss reads.
-  const int32_t* labels() const { return y_device ? y_device : y.data(); }
+  const int32_t* device_labels = nullptr;  // set by DeviceBatch when x is on a GPU
+  // The n labels where x lives: what the loss reads.
+  const int32_t* labels() const { return device_labels ? device_labels : y.data(); }
 };
 
 struct AugmentSpec {

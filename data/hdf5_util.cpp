@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "models/core/files.h"
+#include "core/files.h"
 
 namespace dpt::h5 {
 

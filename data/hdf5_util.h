@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "models/core/error.h"
+#include "core/error.h"
 
 namespace dpt::h5 {
 

@@ -3,7 +3,7 @@
 
 #include <openssl/evp.h>
 
-#include "models/core/error.h"
+#include "core/error.h"
 
 namespace dpt {
 

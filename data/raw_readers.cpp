@@ -10,7 +10,7 @@
 
 #include "data/checksums.h"
 #include "data/md5.h"
-#include "models/core/error.h"
+#include "core/error.h"
 
 namespace dpt {
 

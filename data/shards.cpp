@@ -13,9 +13,9 @@
 #include <numeric>
 
 #include "data/hdf5_util.h"
-#include "models/core/error.h"
-#include "models/core/files.h"
-#include "models/core/philox.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/philox.h"
 
 namespace dpt {
 

@@ -4,7 +4,7 @@
 #include <functional>
 #include <map>
 
-#include "models/core/options.h"
+#include "core/options.h"
 #include "models/layers/activation.h"
 #include "models/layers/batch_norm.h"
 #include "models/layers/conv2d.h"

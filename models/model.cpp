@@ -4,8 +4,8 @@
 #include <iomanip>
 #include <sstream>
 
-#include "models/core/initializers.h"
-#include "models/core/options.h"
+#include "models/initializers.h"
+#include "core/options.h"
 #include "models/layer_factory.h"
 #include "models/layers/activation.h"
 #include "models/layers/conv2d.h"
@@ -257,6 +257,27 @@ std::string Model::summary() const {
   os << "Trainable params: " << with_commas(trainable) << "\n";
   os << "Non-trainable params: " << with_commas(total - trainable) << "\n" << rule << "\n";
   return os.str();
+}
+
+std::string Model::signature_text() const {
+  std::string s;
+  for (const auto& l : signature()) s += l + "\n";
+  return s;
+}
+
+SignatureDifference first_difference(const std::string& a, const std::string& b) {
+  SignatureDifference d;
+  if (a == b) return d;
+  d.differ = true;
+  size_t pa = 0, pb = 0;
+  for (;; ++d.layer) {
+    const size_t ea = a.find('\n', pa), eb = b.find('\n', pb);
+    d.a = ea == std::string::npos ? "<none>" : a.substr(pa, ea - pa);
+    d.b = eb == std::string::npos ? "<none>" : b.substr(pb, eb - pb);
+    if (d.a != d.b) return d;
+    pa = ea + 1;
+    pb = eb + 1;
+  }
 }
 
 std::vector<std::string> Model::signature() const {

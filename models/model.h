@@ -15,7 +15,7 @@ namespace dpt {
 // ranges. Non-trainable state (BatchNorm moving statistics) lives in a third buffer.
 class Model {
  public:
-  // Builds from the `model:` node; `path` names it in errors ("model").
+  // Builds from the `model:` node of a config (errors name model.layers[i] and the line).
   Model(const YAML::Node& model_node, std::string name);
   Model(const Model&) = delete;
 
@@ -58,6 +58,7 @@ class Model {
   std::string summary() const;
   // "Conv2D(3,3,1,32)|MaxPooling2D|..." : layer types and parameter shapes, for mismatch checks.
   std::vector<std::string> signature() const;
+  std::string signature_text() const;  // one line per layer, as checkpoints store it
 
  private:
   struct Buffers {
@@ -78,5 +79,13 @@ class Model {
   std::map<int64_t, Buffers> buffers_;
   Buffers* current_ = nullptr;
 };
+
+// Where two signature texts first differ: the layer index and its lines ("<none>" past the end).
+struct SignatureDifference {
+  bool differ = false;
+  int layer = 0;
+  std::string a, b;
+};
+SignatureDifference first_difference(const std::string& a, const std::string& b);
 
 }  // namespace dpt

@@ -8,19 +8,13 @@
 #include <cstring>
 
 #include "data/hdf5_util.h"
-#include "models/core/files.h"
-#include "models/core/finite.h"
-#include "models/core/exit_codes.h"
+#include "core/files.h"
+#include "core/finite.h"
+#include "core/exit_codes.h"
 
 namespace dpt {
 
 namespace {
-
-std::string joined_signature(const Model& m) {
-  std::string s;
-  for (const auto& l : m.signature()) s += l + "\n";
-  return s;
-}
 
 std::vector<hsize_t> hdims(const Shape& s) { return std::vector<hsize_t>(s.begin(), s.end()); }
 
@@ -144,12 +138,12 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
     h5::set_attr(tg, "early_stopped", pos.early_stopped);
     h5::set_attr(tg, "skipped_steps", pos.skipped_steps);
     h5::write_f32(f, "/train/epoch_sums_and_best",
-                  {4}, std::vector<float>{float(pos.epoch_sums[0]), float(pos.epoch_sums[1]),
-                                          float(pos.epoch_sums[2]), float(pos.best_metric)}.data());
+                  {4}, std::vector<float>{float(pos.epoch_stats.loss_sum), float(pos.epoch_stats.correct),
+                                          float(pos.epoch_stats.count), float(pos.best_metric)}.data());
     h5::set_attr(f, "format_version", kCheckpointFormatVersion);
     h5::set_attr(f, "world_size", pos.world_size);
     h5::set_attr(f, "config", config_text);
-    h5::set_attr(f, "model_signature", joined_signature(model));
+    h5::set_attr(f, "model_signature", model.signature_text());
     h5::set_attr(f, "complete", int64_t{1});  // last: a file without it is never trusted
     DPT_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0,
               "cannot flush checkpoint '" << tmp << "'" << write_failure_hint(tmp));
@@ -189,23 +183,10 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
   h5::Handle f = h5::open_file(path);
   check_complete_and_version(f, path, warning);
   // Signature: name the first layer that differs.
-  const std::string theirs = h5::get_attr_string(f, "model_signature", path);
-  const std::string mine = joined_signature(model);
-  if (theirs != mine) {
-    size_t a = 0, b = 0;
-    int layer = 0;
-    while (true) {
-      const size_t ea = theirs.find('\n', a), eb = mine.find('\n', b);
-      const std::string la = ea == std::string::npos ? "<none>" : theirs.substr(a, ea - a);
-      const std::string lb = eb == std::string::npos ? "<none>" : mine.substr(b, eb - b);
-      if (la != lb)
-        DPT_FAIL("checkpoint '" << path << "' is of another model: layer " << layer
-                                << " is '" << la << "' there but '" << lb << "' in this config");
-      a = ea + 1;
-      b = eb + 1;
-      ++layer;
-    }
-  }
+  const SignatureDifference d =
+      first_difference(h5::get_attr_string(f, "model_signature", path), model.signature_text());
+  DPT_CHECK(!d.differ, "checkpoint '" << path << "' is of another model: layer " << d.layer
+                       << " is '" << d.a << "' there but '" << d.b << "' in this config");
   // Read everything into scratch first, so a failure leaves the model as it was.
   const auto paths = param_paths(model);
   std::vector<std::vector<float>> values(model.params().size());
@@ -269,7 +250,9 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
   h5::read_f32(f, "/train/epoch_sums_and_best", sums, path);
   DPT_CHECK(all_finite(sums, 4), "checkpoint '" << path << "' holds non-finite values in "
                                  "/train/epoch_sums_and_best; use an earlier checkpoint");
-  for (int i = 0; i < 3; ++i) pos.epoch_sums[i] = sums[i];
+  pos.epoch_stats.loss_sum = sums[0];
+  pos.epoch_stats.correct = int64_t(sums[1]);
+  pos.epoch_stats.count = int64_t(sums[2]);
   pos.best_metric = sums[3];
 
   for (size_t k = 0; k < values.size(); ++k)

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "models/layers/softmax_cross_entropy.h"
 #include "models/model.h"
 #include "trainer/optimizers.h"
 
@@ -20,7 +21,7 @@ struct TrainPosition {
   int64_t global_step = 0;
   uint64_t seed = 0;
   int64_t world_size = 1;
-  double epoch_sums[3] = {0, 0, 0};  // loss, correct, count of the partial epoch
+  LossStats epoch_stats;             // loss, correct, count of the partial epoch so far
   double best_metric = 0;            // early stopping
   int64_t since_best = 0;
   int64_t has_best = 0;

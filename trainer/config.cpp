@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "models/core/options.h"
+#include "core/options.h"
 
 namespace dpt {
 

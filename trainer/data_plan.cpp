@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "data/hdf5_util.h"
-#include "models/core/error.h"
+#include "core/error.h"
 
 namespace dpt {
 

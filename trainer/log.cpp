@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include "models/core/error.h"
-#include "models/core/files.h"
+#include "core/error.h"
+#include "core/files.h"
 
 namespace dpt::log {
 

@@ -1,90 +1,103 @@
-// SGD, Adam and AdamW updates, vectorised loops over the flat buffers (OpenMP across cores).
+// SGD and Adam/AdamW: state, bias correction and the choice of kernel by device.
 #include "trainer/optimizers.h"
 
 #include <cmath>
 
+#include "models/kernels/update_rules.h"
+
 namespace dpt {
+
+float* Optimizer::add_state(const std::string& name) {
+  names_.push_back(name);
+  device_state_.emplace_back(Shape{n_}, device_);
+  host_state_.push_back(on_device() ? Tensor(Shape{n_}) : device_state_.back());
+  return device_state_.back().data();
+}
+
+std::vector<std::pair<std::string, Tensor*>> Optimizer::state() {
+  std::vector<std::pair<std::string, Tensor*>> out;
+  for (size_t i = 0; i < names_.size(); ++i) out.emplace_back(names_[i], &host_state_[i]);
+  return out;
+}
+
+void Optimizer::download() {
+  if (!on_device()) return;
+  for (size_t i = 0; i < names_.size(); ++i)
+    copy_memory(host_state_[i].data(), false, device_state_[i].data(), true,
+                size_t(n_) * sizeof(float));
+}
+
+void Optimizer::upload() {
+  if (!on_device()) return;
+  for (size_t i = 0; i < names_.size(); ++i)
+    copy_memory(device_state_[i].data(), true, host_state_[i].data(), false,
+                size_t(n_) * sizeof(float));
+}
 
 namespace {
 
-// Note: weight decay in SGD is coupled L2 (g += wd * w), as PyTorch's SGD; AdamW's is decoupled
-// (w -= lr * wd * w), as Loshchilov & Hutter and Keras' AdamW.
 class Sgd : public Optimizer {
  public:
-  Sgd(const OptimizerConfig& c, int64_t n) : c_(c), n_(n), velocity_({c.momentum > 0 ? n : 0}) {}
+  Sgd(const OptimizerConfig& c, int64_t n, Device d) : Optimizer(n, d) {
+    rule_.momentum = float(c.momentum);
+    rule_.weight_decay = float(c.weight_decay);
+    rule_.nesterov = c.nesterov;
+    if (c.momentum > 0) velocity_ = add_state("velocity");
+  }
   void step(float* w, const float* g, float lr) override {
-    const float mu = float(c_.momentum), wd = float(c_.weight_decay);
-    float* v = velocity_.data();
-    const bool nesterov = c_.nesterov;
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n_; ++i) {
-      const float gi = g[i] + wd * w[i];
-      if (mu > 0) {
-        // Keras form: v = mu * v - lr * g; w += v (Nesterov: w += mu * v - lr * g).
-        v[i] = mu * v[i] - lr * gi;
-        w[i] += nesterov ? mu * v[i] - lr * gi : v[i];
-      } else {
-        w[i] -= lr * gi;
-      }
+    if (on_device()) {
+      sgd_update_cuda(w, g, velocity_, n_, rule_, lr);
+    } else {
+      sgd_update_cpu(w, g, velocity_, n_, rule_, lr);
     }
     ++iterations_;
   }
-  std::vector<std::pair<std::string, Tensor*>> state() override {
-    if (c_.momentum > 0) return {{"velocity", &velocity_}};
-    return {};
-  }
 
  private:
-  OptimizerConfig c_;
-  int64_t n_;
-  Tensor velocity_;
+  SgdRule rule_;
+  float* velocity_ = nullptr;
 };
 
+// Note: Adam's weight decay is coupled L2 (g += wd * w); AdamW's is decoupled (w -= lr * wd
+// * w), as Loshchilov & Hutter and Keras' AdamW.
 class Adam : public Optimizer {
  public:
-  Adam(const OptimizerConfig& c, int64_t n, bool decoupled)
-      : c_(c), n_(n), decoupled_(decoupled), m_({n}), v_({n}) {}
+  Adam(const OptimizerConfig& c, int64_t n, Device d, bool decoupled)
+      : Optimizer(n, d), c_(c), decoupled_(decoupled) {
+    m_ = add_state("m");
+    v_ = add_state("v");
+  }
   void step(float* w, const float* g, float lr) override {
     ++iterations_;
     const double t = double(iterations_);
-    const float b1 = float(c_.beta1), b2 = float(c_.beta2), eps = float(c_.epsilon);
+    AdamRule r;
     // Keras: alpha = lr * sqrt(1 - b2^t) / (1 - b1^t); w -= alpha * m / (sqrt(v) + eps).
-    const float alpha =
-        float(lr * std::sqrt(1.0 - std::pow(c_.beta2, t)) / (1.0 - std::pow(c_.beta1, t)));
-    const float decay = decoupled_ ? float(lr * c_.weight_decay) : 0.0f;
-    const float l2 = decoupled_ ? 0.0f : float(c_.weight_decay);
-    float* m = m_.data();
-    float* v = v_.data();
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n_; ++i) {
-      const float gi = g[i] + l2 * w[i];
-      m[i] += (gi - m[i]) * (1 - b1);
-      v[i] += (gi * gi - v[i]) * (1 - b2);
-      w[i] -= decay * w[i] + alpha * m[i] / (std::sqrt(v[i]) + eps);
+    r.alpha = float(lr * std::sqrt(1.0 - std::pow(c_.beta2, t)) / (1.0 - std::pow(c_.beta1, t)));
+    r.beta1 = float(c_.beta1);
+    r.beta2 = float(c_.beta2);
+    r.epsilon = float(c_.epsilon);
+    r.decay = decoupled_ ? float(lr * c_.weight_decay) : 0.0f;
+    r.l2 = decoupled_ ? 0.0f : float(c_.weight_decay);
+    if (on_device()) {
+      adam_update_cuda(w, g, m_, v_, n_, r);
+    } else {
+      adam_update_cpu(w, g, m_, v_, n_, r);
     }
-  }
-  std::vector<std::pair<std::string, Tensor*>> state() override {
-    return {{"m", &m_}, {"v", &v_}};
   }
 
  private:
   OptimizerConfig c_;
-  int64_t n_;
   bool decoupled_;
-  Tensor m_, v_;
+  float *m_ = nullptr, *v_ = nullptr;
 };
 
 }  // namespace
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t n, Device device) {
-#ifdef DPT_WITH_CUDA
-  if (device == Device::kCuda) return make_cuda_optimizer(cfg, n);
-#endif
-  DPT_CHECK(device == Device::kCpu, "this dptrain was built without CUDA");
-  if (cfg.kind == "sgd") return std::make_unique<Sgd>(cfg, n);
-  if (cfg.kind == "adam") return std::make_unique<Adam>(cfg, n, false);
-  if (cfg.kind == "adamw") return std::make_unique<Adam>(cfg, n, true);
-  DPT_FAIL("unknown optimizer '" << cfg.kind << "'");
+  if (cfg.kind == "sgd") return std::make_unique<Sgd>(cfg, n, device);
+  if (cfg.kind == "adam") return std::make_unique<Adam>(cfg, n, device, false);
+  if (cfg.kind == "adamw") return std::make_unique<Adam>(cfg, n, device, true);
+  DPT_FAIL("unknown optimizer '" << cfg.kind << "'; expected sgd, adam or adamw");
 }
 
 }  // namespace dpt

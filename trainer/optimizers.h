@@ -1,10 +1,11 @@
-// Optimizers over the flat parameter buffer: SGD (momentum, Nesterov, L2), Adam and AdamW as Keras defines them.
+// Optimizers over the flat parameter buffer: one class per rule (SGD; Adam and AdamW), whose
+// per-element update is a kernel per backend (models/kernels/update_rules.h).
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "models/tensor/tensor.h"
+#include "core/tensor.h"
 #include "trainer/config.h"
 
 namespace dpt {
@@ -12,24 +13,32 @@ namespace dpt {
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  // One update of n weights from their (already averaged) gradients at learning rate lr.
+  // One update of the n weights from their (already averaged) gradients at learning rate lr;
+  // w and g live on the optimizer's device.
   virtual void step(float* w, const float* g, float lr) = 0;
-  // Named host state buffers (moments) for checkpoints; "step" count is separate. A GPU
-  // optimizer copies its device state into them in download() and back in upload().
-  virtual std::vector<std::pair<std::string, Tensor*>> state() = 0;
-  virtual void download() {}
-  virtual void upload() {}
+  // Named host buffers of the state (moments) for checkpoints: on a GPU, download() fills them
+  // from the device state and upload() copies them back.
+  std::vector<std::pair<std::string, Tensor*>> state();
+  void download();
+  void upload();
   int64_t iterations() const { return iterations_; }
   void set_iterations(int64_t t) { iterations_ = t; }
 
  protected:
+  Optimizer(int64_t n, Device device) : n_(n), device_(device) {}
+  float* add_state(const std::string& name);  // zeroed, n floats on the device
+  bool on_device() const { return device_ == Device::kCuda; }
+  int64_t n_;
   int64_t iterations_ = 0;
+
+ private:
+  Device device_;
+  std::vector<std::string> names_;
+  std::vector<Tensor> device_state_, host_state_;  // the same tensors on the CPU
 };
 
+// sgd, adam or adamw by cfg.kind (any other name is an error), state on `device`.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t num_weights,
                                           Device device = Device::kCpu);
-#ifdef DPT_WITH_CUDA
-std::unique_ptr<Optimizer> make_cuda_optimizer(const OptimizerConfig& cfg, int64_t num_weights);
-#endif
 
 }  // namespace dpt

@@ -10,8 +10,8 @@
 #include <iomanip>
 #include <sstream>
 
-#include "models/core/error.h"
-#include "models/core/files.h"
+#include "core/error.h"
+#include "core/files.h"
 
 namespace dpt {
 

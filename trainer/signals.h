@@ -1,6 +1,6 @@
 // Stop signals: SIGTERM and SIGUSR1 ask training to checkpoint at the next step and exit.
 #pragma once
-#include "models/core/exit_codes.h"
+#include "core/exit_codes.h"
 
 namespace dpt {
 

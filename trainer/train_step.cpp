@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include "models/core/finite.h"
+#include "core/finite.h"
 
 namespace dpt {
 

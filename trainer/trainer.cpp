@@ -12,16 +12,12 @@
 #include <sstream>
 
 #include "comm/agree.h"
+#include "comm/backend.h"
 #include "comm/gradient_reducer.h"
-#include "data/batches.h"
-#include "models/core/exit_codes.h"
-#include "models/core/files.h"
+#include "data/batch_source.h"
+#include "core/exit_codes.h"
+#include "core/files.h"
 #include "trainer/data_plan.h"
-#include "trainer/device_batch.h"
-#ifdef DPT_WITH_CUDA
-#include "comm/nccl_communicator.h"
-#include "models/kernels/cuda/cuda_context.h"
-#endif
 #include "trainer/log.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/optimizers.h"
@@ -49,6 +45,16 @@ std::string bar(int64_t done, int64_t total) {
   return b + "]";
 }
 
+// "7s", "2:05", "1:02:05" as Keras prints an ETA.
+std::string eta(double seconds) {
+  const int64_t t = int64_t(seconds + 0.5);
+  char buf[32];
+  if (t < 60) std::snprintf(buf, sizeof buf, "%llds", (long long)t);
+  else if (t < 3600) std::snprintf(buf, sizeof buf, "%lld:%02lld", (long long)(t / 60), (long long)(t % 60));
+  else std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(t / 3600), (long long)(t / 60 % 60), (long long)(t % 60));
+  return buf;
+}
+
 std::string new_run_id() {
   std::random_device rd;
   char buf[32];
@@ -72,16 +78,17 @@ enum : size_t { kLoss = 0, kCorrect, kCount, kSkipped, kPerRank };
 // train.nonfinite: skip gives up after this many non-finite steps in a row.
 constexpr int64_t kMaxSkippedInARow = 20;
 
-MetricsRow metrics_row(const std::string& epoch, int64_t step, const double* sums, double lr,
+// The one place a metrics.csv row (and the numbers of the console lines) is made.
+MetricsRow metrics_row(const std::string& epoch, int64_t step, const LossStats& sums, double lr,
                        double seconds, double allreduce, double elapsed, int64_t skipped) {
   MetricsRow row;
   row.epoch = epoch;
   row.step = step;
-  const double n = std::max(sums[kCount], 1.0);
-  row.loss = sums[kLoss] / n;
-  row.accuracy = sums[kCorrect] / n;
+  const double n = double(std::max<int64_t>(sums.count, 1));
+  row.loss = sums.loss_sum / n;
+  row.accuracy = double(sums.correct) / n;
   row.lr = lr;
-  row.images_per_sec = sums[kCount] / std::max(seconds, 1e-9);
+  row.images_per_sec = double(sums.count) / std::max(seconds, 1e-9);
   row.allreduce_sec = allreduce;
   row.elapsed_sec = elapsed;
   row.skipped_steps = skipped;
@@ -94,7 +101,7 @@ struct Trainer::Run {
   std::unique_ptr<DataPlan> plan;
   std::unique_ptr<Optimizer> optimizer;
   std::unique_ptr<GradientReducer> reducer;
-  std::unique_ptr<Prefetcher> prefetch;
+  std::unique_ptr<BatchSource> batches;
   std::unique_ptr<MetricsCsv> csv;
   std::unique_ptr<RunLock> run_lock, ckpt_lock;  // rank 0, for the whole run
   std::vector<std::string> notes, warnings;      // said once the log is open
@@ -113,24 +120,18 @@ struct Trainer::Run {
   bool stop_early = false;
   std::vector<double> interval;  // Note [interval sums]
   double interval_allreduce = 0, lr = 0;
-  Clock::time_point interval_start;
+  Clock::time_point interval_start, epoch_start;
+  int64_t epoch_first_step = 0;
   std::vector<int> slow_streak;  // per rank: intervals in a row at > 2x the others' median
   bool divergence_warned = false;
   Tensor state_snapshot;  // BatchNorm statistics before the step (train.nonfinite: skip)
+  Device device = Device::kCpu;        // where the model lives (train.backend)
   std::unique_ptr<Communicator> nccl;  // device gradients on several GPUs
   Communicator* grad_comm = nullptr;   // all-reduces gradients and BatchNorm statistics
-#ifdef DPT_WITH_CUDA
-  std::unique_ptr<DeviceBatch> device_batch;
-#endif
 };
 
 Trainer::Trainer(Config cfg, Communicator& comm, TrainOptions options)
     : cfg_(std::move(cfg)), comm_(comm), options_(std::move(options)) {
-#ifndef DPT_WITH_CUDA
-  DPT_CHECK(cfg_.train.backend == "cpu",
-            "train.backend is cuda but this dptrain was built without CUDA (the CUDA toolkit, "
-            "cuDNN or NCCL was not found at build time); use backend: cpu or rebuild");
-#endif
   model_ = std::make_unique<Model>(cfg_.model, cfg_.name);
   model_->initialize(cfg_.train.seed);
 }
@@ -142,24 +143,17 @@ Trainer::~Trainer() {
 void Trainer::check_same_model() {
   if (comm_.size() == 1) return;
   // Before anything else: broadcasting weights of different sizes would corrupt memory or hang.
-  std::string mine;
-  for (const auto& s : model_->signature()) mine += s + "\n";
+  const std::string mine = model_->signature_text();
   uint64_t len = mine.size();
   comm_.broadcast(&len, sizeof len, 0);
   std::string root(len, '\0');
   if (comm_.rank() == 0) root = mine;
   comm_.broadcast(root.data(), len, 0);
   agree(comm_, [&] {
-    if (root == mine) return;
-    std::istringstream a(root), b(mine);
-    std::string la, lb;
-    for (int i = 0;; ++i) {
-      const bool ga = bool(std::getline(a, la)), gb = bool(std::getline(b, lb));
-      if (!ga || !gb || la != lb)
-        DPT_FAIL("this rank's model differs from rank 0's at layer " << i << ": rank 0 has '"
-                 << (ga ? la : "<no layer>") << "', this rank has '" << (gb ? lb : "<no layer>")
-                 << "'. Every rank must run the same config");
-    }
+    const SignatureDifference d = first_difference(root, mine);
+    DPT_CHECK(!d.differ, "this rank's model differs from rank 0's at layer " << d.layer
+              << ": rank 0 has '" << d.a << "', this rank has '" << d.b
+              << "'. Every rank must run the same config");
   });
 }
 
@@ -234,13 +228,9 @@ void Trainer::claim_run_directory(Run& r, std::string* resume_path) {
 void Trainer::load_state_and_data(Run& r, const std::string& path) {
   const TrainConfig& tc = cfg_.train;
   const int rank = comm_.rank(), world = comm_.size();
-  const Device device = tc.backend == "cuda" ? Device::kCuda : Device::kCpu;
   agree(comm_, [&] {
-#ifdef DPT_WITH_CUDA
-    // Before any GPU allocation: the rank's GPU is its local rank.
-    if (device == Device::kCuda) cuda::select_device(comm_.local_rank(), comm_.local_size());
-#endif
-    r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable(), device);
+    r.device = select_device(tc.backend, comm_);  // before any GPU allocation
+    r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable(), r.device);
     r.pos.seed = tc.seed;
     r.pos.run_id = new_run_id();
     if (!path.empty()) {
@@ -317,19 +307,10 @@ void Trainer::start_communication(Run& r) {
   const TrainConfig& tc = cfg_.train;
   const int world = comm_.size();
   broadcast_weights();  // rank 0's initial (or resumed) values on every rank
-  r.grad_comm = &comm_;
-#ifdef DPT_WITH_CUDA
-  if (tc.backend == "cuda") {
-    model_->to_device(Device::kCuda);
-    if (world > 1) {
-      r.nccl = make_nccl_communicator(comm_);
-      r.grad_comm = r.nccl.get();
-    }
-    log::info("GPUs: rank 0 uses GPU " + std::to_string(cuda::current_device()) +
-              " (each rank takes the GPU of its local rank); gradients all-reduced with " +
-              r.grad_comm->backend());
-  }
-#endif
+  if (r.device != Device::kCpu) model_->to_device(r.device);
+  r.nccl = make_gradient_communicator(r.device, comm_);
+  r.grad_comm = r.nccl ? r.nccl.get() : &comm_;
+  if (r.device != Device::kCpu) log::info(describe_device(r.device, *r.grad_comm));
   std::string split = std::to_string(r.plan->batch_of(0));
   if (tc.batch_size % world != 0) split += "/" + std::to_string(r.plan->batch_of(world - 1));
   log::info("dptrain: " + cfg_.name + " on " + std::to_string(world) + " rank(s) (" +
@@ -339,12 +320,8 @@ void Trainer::start_communication(Run& r) {
             " per rank), " + std::to_string(r.plan->steps_per_epoch()) + " steps per epoch");
   r.reducer = std::make_unique<GradientReducer>(*r.grad_comm, *model_, int64_t(tc.bucket_mb * (1 << 20)),
                                                 int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);
-  r.prefetch = std::make_unique<Prefetcher>(r.plan->train_data(), r.plan->local_batch(),
-                                            int(cfg_.data.prefetch));
-#ifdef DPT_WITH_CUDA
-  if (tc.backend == "cuda")
-    r.device_batch = std::make_unique<DeviceBatch>(r.plan->local_batch(), model_->input_shape());
-#endif
+  r.batches = std::make_unique<BatchSource>(r.plan->train_data(), r.plan->local_batch(),
+                                            int(cfg_.data.prefetch), r.device);
   if (tc.nonfinite == "skip" && model_->state().size() > 0)
     r.state_snapshot = Tensor(model_->state().shape(), model_->state().device());
   install_stop_signals();
@@ -396,10 +373,11 @@ void Trainer::flush_interval(Run& r, int64_t epoch, int64_t s) {
   const int64_t steps = r.plan->steps_per_epoch();
   double* v = r.interval.data();
   comm_.allreduce_sum_f64(v, r.interval.size());
-  for (size_t k = 0; k < 3; ++k) r.pos.epoch_sums[k] += v[k];
+  const LossStats interval{v[kLoss], int64_t(v[kCorrect]), int64_t(v[kCount])};
+  r.pos.epoch_stats.add(interval);
   r.epoch_skipped += int64_t(v[kSkipped]);
   if (r.csv && (v[kCount] > 0 || v[kSkipped] > 0))
-    r.csv->write(metrics_row(std::to_string(epoch + 1), r.pos.global_step, v, r.lr,
+    r.csv->write(metrics_row(std::to_string(epoch + 1), r.pos.global_step, interval, r.lr,
                              since(r.interval_start), r.interval_allreduce, since(r.start),
                              int64_t(v[kSkipped])));
   // Slow ranks (Horovod's stall inspector, per sample so that uneven shards do not count):
@@ -427,7 +405,6 @@ void Trainer::flush_interval(Run& r, int64_t epoch, int64_t s) {
                   "(load, CPU throttling, a noisy neighbour, a slow disk).");
     }
   }
-  const double n = std::max(r.pos.epoch_sums[kCount], 1.0);
   const double interval_loss = v[kCount] > 0 ? v[kLoss] / v[kCount] : 0;
   const double chance = std::log(double(model_->num_classes()));
   if (!r.divergence_warned && interval_loss > 1000 * chance) {
@@ -439,9 +416,13 @@ void Trainer::flush_interval(Run& r, int64_t epoch, int64_t s) {
   std::fill(r.interval.begin(), r.interval.end(), 0.0);
   r.interval_allreduce = 0;
   r.interval_start = Clock::now();
+  // Keras' bar: the epoch's remaining time from its pace so far.
+  const MetricsRow epoch_row = metrics_row("", 0, r.pos.epoch_stats, 0, 1, 0, 0, 0);
+  const double pace = since(r.epoch_start) / double(std::max<int64_t>(s + 1 - r.epoch_first_step, 1));
   log::progress(std::to_string(s + 1) + "/" + std::to_string(steps) + " " + bar(s + 1, steps) +
-                " - accuracy: " + fmt("%.4f", r.pos.epoch_sums[kCorrect] / n) +
-                " - loss: " + fmt("%.4f", r.pos.epoch_sums[kLoss] / n));
+                " - ETA: " + eta(pace * double(steps - s - 1)) +
+                " - accuracy: " + fmt("%.4f", epoch_row.accuracy) +
+                " - loss: " + fmt("%.4f", epoch_row.loss));
 }
 
 bool Trainer::step(Run& r, int64_t epoch, int64_t s) {
@@ -454,11 +435,8 @@ bool Trainer::step(Run& r, int64_t epoch, int64_t s) {
   r.lr = learning_rate(tc.schedule, tc.optimizer.lr, global_step, steps, tc.epochs);
   const Batch* batch = nullptr;
   if (plan.count_at(rank, s) > 0) {
-    batch = &r.prefetch->next();
+    batch = &r.batches->next();
     DPT_ASSERT(batch->n == plan.count_at(rank, s));
-#ifdef DPT_WITH_CUDA
-    if (r.device_batch) batch = &r.device_batch->upload(*batch);
-#endif
   }
   Tensor& state = model_->state();
   const bool skip_mode = tc.nonfinite == "skip";
@@ -522,7 +500,7 @@ bool Trainer::step(Run& r, int64_t epoch, int64_t s) {
   if (stop) {
     log::info("Stop signal " + std::to_string(stop_signal()) + " received: checkpointing at step " +
               std::to_string(r.pos.global_step));
-    r.prefetch->stop();
+    r.batches->stop();
     save_checkpoint(r);
     return false;
   }
@@ -541,15 +519,16 @@ bool Trainer::run_epoch(Run& r, int64_t epoch, int64_t first_step) {
                                            cfg_.data.shuffle, tc.seed, uint32_t(rank),
                                            uint64_t(epoch));
   for (auto& i : order) i = plan.train_indices()[size_t(i)];
-  r.prefetch->start(std::move(order), plan.local_batch(), std::min(first_step, my_steps),
+  r.batches->start(std::move(order), plan.local_batch(), std::min(first_step, my_steps),
                     my_steps, AugmentSpec{cfg_.data.random_crop_pad, cfg_.data.horizontal_flip},
                     tc.seed, uint32_t(rank), uint64_t(epoch));
   log::info("Epoch " + std::to_string(epoch + 1) + "/" + std::to_string(tc.epochs));
-  if (first_step == 0) r.pos.epoch_sums[0] = r.pos.epoch_sums[1] = r.pos.epoch_sums[2] = 0;
+  if (first_step == 0) r.pos.epoch_stats = LossStats{};
   r.epoch_allreduce = 0;
   r.epoch_skipped = 0;
   const auto epoch_start = Clock::now();
-  r.interval_start = epoch_start;
+  r.interval_start = r.epoch_start = epoch_start;
+  r.epoch_first_step = first_step;
   for (int64_t s = first_step; s < steps; ++s)
     if (!step(r, epoch, s)) return false;
   r.pos.epoch = epoch + 1;
@@ -589,7 +568,7 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
   const int64_t steps = plan.steps_per_epoch();
   const double lr = learning_rate(cfg_.train.schedule, cfg_.train.optimizer.lr,
                                   r.pos.global_step - 1, steps, cfg_.train.epochs);
-  MetricsRow row = metrics_row(std::to_string(epoch + 1), r.pos.global_step, r.pos.epoch_sums, lr,
+  MetricsRow row = metrics_row(std::to_string(epoch + 1), r.pos.global_step, r.pos.epoch_stats, lr,
                                seconds, r.epoch_allreduce, 0, r.epoch_skipped);
   std::string line = std::to_string(steps) + "/" + std::to_string(steps) + " - " +
                      fmt("%.0f", seconds) + "s - " +
@@ -610,7 +589,7 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
   r.summary.epochs_run += 1;
   r.summary.images_per_sec += row.images_per_sec;
   r.epoch_time_total += seconds;
-  r.summary.samples_last_epoch = int64_t(r.pos.epoch_sums[kCount]);
+  r.summary.samples_last_epoch = r.pos.epoch_stats.count;
 
   const std::string& m = cfg_.train.early_stopping.monitor;
   const double v = m == "accuracy" ? row.accuracy : m == "loss" ? row.loss
@@ -627,7 +606,7 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
 
 void Trainer::finish(Run& r) {
   const int rank = comm_.rank(), world = comm_.size();
-  r.prefetch->stop();
+  r.batches->stop();
   r.pos.finished = 1;
   r.pos.early_stopped = r.stop_early ? 1 : 0;
   if (r.last_checkpoint_step != r.pos.global_step) save_checkpoint(r);

@@ -7,7 +7,7 @@
 #include "comm/agree.h"
 #include "data/hdf5_util.h"
 #include "data/shards.h"
-#include "models/core/exit_codes.h"
+#include "core/exit_codes.h"
 #include "models/model.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "models/tensor/device_memory.h"
+#include "core/device_memory.h"
 #include "trainer/build_info.h"
 
 namespace dpt {

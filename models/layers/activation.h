@@ -1,30 +1,28 @@
 // Activation layer: a standalone relu / sigmoid / tanh / softmax (softmax over the last axis).
 #pragma once
-#include <memory>
-
-#include "models/kernels/cpu/activation_cpu.h"
+#include "models/layers/act.h"
 #include "models/layers/layer.h"
 
 namespace dpt {
 
 class Activation : public Layer {
  public:
-  explicit Activation(Act act) : op_(act) {}
+  explicit Activation(Act act) : act_(act) {}
   std::string type() const override { return "Activation"; }
   Shape output_shape(const Shape& in) const override { return in; }
-  void forward(const Tensor& x, Tensor& y, const StepContext&) override;
-  void backward(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx) override;
-  Act act() const { return op_.act(); }
+  Act act() const { return act_; }
 
  private:
-  cpu::ActivationCpu op_;
-#ifdef DPT_WITH_CUDA
+  Act act_;
+
  public:
-  struct CudaState;
+  struct CpuState;   // the oneDNN eltwise/softmax primitives: kernels/cpu/activation_cpu.cpp
+  struct CudaState;  // the cuDNN descriptors: kernels/cuda/activation_cuda.cu
 
  private:
-  std::unique_ptr<CudaState, BackendDeleter<CudaState>> cuda_;
-#endif
+  BackendState<CpuState> cpu_;
+  BackendState<CudaState> cuda_;
+  DPT_OP_KERNELS
 };
 
 }  // namespace dpt

@@ -1,8 +1,6 @@
 // BatchNormalization over the channel (last) axis, Keras semantics: momentum 0.99, epsilon 1e-3.
 #pragma once
-#include <memory>
-
-#include "models/core/options.h"
+#include "core/options.h"
 #include "models/layers/layer.h"
 
 namespace dpt {
@@ -14,8 +12,6 @@ class BatchNorm : public Layer {
   Shape output_shape(const Shape& in) const override { return in; }
   std::vector<ParamSpec> param_specs(const Shape& in) const override;
   void bind(const std::vector<Param*>& params) override;
-  void forward(const Tensor& x, Tensor& y, const StepContext& ctx) override;
-  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   float momentum() const { return momentum_; }
   float epsilon() const { return epsilon_; }
 
@@ -23,19 +19,13 @@ class BatchNorm : public Layer {
   float momentum_, epsilon_;
   Param *gamma_ = nullptr, *beta_ = nullptr, *moving_mean_ = nullptr, *moving_var_ = nullptr;
  public:
-  struct CpuState;  // models/kernels/cpu/batch_norm_cpu.cpp
+  struct CpuState;   // oneDNN primitives per batch size: kernels/cpu/batch_norm_cpu.cpp
+  struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: kernels/cuda/batch_norm_cuda.cu
 
  private:
-  std::unique_ptr<CpuState, BackendDeleter<CpuState>> cpu_;
-#ifdef DPT_WITH_CUDA
- public:
-  struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: models/kernels/cuda/batch_norm_cuda.cu
-
- private:
-  void forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx);
-  void backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx);
-  std::unique_ptr<CudaState, BackendDeleter<CudaState>> cuda_;
-#endif
+  BackendState<CpuState> cpu_;
+  BackendState<CudaState> cuda_;
+  DPT_OP_KERNELS
 };
 
 }  // namespace dpt

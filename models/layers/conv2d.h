@@ -1,9 +1,7 @@
 // Conv2D: 2-D convolution over NHWC input with an HWIO kernel, bias and a fused activation.
 #pragma once
-#include <memory>
-
-#include "models/core/options.h"
-#include "models/kernels/cpu/activation_cpu.h"
+#include "core/options.h"
+#include "models/layers/act.h"
 #include "models/layers/layer.h"
 #include "models/layers/window.h"
 
@@ -16,8 +14,6 @@ class Conv2D : public Layer {
   Shape output_shape(const Shape& in) const override;
   std::vector<ParamSpec> param_specs(const Shape& in) const override;
   void bind(const std::vector<Param*>& params) override;
-  void forward(const Tensor& x, Tensor& y, const StepContext& ctx) override;
-  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
 
   Window2D geometry(const Shape& in) const;
   int64_t filters() const { return filters_; }
@@ -38,19 +34,13 @@ class Conv2D : public Layer {
   Param* kernel_p_ = nullptr;
   Param* bias_p_ = nullptr;
  public:
-  struct CpuState;  // oneDNN primitives per batch size: models/kernels/cpu/conv2d_cpu.cpp
+  struct CpuState;   // oneDNN primitives per batch size: kernels/cpu/conv2d_cpu.cpp
+  struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: kernels/cuda/conv2d_cuda.cu
 
  private:
-  std::unique_ptr<CpuState, BackendDeleter<CpuState>> cpu_;
-#ifdef DPT_WITH_CUDA
- public:
-  struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: models/kernels/cuda/conv2d_cuda.cu
-
- private:
-  void forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx);
-  void backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx);
-  std::unique_ptr<CudaState, BackendDeleter<CudaState>> cuda_;
-#endif
+  BackendState<CpuState> cpu_;
+  BackendState<CudaState> cuda_;
+  DPT_OP_KERNELS
 };
 
 }  // namespace dpt

@@ -1,9 +1,7 @@
 // Dense: fully connected layer y = act(x W + b) with Keras' (in, out) kernel layout.
 #pragma once
-#include <memory>
-
-#include "models/core/options.h"
-#include "models/kernels/cpu/activation_cpu.h"
+#include "core/options.h"
+#include "models/layers/act.h"
 #include "models/layers/layer.h"
 
 namespace dpt {
@@ -15,8 +13,6 @@ class Dense : public Layer {
   Shape output_shape(const Shape& in) const override;
   std::vector<ParamSpec> param_specs(const Shape& in) const override;
   void bind(const std::vector<Param*>& params) override;
-  void forward(const Tensor& x, Tensor& y, const StepContext& ctx) override;
-  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   int64_t units() const { return units_; }
   Act activation() const { return act_; }
 
@@ -28,19 +24,13 @@ class Dense : public Layer {
   Param* kernel_p_ = nullptr;
   Param* bias_p_ = nullptr;
  public:
-  struct CpuState;  // models/kernels/cpu/dense_cpu.cpp
+  struct CpuState;   // oneDNN primitives per batch size: kernels/cpu/dense_cpu.cpp
+  struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: kernels/cuda/dense_cuda.cu
 
  private:
-  std::unique_ptr<CpuState, BackendDeleter<CpuState>> cpu_;
-#ifdef DPT_WITH_CUDA
- public:
-  struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: models/kernels/cuda/dense_cuda.cu
-
- private:
-  void forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx);
-  void backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx);
-  std::unique_ptr<CudaState, BackendDeleter<CudaState>> cuda_;
-#endif
+  BackendState<CpuState> cpu_;
+  BackendState<CudaState> cuda_;
+  DPT_OP_KERNELS
 };
 
 }  // namespace dpt

@@ -9,9 +9,13 @@ class Flatten : public Layer {
   std::string type() const override { return "Flatten"; }
   Shape output_shape(const Shape& in) const override { return {num_elements(in)}; }
   bool is_reshape() const override { return true; }
-  // The Model aliases y to x and dx to dy, so there is nothing to compute.
-  void forward(const Tensor&, Tensor&, const StepContext&) override {}
-  void backward(const Tensor&, const Tensor&, const Tensor&, Tensor*) override {}
+
+ protected:
+  // The Model aliases y to x and dx to dy, so no backend has anything to compute.
+  void forward_cpu(const Tensor&, Tensor&, const StepContext&) override {}
+  void backward_cpu(const Tensor&, const Tensor&, const Tensor&, Tensor*) override {}
+  void forward_cuda(const Tensor&, Tensor&, const StepContext&) override {}
+  void backward_cuda(const Tensor&, const Tensor&, const Tensor&, Tensor*) override {}
 };
 
 }  // namespace dpt

@@ -1,20 +1,23 @@
-// Layer: the interface every layer implements (shapes, parameters, forward and backward).
+// Layer: the interface every op implements (shapes, parameters) and its one CPU/GPU dispatch point.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "models/tensor/tensor.h"
+#include "core/tensor.h"
 
 namespace dpt {
 
 enum class Mode { kTrain, kInfer };
 
-// Owns a backend's per-layer state (oneDNN primitives, later cuDNN descriptors) whose type
-// is only complete in that backend's kernel file; each kernel file defines the operator().
+// Owns a backend's per-layer state (oneDNN primitives, cuDNN descriptors) whose type is only
+// complete in that backend's kernel file; each kernel file defines the operator().
 template <typename T>
 struct BackendDeleter {
   void operator()(T* p) const;
 };
+template <typename T>
+using BackendState = std::unique_ptr<T, BackendDeleter<T>>;
 
 // What a forward pass may depend on besides its input: the random streams of dropout are
 // keyed by (seed, rank, step, layer index), see Note [random streams].
@@ -30,7 +33,7 @@ struct ParamSpec {
   std::string name;  // Keras' name: kernel, bias, gamma, beta, moving_mean, moving_variance
   Shape shape;
   bool trainable = true;
-  std::string init;  // initializer name, see models/core/initializers.h
+  std::string init;  // initializer name, see models/initializers.h
   int64_t fan_in = 0, fan_out = 0;
 };
 
@@ -43,6 +46,12 @@ struct Param {
   int64_t size() const { return num_elements(spec.shape); }
 };
 
+// Note [one shape]: every op is models/layers/X.{h,cpp} (options, shapes, parameters; no
+// oneDNN or CUDA header), kernels/cpu/X_cpu.cpp (forward_cpu, backward_cpu on oneDNN) and
+// kernels/cuda/X_cuda.cu (forward_cuda, backward_cuda on cuDNN/cuBLAS). forward() and
+// backward() below are the one place that chooses between them, by the tensor's device, as
+// Caffe's Layer::Forward does. A CPU-only build links kernels/cpu/no_cuda.cpp instead of the
+// .cu files: its *_cuda say that the build has no CUDA.
 class Layer {
  public:
   virtual ~Layer() = default;
@@ -53,11 +62,24 @@ class Layer {
   virtual void bind(const std::vector<Param*>& params) {}
   // True for layers that only reinterpret their input (Flatten): the Model aliases storage.
   virtual bool is_reshape() const { return false; }
-  // x and y carry the batch dimension. Primitives are built on the first call for a batch
-  // size and reused after, so a steady-state step allocates nothing.
-  virtual void forward(const Tensor& x, Tensor& y, const StepContext& ctx) = 0;
+
+  // x and y carry the batch dimension. Kernels build their primitives on the first call for a
+  // batch size and reuse them after, so a steady-state step allocates nothing.
+  void forward(const Tensor& x, Tensor& y, const StepContext& ctx) {
+    if (x.on_device()) {
+      forward_cuda(x, y, ctx);
+    } else {
+      forward_cpu(x, y, ctx);
+    }
+  }
   // dx is null for the first layer (no gradient wanted for the data).
-  virtual void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) = 0;
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+    if (dy.on_device()) {
+      backward_cuda(x, y, dy, dx);
+    } else {
+      backward_cpu(x, y, dy, dx);
+    }
+  }
 
   const std::string& name() const { return name_; }
   void set_name(std::string n) { name_ = std::move(n); }
@@ -65,9 +87,24 @@ class Layer {
   void set_index(int i) { index_ = i; }
   std::string label() const { return "layer '" + name_ + "' (" + type() + ")"; }
 
+ protected:
+  virtual void forward_cpu(const Tensor& x, Tensor& y, const StepContext& ctx) = 0;
+  virtual void backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) = 0;
+  virtual void forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx) = 0;
+  virtual void backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) = 0;
+
  private:
   std::string name_;
   int index_ = 0;
 };
+
+// Declares the four kernels of an op inside its class (the definitions live in the kernel
+// files of Note [one shape]).
+#define DPT_OP_KERNELS                                                                        \
+ protected:                                                                                   \
+  void forward_cpu(const Tensor& x, Tensor& y, const StepContext& ctx) override;              \
+  void backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override; \
+  void forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx) override;             \
+  void backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
 
 }  // namespace dpt

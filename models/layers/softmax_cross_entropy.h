@@ -2,7 +2,7 @@
 #pragma once
 #include <cstdint>
 
-#include "models/tensor/tensor.h"
+#include "core/tensor.h"
 
 namespace dpt {
 
@@ -18,20 +18,35 @@ struct LossStats {
 };
 
 // Fused for numerical stability: log-softmax via log-sum-exp, gradient (softmax - onehot).
+// Not a Layer (it ends the graph), but the same shape (Note [one shape] in layer.h): compute()
+// chooses compute_cpu (kernels/cpu/softmax_cross_entropy_cpu.cpp) or compute_cuda
+// (kernels/cuda/softmax_cross_entropy_cuda.cu) by the logits' device.
 class SoftmaxCrossEntropy {
  public:
   // labels live where logits live (host or device).
   // dlogits (may be null for evaluation) receives (softmax - onehot) * grad_scale; the trainer
   // passes 1 / global_batch so that gradients summed over ranks are the batch mean.
   static LossStats compute(const Tensor& logits, const int32_t* labels, Tensor* dlogits,
-                           float grad_scale);
-#ifdef DPT_WITH_CUDA
-  // Device logits and device labels: the GPU twin (models/kernels/cuda/loss_cuda.cu).
+                           float grad_scale) {
+    return logits.on_device() ? compute_cuda(logits, labels, dlogits, grad_scale)
+                              : compute_cpu(logits, labels, dlogits, grad_scale);
+  }
+  // Accumulates a confusion matrix from host logits and labels (rows: true class, columns:
+  // predicted).
+  static void confusion(const Tensor& logits, const int32_t* labels, int64_t* matrix);
+  // The predicted class of one row of logits: the first maximum, as Keras' argmax.
+  static int64_t argmax(const float* row, int64_t c) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < c; ++j)
+      if (row[j] > row[best]) best = j;
+    return best;
+  }
+
+ private:
+  static LossStats compute_cpu(const Tensor& logits, const int32_t* labels, Tensor* dlogits,
+                               float grad_scale);
   static LossStats compute_cuda(const Tensor& logits, const int32_t* labels, Tensor* dlogits,
                                 float grad_scale);
-#endif
-  // Accumulates a confusion matrix (rows: true class, columns: predicted).
-  static void confusion(const Tensor& logits, const int32_t* labels, int64_t* matrix);
 };
 
 }  // namespace dpt

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "models/core/error.h"
+#include "core/error.h"
 
 namespace dpt {
 

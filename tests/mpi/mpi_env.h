@@ -4,7 +4,7 @@
 
 #include "comm/communicator.h"
 #include "data/raw_readers.h"
-#include "models/core/philox.h"
+#include "core/philox.h"
 
 namespace dpt::testing {
 

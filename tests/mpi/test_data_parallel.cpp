@@ -242,7 +242,7 @@ TEST(TwoRanks, NcclAllReduceSumsDeviceBuffers) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices < 2)
     GTEST_SKIP() << "needs 2 GPUs on this node (found " << devices << ")";
-  cuda::select_device(g_comm->local_rank(), g_comm->local_size());
+  select_gpu(g_comm->local_rank(), g_comm->local_size());
   auto nccl = make_nccl_communicator(*g_comm);
   std::vector<float> host(1000);
   for (size_t i = 0; i < host.size(); ++i) host[i] = float(i) * float(g_comm->rank() + 1);

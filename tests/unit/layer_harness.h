@@ -7,7 +7,7 @@
 #include <map>
 #include <memory>
 
-#include "models/core/philox.h"
+#include "core/philox.h"
 #include "models/layer_factory.h"
 
 namespace dpt::testing {

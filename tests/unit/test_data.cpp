@@ -10,7 +10,7 @@
 #include "data/hdf5_util.h"
 #include "data/raw_readers.h"
 #include "data/shards.h"
-#include "models/core/error.h"
+#include "core/error.h"
 #include "test_helpers.h"
 
 namespace dpt::testing {

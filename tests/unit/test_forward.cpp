@@ -142,7 +142,9 @@ TEST(Forward, DropoutKeepsExpectationAndIsIdentityInInference) {
   for (int64_t i = 0; i < y.size(); ++i) {
     zeros += y.data()[i] == 0.0f;
     sum += y.data()[i];
-    if (y.data()[i] != 0.0f) EXPECT_FLOAT_EQ(y.data()[i], 1.0f / 0.75f);
+    if (y.data()[i] != 0.0f) {
+      EXPECT_FLOAT_EQ(y.data()[i], 1.0f / 0.75f);
+    }
   }
   EXPECT_NEAR(zeros / 10000.0, 0.25, 0.02);
   EXPECT_NEAR(sum / 10000.0, 1.0, 0.03);

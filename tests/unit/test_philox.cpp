@@ -1,7 +1,7 @@
 // Philox4x32-10 against the Random123 known-answer vectors, and stream properties.
 #include <gtest/gtest.h>
 
-#include "models/core/philox.h"
+#include "core/philox.h"
 
 namespace dpt {
 namespace {

@@ -1,28 +1,8 @@
 // Element-wise activations on oneDNN eltwise/softmax primitives, cached per shape.
 #include "models/kernels/cpu/activation_cpu.h"
+#include "models/layers/activation.h"
 
 namespace dpt {
-
-Act parse_activation(const std::string& name, const std::string& where) {
-  if (name == "linear" || name == "none") return Act::kLinear;
-  if (name == "relu") return Act::kRelu;
-  if (name == "sigmoid") return Act::kSigmoid;
-  if (name == "tanh") return Act::kTanh;
-  if (name == "softmax") return Act::kSoftmax;
-  DPT_FAIL("unknown activation '" << name << "' at " << where
-                                  << "; expected linear, relu, sigmoid, tanh or softmax");
-}
-
-const char* activation_name(Act a) {
-  switch (a) {
-    case Act::kLinear: return "linear";
-    case Act::kRelu: return "relu";
-    case Act::kSigmoid: return "sigmoid";
-    case Act::kTanh: return "tanh";
-    case Act::kSoftmax: return "softmax";
-  }
-  return "?";
-}
 
 namespace cpu {
 namespace {
@@ -108,4 +88,31 @@ void ActivationCpu::backward(const float* y, const float* dy, float* dx, int64_t
 }
 
 }  // namespace cpu
+}  // namespace dpt
+
+// The Activation layer's kernels: an (N, C) view of the input, C its last axis.
+namespace dpt {
+
+struct Activation::CpuState {
+  explicit CpuState(Act a) : op(a) {}
+  cpu::ActivationCpu op;
+};
+
+template <>
+void BackendDeleter<Activation::CpuState>::operator()(Activation::CpuState* p) const {
+  delete p;
+}
+
+void Activation::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
+  if (!cpu_) cpu_.reset(new CpuState(act_));
+  const int64_t cols = x.shape().back(), rows = x.size() / cols;
+  cpu_->op.forward(x.data(), y.data(), rows, cols, label() + " forward");
+}
+
+void Activation::backward_cpu(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx) {
+  if (!dx) return;
+  const int64_t cols = y.shape().back(), rows = y.size() / cols;
+  cpu_->op.backward(y.data(), dy.data(), dx->data(), rows, cols, label() + " backward");
+}
+
 }  // namespace dpt

@@ -4,13 +4,9 @@
 #include <string>
 
 #include "models/kernels/cpu/dnnl_context.h"
+#include "models/layers/act.h"
 
 namespace dpt {
-
-enum class Act { kLinear, kRelu, kSigmoid, kTanh, kSoftmax };
-
-Act parse_activation(const std::string& name, const std::string& where);
-const char* activation_name(Act a);
 
 namespace cpu {
 

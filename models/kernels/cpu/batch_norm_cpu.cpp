@@ -32,10 +32,7 @@ dnnl::memory::desc data_md(const Shape& s) {
 }
 }  // namespace
 
-void BatchNorm::forward(const Tensor& x, Tensor& y, const StepContext& ctx) {
-#ifdef DPT_WITH_CUDA
-  if (x.on_device()) return forward_cuda(x, y, ctx);
-#endif
+void BatchNorm::forward_cpu(const Tensor& x, Tensor& y, const StepContext& ctx) {
   if (!cpu_) cpu_.reset(new CpuState());
   const int64_t n = x.dim(0), c = x.shape().back();
   auto it = cpu_->plans.find(n);
@@ -91,10 +88,7 @@ void BatchNorm::forward(const Tensor& x, Tensor& y, const StepContext& ctx) {
   }
 }
 
-void BatchNorm::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
-#ifdef DPT_WITH_CUDA
-  if (x.on_device()) return backward_cuda(x, Tensor(), dy, dx);
-#endif
+void BatchNorm::backward_cpu(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
   auto& p = cpu_->plans.at(x.dim(0));
   // oneDNN always produces diff_src; give it scratch when the model does not want it.
   if (!dx && p.unused_dx.empty()) p.unused_dx = Tensor(x.shape());

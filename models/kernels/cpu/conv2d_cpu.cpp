@@ -1,6 +1,7 @@
 // Conv2D on oneDNN: forward (activation fused as a post-op), backward data and backward weights.
 #include <map>
 
+#include "models/kernels/cpu/activation_cpu.h"
 #include "models/layers/conv2d.h"
 
 namespace dpt {
@@ -65,10 +66,7 @@ size_t max_size(std::initializer_list<dnnl::memory::desc> mds) {
 }
 }  // namespace
 
-void Conv2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
-#ifdef DPT_WITH_CUDA
-  if (x.on_device()) return forward_cuda(x, y, StepContext{});
-#endif
+void Conv2D::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
   if (!cpu_) cpu_.reset(new CpuState(applied_activation()));
   const int64_t n = x.dim(0);
   auto it = cpu_->plans.find(n);
@@ -123,10 +121,7 @@ void Conv2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
   execute(p.fwd, args, label() + " forward");
 }
 
-void Conv2D::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
-#ifdef DPT_WITH_CUDA
-  if (x.on_device()) return backward_cuda(x, y, dy, dx);
-#endif
+void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   auto& p = cpu_->plans.at(x.dim(0));
   const float* g = dy.data();
   if (applied_activation() != Act::kLinear) {

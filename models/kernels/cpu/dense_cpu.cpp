@@ -1,6 +1,7 @@
 // Dense on oneDNN inner product: forward (activation fused unless softmax), backward data and weights.
 #include <map>
 
+#include "models/kernels/cpu/activation_cpu.h"
 #include "models/layers/dense.h"
 
 namespace dpt {
@@ -25,10 +26,7 @@ void BackendDeleter<Dense::CpuState>::operator()(Dense::CpuState* p) const {
   delete p;
 }
 
-void Dense::forward(const Tensor& x, Tensor& y, const StepContext&) {
-#ifdef DPT_WITH_CUDA
-  if (x.on_device()) return forward_cuda(x, y, StepContext{});
-#endif
+void Dense::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
   if (!cpu_) cpu_.reset(new CpuState(act_));
   const int64_t n = x.dim(0), k = x.dim(1);
   auto it = cpu_->plans.find(n);
@@ -74,10 +72,7 @@ void Dense::forward(const Tensor& x, Tensor& y, const StepContext&) {
   if (!cpu_->act.fusable()) cpu_->act.forward(y.data(), y.data(), n, units_, label() + " softmax");
 }
 
-void Dense::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
-#ifdef DPT_WITH_CUDA
-  if (x.on_device()) return backward_cuda(x, y, dy, dx);
-#endif
+void Dense::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   auto& p = cpu_->plans.at(x.dim(0));
   const float* g = dy.data();
   if (act_ != Act::kLinear) {

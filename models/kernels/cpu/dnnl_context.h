@@ -3,8 +3,8 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
-#include "models/core/error.h"
-#include "models/tensor/tensor.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 namespace dpt::cpu {
 

@@ -1,7 +1,7 @@
 // Pool2D on oneDNN pooling primitives; max pooling keeps oneDNN's workspace for its backward.
 #include <map>
 
-#include "models/kernels/cpu/dnnl_context.h"
+#include "models/kernels/cpu/activation_cpu.h"
 #include "models/layers/pool2d.h"
 
 namespace dpt {
@@ -26,10 +26,7 @@ void BackendDeleter<Pool2D::CpuState>::operator()(Pool2D::CpuState* p) const {
   delete p;
 }
 
-void Pool2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
-#ifdef DPT_WITH_CUDA
-  if (x.on_device()) return forward_cuda(x, y, StepContext{});
-#endif
+void Pool2D::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
   if (!cpu_) cpu_.reset(new CpuState(post_act_));
   const int64_t n = x.dim(0);
   auto it = cpu_->plans.find(n);
@@ -73,10 +70,7 @@ void Pool2D::forward(const Tensor& x, Tensor& y, const StepContext&) {
                       label() + " activation");
 }
 
-void Pool2D::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
-#ifdef DPT_WITH_CUDA
-  if (x.on_device()) return backward_cuda(x, y, dy, dx);
-#endif
+void Pool2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   if (!dx) return;
   auto& p = cpu_->plans.at(x.dim(0));
   const float* g = dy.data();

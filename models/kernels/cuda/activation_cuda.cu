@@ -1,5 +1,6 @@
 // Activations on cuDNN: the GPU twin of models/kernels/cpu/activation_cpu.cpp.
 #include "models/kernels/cuda/cudnn_util.cuh"
+#include "models/layers/activation.h"
 
 namespace dpt::cuda {
 
@@ -48,3 +49,30 @@ void ActivationCuda::backward(const float* y, const float* dy, float* dx, int64_
 }
 
 }  // namespace dpt::cuda
+
+// The Activation layer's kernels: the GPU twins of Activation::forward_cpu / backward_cpu.
+namespace dpt {
+
+struct Activation::CudaState {
+  explicit CudaState(Act a) : op(a) {}
+  cuda::ActivationCuda op;
+};
+
+template <>
+void BackendDeleter<Activation::CudaState>::operator()(Activation::CudaState* p) const {
+  delete p;
+}
+
+void Activation::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
+  if (!cuda_) cuda_.reset(new CudaState(act_));
+  const int64_t cols = x.shape().back(), rows = x.size() / cols;
+  cuda_->op.forward(x.data(), y.data(), rows, cols);
+}
+
+void Activation::backward_cuda(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx) {
+  if (!dx) return;
+  const int64_t cols = y.shape().back(), rows = y.size() / cols;
+  cuda_->op.backward(y.data(), dy.data(), dx->data(), rows, cols);
+}
+
+}  // namespace dpt

@@ -4,7 +4,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
-#include "models/core/error.h"
+#include "core/error.h"
 
 #define DPT_CUDA_CHECK(call)                                                                  \
   do {                                                                                        \

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "models/kernels/cuda/cuda_context.h"
-#include "models/tensor/device_memory.h"
+#include "core/device_memory.h"
 
 namespace dpt {
 
@@ -36,6 +36,31 @@ std::string gpu_library_versions() {
          "." + std::to_string(cudnn % 100) + ", NCCL " + std::to_string(nccl / 10000) + "." +
          std::to_string((nccl % 10000) / 100) + "." + std::to_string(nccl % 100) + "\n";
   return out;
+}
+
+// Note [gpu per rank]: when a launcher shows each rank one GPU (srun --gpus-per-task=1, or a
+// CUDA_VISIBLE_DEVICES per rank), that one is the rank's; when the node's GPUs are all
+// visible, a rank takes the GPU of its local rank, and needs one per local rank.
+void select_gpu(int local_rank, int local_size) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  DPT_CHECK(e == cudaSuccess && n > 0,
+            "train.backend is cuda but no usable GPU was found ("
+                << (e == cudaSuccess ? "no devices" : cudaGetErrorString(e))
+                << "); use backend: cpu, or run on a GPU node");
+  if (n == 1) {
+    DPT_CUDA_CHECK(cudaSetDevice(0));
+    return;
+  }
+  DPT_CHECK(local_size <= n, local_size << " ranks run on this node but it has only " << n
+                                        << " GPU(s); start at most one rank per GPU");
+  DPT_CUDA_CHECK(cudaSetDevice(local_rank));
+}
+
+int current_gpu() {
+  int d = 0;
+  DPT_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
 }
 
 float* device_alloc(size_t bytes) {
@@ -112,24 +137,6 @@ Context& ctx() {
   return c;
 }
 }  // namespace
-
-void select_device(int local_rank, int local_size) {
-  int n = 0;
-  const cudaError_t e = cudaGetDeviceCount(&n);
-  DPT_CHECK(e == cudaSuccess && n > 0,
-            "train.backend is cuda but no usable GPU was found ("
-                << (e == cudaSuccess ? "no devices" : cudaGetErrorString(e))
-                << "); use backend: cpu, or run on a GPU node");
-  DPT_CHECK(local_size <= n, local_size << " ranks run on this node but it has only " << n
-                                        << " GPU(s); start at most one rank per GPU");
-  DPT_CUDA_CHECK(cudaSetDevice(local_rank));
-}
-
-int current_device() {
-  int d = 0;
-  DPT_CUDA_CHECK(cudaGetDevice(&d));
-  return d;
-}
 
 cudaStream_t stream() { return ctx().stream; }
 cudnnHandle_t cudnn() { return ctx().cudnn; }

@@ -1,12 +1,9 @@
-// The process's GPU: selection by local rank, one compute stream, cuDNN and cuBLAS handles.
+// The process's GPU context: one compute stream, cuDNN and cuBLAS handles (selection: core/device_memory.h).
 #pragma once
 #include "models/kernels/cuda/cuda_check.h"
 
 namespace dpt::cuda {
 
-// Picks GPU `local_rank`; a clear error when there is no GPU or fewer GPUs than local ranks.
-void select_device(int local_rank, int local_size);
-int current_device();
 cudaStream_t stream();  // all compute runs here, in order
 cudnnHandle_t cudnn();
 cublasHandle_t cublas();

@@ -2,7 +2,7 @@
 #pragma once
 #include <memory>
 
-#include "models/kernels/cpu/activation_cpu.h"
+#include "models/layers/act.h"
 #include "models/kernels/cuda/cuda_context.h"
 
 namespace dpt::cuda {

@@ -1,5 +1,5 @@
 // Dropout on the GPU with the same Philox blocks as the CPU: one thread per block of 4 elements.
-#include "models/core/philox.h"
+#include "core/philox.h"
 #include "models/kernels/cuda/cuda_context.h"
 #include "models/layers/dropout.h"
 
@@ -19,15 +19,34 @@ __global__ void dropout_kernel(const float* in, float* out, int64_t n, float rat
     }
   }
 }
-}  // namespace
 
-void Dropout::apply_mask_cuda(const float* in, float* out, int64_t n, float rate, uint64_t seed,
-                              uint32_t rank, uint64_t step, uint32_t layer) {
+void apply_mask(const float* in, float* out, int64_t n, float rate, uint64_t seed, uint32_t rank,
+                uint64_t step, uint32_t layer) {
   const PhiloxKey key = philox_key(seed, rank);
   dropout_kernel<<<cuda::blocks_for((n + 3) / 4), 256, 0, cuda::stream()>>>(
       in, out, n, rate, 1.0f / (1.0f - rate), key.k0, key.k1, uint32_t(step), uint32_t(step >> 32),
       uint32_t(RandomStream::kDropout) + layer);
   DPT_CUDA_LAUNCH_CHECK();
+}
+
+// The identity (inference, rate 0) stays on the compute stream: no host synchronisation.
+void copy_on_stream(float* dst, const float* src, int64_t n) {
+  DPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice,
+                                 cuda::stream()));
+}
+}  // namespace
+
+void Dropout::forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx) {
+  last_ = ctx;
+  if (passes_through(ctx)) return copy_on_stream(y.data(), x.data(), x.size());
+  apply_mask(x.data(), y.data(), x.size(), rate_, ctx.seed, ctx.rank, ctx.step, uint32_t(index()));
+}
+
+void Dropout::backward_cuda(const Tensor&, const Tensor&, const Tensor& dy, Tensor* dx) {
+  if (!dx) return;
+  if (passes_through(last_)) return copy_on_stream(dx->data(), dy.data(), dy.size());
+  apply_mask(dy.data(), dx->data(), dy.size(), rate_, last_.seed, last_.rank, last_.step,
+             uint32_t(index()));
 }
 
 }  // namespace dpt

@@ -1,4 +1,4 @@
-// Softmax cross-entropy on the GPU: one thread per sample, the same log-sum-exp as the CPU.
+// Softmax cross-entropy on the GPU: one thread per sample, the same log-sum-exp as the CPU kernel.
 #include <vector>
 
 #include "models/kernels/cuda/cuda_context.h"

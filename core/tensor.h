@@ -1,12 +1,12 @@
-// Tensor: float32 storage with a shape, owned or viewing memory owned elsewhere (host for now).
+// Tensor: float32 storage with a shape on a device (host or GPU), owned or a view of memory owned elsewhere.
 #pragma once
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
 
-#include "models/core/error.h"
-#include "models/tensor/device_memory.h"
-#include "models/tensor/shape.h"
+#include "core/error.h"
+#include "core/device_memory.h"
+#include "core/shape.h"
 
 namespace dpt {
 

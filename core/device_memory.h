@@ -1,4 +1,4 @@
-// Device memory primitives behind Tensor: allocation and copies for the CUDA backend.
+// The GPU as the rest of dptrain sees it, without CUDA headers: selection, memory, copies.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -7,6 +7,10 @@ namespace dpt {
 
 // True when this build has the CUDA backend and a GPU is usable.
 bool cuda_available();
+// Makes this process use its GPU (before any device allocation): see the definition for the
+// rule. A clear error without a usable GPU.
+void select_gpu(int local_rank, int local_size);
+int current_gpu();  // -1 without CUDA
 // "CUDA runtime ..., driver ..., cuDNN ..., NCCL ..., N GPU(s)" lines; "" in a CPU-only build.
 std::string gpu_library_versions();
 float* device_alloc(size_t bytes);  // throws dpt::Error without CUDA or on failure

@@ -1,5 +1,5 @@
 // Options: strict typed access to a YAML map with key paths and line numbers in every error.
-#include "models/core/options.h"
+#include "core/options.h"
 
 #include <algorithm>
 

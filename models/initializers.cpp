@@ -1,10 +1,10 @@
 // Weight initialisers: glorot/he/lecun uniform and truncated normal, zeros and ones.
-#include "models/core/initializers.h"
+#include "models/initializers.h"
 
 #include <cmath>
 
-#include "models/core/error.h"
-#include "models/core/philox.h"
+#include "core/error.h"
+#include "core/philox.h"
 
 namespace dpt {
 

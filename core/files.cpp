@@ -1,5 +1,5 @@
 // File-system helpers: mkdir -p, statvfs-based disk-full hints, write-fsync-rename.
-#include "models/core/files.h"
+#include "core/files.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "models/core/error.h"
+#include "core/error.h"
 
 namespace dpt {
 

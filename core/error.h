@@ -7,7 +7,7 @@
 namespace dpt {
 
 // Every failure in dptrain is a dpt::Error; main() prints it and ends the whole job with its
-// exit code (see ExitCode in models/core/exit_codes.h and the table in docs/FAULTS.md).
+// exit code (see ExitCode in core/exit_codes.h and the table in docs/FAULTS.md).
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what, int exit_code = 1)

@@ -1,0 +1,26 @@
+// Compute back-end set-up: GPU selection and the gradient communicator, by train.backend.
+#include "comm/backend.h"
+
+#include "comm/nccl_communicator.h"
+#include "core/device_memory.h"
+
+namespace dpt {
+
+Device select_device(const std::string& backend, const Communicator& comm) {
+  if (backend != "cuda") return Device::kCpu;
+  select_gpu(comm.local_rank(), comm.local_size());
+  return Device::kCuda;
+}
+
+std::unique_ptr<Communicator> make_gradient_communicator(Device device, Communicator& host) {
+  if (device == Device::kCuda && host.size() > 1) return make_nccl_communicator(host);
+  return nullptr;
+}
+
+std::string describe_device(Device device, const Communicator& gradients) {
+  if (device != Device::kCuda) return "";
+  return "GPUs: rank 0 uses GPU " + std::to_string(current_gpu()) +
+         " (each rank its own); gradients all-reduced with " + gradients.backend();
+}
+
+}  // namespace dpt

@@ -1,0 +1,23 @@
+// What train.backend sets up for a rank: the device its model lives on and the communicator
+// its gradients travel through (the trainer stays free of CUDA).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "comm/communicator.h"
+#include "core/tensor.h"
+
+namespace dpt {
+
+// "cpu" -> kCpu; "cuda" -> kCuda after selecting this rank's GPU (Note [gpu per rank]), which
+// must happen before any device allocation.
+Device select_device(const std::string& backend, const Communicator& comm);
+
+// The communicator for gradients and BatchNorm statistics once the model is on `device`: NCCL
+// between several GPUs, else `host` itself (returned as null: nothing to own).
+std::unique_ptr<Communicator> make_gradient_communicator(Device device, Communicator& host);
+
+// "GPU 0 (each rank its own), gradients over nccl" for the log; "" on the CPU.
+std::string describe_device(Device device, const Communicator& gradients);
+
+}  // namespace dpt

@@ -1,0 +1,36 @@
+// SGD and Adam updates on the CPU: vectorised loops over the flat buffers, OpenMP across cores.
+#include <cmath>
+
+#include "models/kernels/update_rules.h"
+
+namespace dpt {
+
+void sgd_update_cpu(float* w, const float* g, float* v, int64_t n, const SgdRule& r, float lr) {
+  const float mu = r.momentum, wd = r.weight_decay;
+  const bool nesterov = r.nesterov;
+  if (mu == 0) {  // no velocity buffer (v is null): the branch stays outside the vector loop
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);
+    return;
+  }
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i] + wd * w[i];
+    v[i] = mu * v[i] - lr * gi;
+    w[i] += nesterov ? mu * v[i] - lr * gi : v[i];
+  }
+}
+
+void adam_update_cpu(float* w, const float* g, float* m, float* v, int64_t n, const AdamRule& r) {
+  const float b1 = r.beta1, b2 = r.beta2, eps = r.epsilon, alpha = r.alpha, decay = r.decay,
+              l2 = r.l2;
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i] + l2 * w[i];
+    m[i] += (gi - m[i]) * (1 - b1);
+    v[i] += (gi * gi - v[i]) * (1 - b2);
+    w[i] -= decay * w[i] + alpha * m[i] / (std::sqrt(v[i]) + eps);
+  }
+}
+
+}  // namespace dpt
