@@ -14,6 +14,9 @@ class Work {
   virtual void wait() = 0;
   // Lets the backend progress without blocking (MPI progresses only inside MPI calls).
   virtual bool test() { return false; }
+  // Device collectives (NCCL) wait on the GPU, not in wait(): the time the compute stream
+  // stood still, measured with CUDA events once known; -1 where the host's wait is the time.
+  virtual double device_wait_seconds() { return -1; }
 };
 
 class Communicator {

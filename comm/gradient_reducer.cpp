@@ -1,6 +1,7 @@
 // GradientReducer: bucket assignment in reverse parameter order and in-order launches.
 #include "comm/gradient_reducer.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace dpt {
@@ -55,8 +56,11 @@ double GradientReducer::finish_step() {
   const auto t0 = std::chrono::steady_clock::now();
   while (next_ < buckets_.size()) launch(next_++);
   for (auto& w : pending_) w->wait();
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (auto& w : previous_) waited += std::max(0.0, w->device_wait_seconds());
+  previous_ = std::move(pending_);  // kept until their device events can be read
   pending_.clear();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return waited;
 }
 
 }  // namespace dpt

@@ -24,7 +24,9 @@ class GradientReducer {
 
   void begin_step();
   void on_layer_done(int layer);  // the Model's backward hook
-  // Launches what is left, waits for all; returns the seconds spent waiting here.
+  // Launches what is left, waits for all; returns the seconds spent waiting: on the host
+  // (MPI), or, for device collectives (NCCL), the GPU's measured stall of the previous step
+  // (its events are complete by then without an extra synchronisation).
   double finish_step();
   const std::vector<Bucket>& buckets() const { return buckets_; }
 
@@ -35,7 +37,7 @@ class GradientReducer {
   float* grads_ = nullptr;  // read at begin_step: the model may have moved to a GPU since
   bool overlap_;
   std::vector<Bucket> buckets_;
-  std::vector<std::unique_ptr<Work>> pending_;
+  std::vector<std::unique_ptr<Work>> pending_, previous_;
   size_t next_ = 0;  // next bucket to launch (strictly in order)
 };
 

@@ -185,6 +185,7 @@ void MpiCommunicator::report_stall(const char* what, double waited) {
   msg += "; rank(s) " + waiting + " were waiting. Ending the job (exit code 4)";
   report_error(rank_, msg);
   abort(kExitStalled);
+  std::abort();  // not reached: abort() ends the job
 }
 
 std::unique_ptr<Work> MpiCommunicator::allreduce_sum(float* buf, size_t n) {

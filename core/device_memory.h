@@ -7,6 +7,7 @@ namespace dpt {
 
 // True when this build has the CUDA backend and a GPU is usable.
 bool cuda_available();
+int gpu_count();  // GPUs this process can see (0 without CUDA)
 // Makes this process use its GPU (before any device allocation): see the definition for the
 // rule. A clear error without a usable GPU.
 void select_gpu(int local_rank, int local_size);

@@ -35,7 +35,7 @@ DeviceBatch::DeviceBatch(int64_t capacity, const Shape& sample) : impl_(new Impl
 }
 
 DeviceBatch::~DeviceBatch() {
-  cudaStreamSynchronize(impl_->copy);
+  cudaStreamSynchronize(impl_->copy);  // destruction: no watchdog, copies finish on their own
   for (const void* p : impl_->pinned) cudaHostUnregister(const_cast<void*>(p));
   for (auto& s : impl_->slots) {
     cudaFree(s.y);

@@ -230,18 +230,20 @@ TEST(ThreeRanks, UnevenShardsFinishAndCountEverySampleOnce) {
 }  // namespace
 }  // namespace dpt::testing
 
-#ifdef DPT_WITH_CUDA
+// The GPU path on 2 ranks (skips without 2 GPUs on the node).
 #include "comm/nccl_communicator.h"
-#include "models/kernels/cuda/cuda_context.h"
 
 namespace dpt::testing {
 namespace {
 
+#define REQUIRE_TWO_GPUS()                                                                  \
+  do {                                                                                      \
+    if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";                        \
+    if (gpu_count() < 2) GTEST_SKIP() << "needs 2 GPUs on this node (found " << gpu_count() << ")"; \
+  } while (0)
+
 TEST(TwoRanks, NcclAllReduceSumsDeviceBuffers) {
-  if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices < 2)
-    GTEST_SKIP() << "needs 2 GPUs on this node (found " << devices << ")";
+  REQUIRE_TWO_GPUS();
   select_gpu(g_comm->local_rank(), g_comm->local_size());
   auto nccl = make_nccl_communicator(*g_comm);
   std::vector<float> host(1000);
@@ -253,10 +255,52 @@ TEST(TwoRanks, NcclAllReduceSumsDeviceBuffers) {
   for (size_t i = 0; i < host.size(); ++i) ASSERT_FLOAT_EQ(host[i], 3.0f * float(i));
 }
 
+// Two GPUs over NCCL, b samples each, against one GPU on the same 2b samples.
+TEST(TwoRanks, NcclStepEqualsOneGpuOnTheConcatenatedBatch) {
+  REQUIRE_TWO_GPUS();
+  select_gpu(g_comm->local_rank(), g_comm->local_size());
+  const RawDataset d = synthetic_dataset(16, 0, 3);
+  const int64_t b = 4;
+  OptimizerConfig oc;
+  oc.kind = "sgd";
+  oc.lr = 0.1;
+  const StepContext ctx{Mode::kTrain, 1, 0, 0};
+  auto on_gpu = [](const Batch& host, Tensor* x, Tensor* y) {
+    *x = Tensor(host.x.shape(), Device::kCuda);
+    copy_memory(x->data(), true, host.x.data(), false, size_t(host.x.size()) * sizeof(float));
+    *y = Tensor({host.n}, Device::kCuda);
+    copy_memory(y->data(), true, host.y.data(), false, size_t(host.n) * sizeof(int32_t));
+    Batch g;
+    g.x = *x;
+    g.n = host.n;
+    g.y = host.y;
+    g.device_labels = reinterpret_cast<const int32_t*>(y->data());
+    return g;
+  };
+  Model dist(YAML::Load(kModel), "dist");
+  dist.initialize(5);
+  dist.to_device(Device::kCuda);
+  auto nccl = make_nccl_communicator(*g_comm);
+  GradientReducer reducer(*nccl, dist, 64, 16, true);
+  auto opt = make_optimizer(oc, dist.num_trainable(), Device::kCuda);
+  Tensor x1, y1;
+  const Batch mine = on_gpu(make_batch(d.train, g_comm->rank() * b, b), &x1, &y1);
+  train_step(dist, reducer, *opt, &mine, 2 * b, ctx, 0.1f);
+
+  LocalCommunicator local;
+  Model single(YAML::Load(kModel), "single");
+  single.initialize(5);
+  single.to_device(Device::kCuda);
+  GradientReducer local_reducer(local, single, 1 << 20, 1 << 20, true);
+  auto opt1 = make_optimizer(oc, single.num_trainable(), Device::kCuda);
+  Tensor x2, y2;
+  const Batch both = on_gpu(make_batch(d.train, 0, 2 * b), &x2, &y2);
+  train_step(single, local_reducer, *opt1, &both, 2 * b, ctx, 0.1f);
+  single.download();
+  dist.download();
+  for (int64_t i = 0; i < single.num_trainable(); ++i)
+    ASSERT_NEAR(dist.host_weights().data()[i], single.host_weights().data()[i], 1e-5) << "weight " << i;
+}
+
 }  // namespace
 }  // namespace dpt::testing
-#else
-TEST(TwoRanks, NcclAllReduceSumsDeviceBuffers) {
-  GTEST_SKIP() << "this build has no CUDA backend (DPT_WITH_CUDA is off)";
-}
-#endif

@@ -36,9 +36,12 @@ void expect_close(const Tensor& cpu, const Tensor& gpu, double tol, const std::s
       ADD_FAILURE() << what << "[" << i << "]: cpu " << cpu.data()[i] << " gpu " << g.data()[i];
 }
 
-// The same layer, with the same parameter values, on both backends.
-void compare_layer(const std::string& yaml, const Shape& in, int64_t batch, Mode mode = Mode::kTrain) {
-  SCOPED_TRACE(yaml);
+// The same layer, with the same parameter values, on both backends. Training mode runs forward
+// and backward; inference mode forward only (a backward after an inference forward reads
+// batch statistics that were never computed, on either backend).
+void compare_layer(const std::string& yaml, const Shape& in, int64_t batch, Mode mode = Mode::kTrain,
+                   const Tensor* input = nullptr) {
+  SCOPED_TRACE(yaml + " batch " + std::to_string(batch));
   LayerUnderTest cpu(yaml, in), gpu(yaml, in);
   std::vector<Tensor> dev_values, dev_grads;
   std::vector<Param*> ptrs;
@@ -51,28 +54,37 @@ void compare_layer(const std::string& yaml, const Shape& in, int64_t batch, Mode
   }
   gpu.layer->bind(ptrs);
   const StepContext ctx{mode, 3, 1, 7};
-  const Tensor x = random_tensor(with_batch(batch, in), 21);
+  const Tensor x = input ? *input : random_tensor(with_batch(batch, in), 21);
   const Tensor dy = random_tensor(with_batch(batch, cpu.out), 22);
   Tensor y(with_batch(batch, cpu.out)), dx(x.shape());
-  cpu.layer->forward(x, y, ctx);
-  cpu.layer->backward(x, y, dy, &dx);
   const Tensor xg = to(x, Device::kCuda), dyg = to(dy, Device::kCuda);
   Tensor yg(y.shape(), Device::kCuda), dxg(x.shape(), Device::kCuda);
+  cpu.layer->forward(x, y, ctx);
   gpu.layer->forward(xg, yg, ctx);
-  gpu.layer->backward(xg, yg, dyg, &dxg);
   expect_close(y, yg, 1e-4, "y");
+  if (mode == Mode::kInfer) return;
+  cpu.layer->backward(x, y, dy, &dx);
+  gpu.layer->backward(xg, yg, dyg, &dxg);
   expect_close(dx, dxg, 1e-4, "dx");
-  for (size_t k = 0; k < cpu.params.size(); ++k)
+  for (size_t k = 0; k < cpu.params.size(); ++k) {
+    const Tensor cpu_value = Tensor::view(cpu.params[k].value, cpu.params[k].spec.shape);
     if (cpu.params[k].grad)
       expect_close(Tensor::view(cpu.params[k].grad, cpu.params[k].spec.shape), dev_grads[k], 1e-3,
                    cpu.params[k].spec.name);
+    else  // moving statistics after one training step
+      expect_close(cpu_value, dev_values[k], 1e-4, cpu.params[k].spec.name);
+  }
 }
 
 TEST(CudaVsCpu, Conv2D) {
   REQUIRE_GPU();
-  compare_layer("conv2d: {filters: 8, kernel: 3, activation: relu}", {9, 9, 3}, 4);
-  compare_layer("conv2d: {filters: 4, kernel: 2, padding: same, strides: 2}", {7, 6, 2}, 3);
-  compare_layer("conv2d: {filters: 5, kernel: 3, padding: same, activation: tanh}", {6, 6, 4}, 2);
+  for (int64_t batch : {4, 7}) {  // two batch sizes: one plan each
+    compare_layer("conv2d: {filters: 8, kernel: 3, activation: relu}", {9, 9, 3}, batch);
+    // Asymmetric 'same' (TF pads one more at the bottom/right): explicit pad and crop on cuDNN.
+    compare_layer("conv2d: {filters: 4, kernel: 2, padding: same, strides: 2}", {7, 6, 2}, batch);
+    compare_layer("conv2d: {filters: 4, kernel: 4, padding: same}", {6, 6, 2}, batch);
+    compare_layer("conv2d: {filters: 5, kernel: 3, padding: same, activation: tanh}", {6, 6, 4}, batch);
+  }
 }
 
 TEST(CudaVsCpu, Dense) {
@@ -92,11 +104,57 @@ TEST(CudaVsCpu, Pooling) {
 
 TEST(CudaVsCpu, BatchNormDropoutActivations) {
   REQUIRE_GPU();
-  compare_layer("batch_norm: {}", {4, 4, 6}, 8);
+  compare_layer("batch_norm: {}", {4, 4, 6}, 8);  // 4-D, moving statistics compared too
   compare_layer("batch_norm: {}", {4, 4, 6}, 8, Mode::kInfer);
-  compare_layer("batch_norm: {}", {10}, 16);
+  compare_layer("batch_norm: {}", {10}, 16);      // 2-D
+  // A variance far below epsilon: the case where 1/inv_std^2 - eps cancelled.
+  const Tensor flat = random_tensor({16, 10}, 8, 0.5f, 0.5001f);
+  compare_layer("batch_norm: {}", {10}, 16, Mode::kTrain, &flat);
   compare_layer("dropout: {rate: 0.3}", {40}, 4);  // same Philox masks on both
+  compare_layer("dropout: {rate: 0.3}", {7, 3}, 3);  // n % 4 != 0: a partial last block
+  compare_layer("dropout: {rate: 0.3}", {40}, 4, Mode::kInfer);
   for (const char* a : {"relu: {}", "sigmoid: {}", "tanh: {}", "softmax: {}"}) compare_layer(a, {9}, 3);
+}
+
+// Note [max-pool ties]: where several inputs of a window share the maximum (blank image regions
+// after a ReLU give many), oneDNN sends the gradient to the first, cuDNN to one of them, not
+// specified. Each window's gradient sum is the same on both (tolerance 1e-5); element by
+// element they agree except inside tied windows, which this test counts and reports.
+TEST(CudaVsCpu, MaxPoolTiesMoveTheGradientOnlyWithinTheirWindow) {
+  REQUIRE_GPU();
+  Tensor x = random_tensor({2, 8, 8, 3}, 31, -1, 1);
+  for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = std::max(0.0f, x.data()[i]);  // ties of 0
+  LayerUnderTest cpu("max_pool: {pool: 2}", {8, 8, 3}), gpu("max_pool: {pool: 2}", {8, 8, 3});
+  const Tensor dy = random_tensor({2, 4, 4, 3}, 32);
+  Tensor y({2, 4, 4, 3}), dx(x.shape());
+  const StepContext ctx{Mode::kTrain, 1, 0, 0};
+  cpu.layer->forward(x, y, ctx);
+  cpu.layer->backward(x, y, dy, &dx);
+  const Tensor xg = to(x, Device::kCuda), dyg = to(dy, Device::kCuda);
+  Tensor yg(y.shape(), Device::kCuda), dxg(x.shape(), Device::kCuda);
+  gpu.layer->forward(xg, yg, ctx);
+  gpu.layer->backward(xg, yg, dyg, &dxg);
+  expect_close(y, yg, 0, "y");
+  const Tensor g = to(dxg, Device::kCpu);
+  int tied_windows = 0;
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t oy = 0; oy < 4; ++oy)
+      for (int64_t ox = 0; ox < 4; ++ox)
+        for (int64_t c = 0; c < 3; ++c) {
+          double sc = 0, sg = 0;
+          int maxima = 0;
+          const float m = y.data()[((n * 4 + oy) * 4 + ox) * 3 + c];
+          for (int64_t dy_ = 0; dy_ < 2; ++dy_)
+            for (int64_t dx_ = 0; dx_ < 2; ++dx_) {
+              const int64_t i = ((n * 8 + oy * 2 + dy_) * 8 + ox * 2 + dx_) * 3 + c;
+              sc += dx.data()[i];
+              sg += g.data()[i];
+              maxima += x.data()[i] == m;
+            }
+          EXPECT_NEAR(sc, sg, 1e-5) << "window " << n << "," << oy << "," << ox << "," << c;
+          tied_windows += maxima > 1;
+        }
+  EXPECT_GT(tied_windows, 0) << "the input was meant to contain ties";
 }
 
 TEST(CudaVsCpu, SoftmaxCrossEntropy) {
@@ -156,6 +214,60 @@ layers:
   }
   expect_close(cpu.weights(), gpu.weights(), 1e-3, "weights after 3 steps");
   expect_close(cpu.state(), gpu.state(), 1e-3, "batch-norm statistics");
+}
+
+// Gradients, not updated weights (Adam's first steps would hide a gradient-scale error): the
+// flat gradient after step 1 and after step 2 (SGD without momentum in between), at two batch
+// sizes, through valid and asymmetric-'same' convolutions, 4-D and 2-D BatchNorm, dropout on a
+// size that is not a multiple of 4, and max pooling over ReLU outputs (ties, Note [max-pool
+// ties]: compared by the conv gradients upstream, which sum over each window).
+TEST(CudaVsCpu, FlatGradientsOfTwoStepsAtTwoBatchSizes) {
+  REQUIRE_GPU();
+  const char* yaml = R"(
+input: [9, 9, 2]
+layers:
+  - conv2d: {filters: 4, kernel: 3, activation: relu}
+  - conv2d: {filters: 5, kernel: 2, padding: same, strides: 2}
+  - batch_norm: {}
+  - max_pool: {pool: 2, padding: same}
+  - flatten: {}
+  - dropout: {rate: 0.25}
+  - dense: {units: 7, activation: tanh}
+  - batch_norm: {}
+  - dense: {units: 3}
+)";
+  for (int64_t batch : {5, 8}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    Model cpu(YAML::Load(yaml), "m"), gpu(YAML::Load(yaml), "m");
+    cpu.initialize(4);
+    gpu.initialize(4);
+    gpu.to_device(Device::kCuda);
+    OptimizerConfig oc;
+    oc.kind = "sgd";
+    oc.lr = 0.05;
+    auto ocpu = make_optimizer(oc, cpu.num_trainable());
+    auto ogpu = make_optimizer(oc, gpu.num_trainable(), Device::kCuda);
+    Tensor x = random_tensor({batch, 9, 9, 2}, 9, 0, 1);
+    for (int64_t i = 0; i < x.size(); i += 3) x.data()[i] = 0;  // constant regions
+    std::vector<int32_t> labels(static_cast<size_t>(batch));
+    for (int64_t i = 0; i < batch; ++i) labels[size_t(i)] = int32_t(i % 3);
+    Tensor labels_dev({batch}, Device::kCuda);
+    auto* dl = reinterpret_cast<int32_t*>(labels_dev.data());
+    copy_memory(dl, true, labels.data(), false, labels.size() * sizeof(int32_t));
+    const Tensor xg = to(x, Device::kCuda);
+    for (int step = 0; step < 2; ++step) {
+      const StepContext ctx{Mode::kTrain, 1, 0, uint64_t(step)};
+      SoftmaxCrossEntropy::compute(cpu.forward(x, ctx), labels.data(), &cpu.logits_grad(),
+                                   1.0f / float(batch));
+      cpu.backward();
+      SoftmaxCrossEntropy::compute(gpu.forward(xg, ctx), dl, &gpu.logits_grad(), 1.0f / float(batch));
+      gpu.backward();
+      expect_close(cpu.grads(), gpu.grads(), 1e-3, "gradients of step " + std::to_string(step + 1));
+      ocpu->step(cpu.weights().data(), cpu.grads().data(), 0.05f);
+      ogpu->step(gpu.weights().data(), gpu.grads().data(), 0.05f);
+    }
+    expect_close(cpu.state(), gpu.state(), 1e-4, "batch-norm statistics");
+  }
 }
 
 }  // namespace

@@ -62,4 +62,10 @@ inline RunResult run(const std::string& cmd) {
 
 inline std::string dptrain() { return DPT_BINARY; }
 
+// Text without its trailing newlines (command output).
+inline std::string trim_newline(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
 }  // namespace dpt::testing

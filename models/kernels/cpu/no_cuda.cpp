@@ -50,6 +50,7 @@ void sgd_update_cuda(float*, const float*, float*, int64_t, const SgdRule&, floa
 void adam_update_cuda(float*, const float*, float*, float*, int64_t, const AdamRule&) { no_cuda(); }
 
 bool cuda_available() { return false; }
+int gpu_count() { return 0; }
 std::string gpu_library_versions() { return ""; }
 void select_gpu(int, int) { no_cuda(); }
 int current_gpu() { return -1; }

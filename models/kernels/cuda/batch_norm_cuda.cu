@@ -1,4 +1,5 @@
 // BatchNormalization on cuDNN: the GPU twin of models/kernels/cpu/batch_norm_cpu.cpp.
+#include <algorithm>
 #include <map>
 
 #include "models/kernels/cuda/cudnn_util.cuh"
@@ -9,16 +10,42 @@ namespace dpt {
 using namespace cuda;
 
 namespace {
-// Keras' update with the biased batch variance. cuDNN's own running average would use the
-// unbiased one, so cuDNN is asked for no averaging (factor 0) and this kernel does it from the
-// saved mean and inverse standard deviation: var = 1 / inv_std^2 - epsilon.
-__global__ void moving_average_kernel(float* mean, float* var, const float* batch_mean,
-                                      const float* inv_std, int c, float momentum, float eps) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= c) return;
-  const float v = 1.0f / (inv_std[i] * inv_std[i]) - eps;
-  mean[i] = mean[i] * momentum + batch_mean[i] * (1 - momentum);
-  var[i] = var[i] * momentum + v * (1 - momentum);
+// Keras' moving averages use the biased batch variance, and cuDNN's own running average the
+// unbiased one; cuDNN's saved mean and inverse standard deviation are an opaque cache for its
+// backward (and 1 / inv_std^2 - eps cancels badly for variances far below eps). So cuDNN is
+// asked for no averaging (factor 0), and this kernel measures the batch itself: one block per
+// channel, two passes (mean, then squared deviations) in double, a fixed reduction order.
+constexpr int kThreads = 256;
+__device__ double block_sum(double v, double* shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
+    __syncthreads();
+  }
+  const double total = shared[0];
+  __syncthreads();
+  return total;
+}
+
+__global__ void moving_average_kernel(const float* x, int64_t rows, int64_t c, float* mean,
+                                      float* var, float momentum) {
+  __shared__ double shared[kThreads];
+  for (int64_t ch = blockIdx.x; ch < c; ch += gridDim.x) {
+    double s = 0;
+    for (int64_t i = threadIdx.x; i < rows; i += blockDim.x) s += x[i * c + ch];
+    const double m = block_sum(s, shared) / double(rows);
+    double d = 0;
+    for (int64_t i = threadIdx.x; i < rows; i += blockDim.x) {
+      const double e = x[i * c + ch] - m;
+      d += e * e;
+    }
+    const double v = block_sum(d, shared) / double(rows);
+    if (threadIdx.x == 0) {
+      mean[ch] = mean[ch] * momentum + float(m) * (1 - momentum);
+      var[ch] = var[ch] * momentum + float(v) * (1 - momentum);
+    }
+  }
 }
 }  // namespace
 
@@ -43,7 +70,7 @@ void BatchNorm::forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx)
     auto p = std::make_unique<CudaState::Plan>();
     if (x.shape().size() == 4) p->data.nhwc(n, x.dim(1), x.dim(2), c);
     else p->data.nhwc(n, 1, 1, c);
-    p->param.nhwc(1, 1, 1, c);
+    DPT_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(p->param, p->data, CUDNN_BATCHNORM_SPATIAL));
     p->save_mean = Tensor({c}, Device::kCuda);
     p->save_inv_std = Tensor({c}, Device::kCuda);
     it = cuda_->plans.emplace(n, std::move(p)).first;
@@ -60,9 +87,8 @@ void BatchNorm::forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx)
       cudnn(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, p.data, x.data(), p.data, y.data(), p.param,
       gamma_->value, beta_->value, 0.0, moving_mean_->value, moving_var_->value, double(epsilon_),
       p.save_mean.data(), p.save_inv_std.data()));
-  moving_average_kernel<<<int((c + 127) / 128), 128, 0, stream()>>>(
-      moving_mean_->value, moving_var_->value, p.save_mean.data(), p.save_inv_std.data(), int(c),
-      momentum_, epsilon_);
+  moving_average_kernel<<<int(std::min<int64_t>(c, 65535)), kThreads, 0, stream()>>>(
+      x.data(), x.size() / c, c, moving_mean_->value, moving_var_->value, momentum_);
   DPT_CUDA_LAUNCH_CHECK();
 }
 

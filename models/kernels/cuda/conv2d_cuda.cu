@@ -1,4 +1,6 @@
 // Conv2D on cuDNN: the GPU twin of models/kernels/cpu/conv2d_cpu.cpp (same signature, same math).
+#include <algorithm>
+#include <initializer_list>
 #include <map>
 
 #include "models/kernels/cuda/cudnn_util.cuh"
@@ -40,6 +42,26 @@ void BackendDeleter<Conv2D::CudaState>::operator()(Conv2D::CudaState* p) const {
   delete p;
 }
 
+namespace {
+// Note [conv algorithms]: the heuristics' list is ranked by expected speed; take the first
+// entry that succeeded, is deterministic (so CPU/GPU and resume comparisons mean something),
+// runs in plain FP32 (not TF32 tensor-op math) and is not an FFT or Winograd variant (their
+// rounding differs most from the CPU's direct convolution). No such entry is an error.
+template <typename Perf, typename Algo>
+Algo pick_algorithm(const Perf* perf, int count, std::initializer_list<Algo> excluded,
+                    const std::string& what) {
+  for (int i = 0; i < count; ++i) {
+    const Perf& p = perf[i];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC) continue;
+    if (p.mathType != CUDNN_DEFAULT_MATH && p.mathType != CUDNN_FMA_MATH) continue;
+    if (std::find(excluded.begin(), excluded.end(), p.algo) != excluded.end()) continue;
+    return p.algo;
+  }
+  DPT_FAIL("cuDNN offers no deterministic FP32 algorithm for " << what << " (" << count
+           << " candidates); this convolution shape cannot run on this GPU");
+}
+}  // namespace
+
 void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
   if (!cuda_) cuda_.reset(new CudaState(applied_activation()));
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), cin = x.dim(3);
@@ -62,17 +84,32 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     // Plain FP32 arithmetic (no TF32), so results stay comparable with the CPU path.
     DPT_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
-    // Algorithms chosen once per shape by cuDNN's heuristics; one workspace for all three.
+    // Algorithms chosen once per shape by cuDNN's heuristics (Note [conv algorithms]); one
+    // workspace for all three.
     int got = 0;
-    cudnnConvolutionFwdAlgoPerf_t fperf[8];
-    DPT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cudnn(), p->x, p->w, p->conv, p->y, 8, &got, fperf));
-    p->fwd_algo = fperf[0].algo;
-    cudnnConvolutionBwdDataAlgoPerf_t dperf[8];
-    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn(), p->w, p->y, p->conv, p->x, 8, &got, dperf));
-    p->bwd_data_algo = dperf[0].algo;
-    cudnnConvolutionBwdFilterAlgoPerf_t wperf[8];
-    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn(), p->x, p->y, p->conv, p->w, 8, &got, wperf));
-    p->bwd_filter_algo = wperf[0].algo;
+    cudnnConvolutionFwdAlgoPerf_t fperf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    DPT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+        cudnn(), p->x, p->w, p->conv, p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fperf));
+    p->fwd_algo = pick_algorithm(fperf, got, {CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+                                              CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+                                              CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
+                                              CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED},
+                                 label() + " forward");
+    cudnnConvolutionBwdDataAlgoPerf_t dperf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        cudnn(), p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dperf));
+    p->bwd_data_algo = pick_algorithm(dperf, got, {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
+                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
+                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD,
+                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED},
+                                      label() + " backward data");
+    cudnnConvolutionBwdFilterAlgoPerf_t wperf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        cudnn(), p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wperf));
+    p->bwd_filter_algo = pick_algorithm(wperf, got, {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
+                                                     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
+                                                     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED},
+                                        label() + " backward filter");
     size_t a = 0, b = 0, c = 0;
     DPT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p->x, p->w, p->conv, p->y, p->fwd_algo, &a));
     DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p->w, p->y, p->conv, p->x, p->bwd_data_algo, &b));

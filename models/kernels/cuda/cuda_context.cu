@@ -1,13 +1,21 @@
 // GPU selection and the per-process CUDA stream and library handles.
 #include <nccl.h>
 
+#include <chrono>
 #include <cstdio>
+#include <functional>
+#include <thread>
 #include <cstring>
 
 #include "models/kernels/cuda/cuda_context.h"
 #include "core/device_memory.h"
 
 namespace dpt {
+
+int gpu_count() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
 
 bool cuda_available() {
   int n = 0;
@@ -82,7 +90,7 @@ void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, s
   const cudaMemcpyKind kind = dst_device ? (src_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                          : (src_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
   DPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, cuda::stream()));
-  DPT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  cuda::synchronize();
 }
 
 namespace {
@@ -104,7 +112,7 @@ bool all_finite_on_device(const float* p, size_t n) {
   }
   int host = 0;
   DPT_CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, cuda::stream()));
-  DPT_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  cuda::synchronize();
   return host == 0;
 }
 
@@ -141,7 +149,35 @@ Context& ctx() {
 cudaStream_t stream() { return ctx().stream; }
 cudnnHandle_t cudnn() { return ctx().cudnn; }
 cublasHandle_t cublas() { return ctx().cublas; }
-void synchronize() { DPT_CUDA_CHECK(cudaStreamSynchronize(stream())); }
+namespace {
+std::function<void(double)>& watchdog() {
+  static std::function<void(double)> w;
+  return w;
+}
+}  // namespace
+
+void set_watchdog(std::function<void(double)> w) { watchdog() = std::move(w); }
+
+// Note [polled waits]: the host never blocks inside CUDA. It records an event and polls it;
+// between polls the watchdog (NCCL's asynchronous error, the collective timeout) may throw,
+// so a dead peer or a failed network ends the job instead of hanging it in
+// cudaStreamSynchronize forever.
+void synchronize() {
+  static cudaEvent_t done = nullptr;
+  if (!done) DPT_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+  DPT_CUDA_CHECK(cudaEventRecord(done, stream()));
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t polls = 0;; ++polls) {
+    const cudaError_t e = cudaEventQuery(done);
+    if (e == cudaSuccess) return;
+    if (e != cudaErrorNotReady) DPT_CUDA_CHECK(e);
+    if (polls < 1000) continue;  // most waits end within microseconds
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (watchdog()) watchdog()(waited);
+    std::this_thread::sleep_for(std::chrono::microseconds(waited > 0.01 ? 200 : 10));
+  }
+}
 
 }  // namespace cuda
 }  // namespace dpt

@@ -1,4 +1,6 @@
 // Small CUDA kernels shared by the layers: padding, cropping, transposes, bias, fills.
+#include <algorithm>
+
 #include "models/kernels/cuda/elementwise.cuh"
 
 namespace dpt::cuda {
@@ -42,13 +44,22 @@ __global__ void add_bias_kernel(float* y, const float* b, int64_t rows, int64_t 
     y[i] += b[i % cols];
 }
 
-// One block per column chunk; columns are few (units), rows many (batch): sum in double.
+// One block per column: its threads stride over the rows (the batch, the long side) and meet
+// in a shared-memory tree; sums in double. A fixed reduction order: deterministic.
+constexpr int kReduceThreads = 256;
 __global__ void bias_grad_kernel(const float* dy, float* db, int64_t rows, int64_t cols) {
-  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < cols;
-       j += int64_t(blockDim.x) * gridDim.x) {
+  __shared__ double part[kReduceThreads];
+  for (int64_t j = blockIdx.x; j < cols; j += gridDim.x) {
     double s = 0;
-    for (int64_t i = 0; i < rows; ++i) s += dy[i * cols + j];
-    db[j] = float(s);
+    for (int64_t i = threadIdx.x; i < rows; i += blockDim.x) s += dy[i * cols + j];
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+      if (threadIdx.x < half) part[threadIdx.x] += part[threadIdx.x + half];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) db[j] = float(part[0]);
+    __syncthreads();
   }
 }
 
@@ -85,7 +96,7 @@ void add_bias(float* y, const float* b, int64_t rows, int64_t cols) {
 }
 
 void bias_grad(const float* dy, float* db, int64_t rows, int64_t cols) {
-  bias_grad_kernel<<<blocks_for(cols, 128), 128, 0, stream()>>>(dy, db, rows, cols);
+  bias_grad_kernel<<<int(std::min<int64_t>(cols, 65535)), kReduceThreads, 0, stream()>>>(dy, db, rows, cols);
   DPT_CUDA_LAUNCH_CHECK();
 }
 
