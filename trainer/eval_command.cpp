@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "comm/agree.h"
+#include "core/files.h"
 #include "data/hdf5_util.h"
 #include "data/shards.h"
 #include "models/model.h"
@@ -16,7 +17,7 @@
 namespace dpt {
 
 int run_eval(const std::string& checkpoint, const std::string& data_file,
-             const std::string& predictions_csv, Communicator& comm) {
+             const std::string& predictions_csv, Communicator& comm, bool probabilities) {
   // Everything before the evaluation reads files only: failures are agreed on and reported once.
   Config cfg;
   std::unique_ptr<Model> model;
@@ -53,7 +54,10 @@ int run_eval(const std::string& checkpoint, const std::string& data_file,
   std::vector<int64_t> idx;
   for (int64_t i = rank * data.n / world; i < (rank + 1) * data.n / world; ++i) idx.push_back(i);
   std::vector<int32_t> predicted;
-  const EvalResult r = evaluate(*model, data, idx, 256, comm, &predicted);
+  std::vector<float> probs;
+  const EvalResult r = evaluate(*model, data, idx, 256, comm, &predicted,
+                                probabilities ? &probs : nullptr);
+  const int64_t classes = model->num_classes();
 
   if (!predictions_csv.empty()) {
     // Ranks append their slices in rank order, so rows follow the sample order.
@@ -61,9 +65,23 @@ int run_eval(const std::string& checkpoint, const std::string& data_file,
       if (turn == rank) {
         std::ofstream out(predictions_csv, rank == 0 ? std::ios::trunc : std::ios::app);
         DPT_CHECK(out, "cannot write '" << predictions_csv << "'");
-        if (rank == 0) out << "index,label,predicted\n";
-        for (size_t k = 0; k < idx.size(); ++k)
-          out << idx[k] << "," << int(data.labels[size_t(idx[k])]) << "," << predicted[k] << "\n";
+        if (rank == 0) {
+          out << "index,label,predicted";
+          for (int64_t c = 0; probabilities && c < classes; ++c) out << ",p" << c;
+          out << "\n";
+        }
+        char buf[32];
+        for (size_t k = 0; k < idx.size(); ++k) {
+          out << idx[k] << "," << int(data.labels[size_t(idx[k])]) << "," << predicted[k];
+          for (int64_t c = 0; probabilities && c < classes; ++c) {
+            std::snprintf(buf, sizeof buf, ",%.7g", double(probs[k * size_t(classes) + size_t(c)]));
+            out << buf;
+          }
+          out << "\n";
+        }
+        out.flush();
+        DPT_CHECK(out, "cannot write '" << predictions_csv << "'"
+                                        << write_failure_hint(predictions_csv));
       }
       comm.barrier();
     }
@@ -82,6 +100,11 @@ int run_eval(const std::string& checkpoint, const std::string& data_file,
     std::printf("\n");
   }
   return 0;
+}
+
+std::string default_eval_data(const std::string& checkpoint) {
+  const Config cfg = parse_config(YAML::Load(checkpoint_config(checkpoint)));
+  return cfg.data.dir + "/" + test_file_name(cfg.data.dataset);
 }
 
 }  // namespace dpt

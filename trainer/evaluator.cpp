@@ -1,6 +1,9 @@
 // Exact evaluation over a rank's samples with one all-reduce of sums and the confusion matrix.
 #include "trainer/evaluator.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "data/batch_source.h"
 #include "models/layers/softmax_cross_entropy.h"
 
@@ -17,7 +20,8 @@ std::vector<double> EvalResult::per_class_accuracy() const {
 }
 
 EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
-                    int64_t batch, Communicator& comm, std::vector<int32_t>* predictions) {
+                    int64_t batch, Communicator& comm, std::vector<int32_t>* predictions,
+                    std::vector<float>* probabilities) {
   const int64_t classes = model.num_classes();
   DPT_CHECK(data.classes <= classes, "the data has " << data.classes << " classes but the model "
                                       "outputs " << classes);
@@ -46,6 +50,16 @@ EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64
         for (int64_t i = 0; i < b.n; ++i)
           predictions->push_back(
               int32_t(SoftmaxCrossEntropy::argmax(logits.data() + i * classes, classes)));
+      if (probabilities)
+        for (int64_t i = 0; i < b.n; ++i) {
+          // In double, shifted by the largest logit: exp never overflows.
+          const float* z = logits.data() + i * classes;
+          const float top = *std::max_element(z, z + classes);
+          double total = 0;
+          for (int64_t c = 0; c < classes; ++c) total += std::exp(double(z[c]) - top);
+          for (int64_t c = 0; c < classes; ++c)
+            probabilities->push_back(float(std::exp(double(z[c]) - top) / total));
+        }
     }
     source.stop();
     for (size_t i = 0; i < confusion.size(); ++i) sums[2 + i] = double(confusion[i]);

@@ -18,8 +18,10 @@ struct EvalResult {
 
 // Each rank evaluates its own indices; sums are all-reduced once at the end (one collective,
 // reached by every rank however many batches it had).
-// predictions, if given, receives this rank's predicted class per index.
+// predictions, if given, receives this rank's predicted class per index; probabilities, if
+// given, the softmax of the logits (classes values per index, in index order).
 EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
-                    int64_t batch, Communicator& comm, std::vector<int32_t>* predictions = nullptr);
+                    int64_t batch, Communicator& comm, std::vector<int32_t>* predictions = nullptr,
+                    std::vector<float>* probabilities = nullptr);
 
 }  // namespace dpt

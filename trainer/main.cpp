@@ -1,4 +1,4 @@
-// dptrain command line: prepare, summary, train, eval, verify; errors end the whole job (comm/agree.h).
+// dptrain command line: prepare, summary, train, eval, verify, export, plot; errors end the whole job.
 #include <omp.h>
 #include <sched.h>
 #include <unistd.h>
@@ -15,6 +15,8 @@
 #include "models/model.h"
 #include "trainer/config.h"
 #include "trainer/eval_command.h"
+#include "trainer/export.h"
+#include "trainer/plot_command.h"
 #include "trainer/signals.h"
 #include "trainer/trainer.h"
 #include "trainer/verify_command.h"
@@ -108,11 +110,29 @@ int main(int argc, char** argv) {
   eval->add_option("checkpoint", checkpoint, "a checkpoint file (ckpt-*.h5)")->required();
   eval->add_option("--data", data_file, "HDF5 file in the shard layout (default: the test file)");
   eval->add_option("--predictions", predictions, "write index,label,predicted rows to this CSV");
+  bool probabilities = false;
+  eval->add_flag("--probabilities", probabilities,
+                 "add the softmax probability of every class (p0, p1, ...) to --predictions rows");
 
   std::vector<std::string> verify_files;
   auto* verify = app.add_subcommand(
       "verify", "check checkpoints and data shards (checksums, structure) without training");
   verify->add_option("files", verify_files, "checkpoint (ckpt-*.h5) and shard files")->required();
+
+  std::string keras_out, onnx_out;
+  auto* exp = app.add_subcommand("export", "write a checkpoint's model as Keras 3 (.keras) and/or ONNX");
+  exp->add_option("checkpoint", checkpoint, "a checkpoint file (ckpt-*.h5)")->required();
+  exp->add_option("--keras", keras_out, "write a Keras 3 model (keras.models.load_model) here");
+  exp->add_option("--onnx", onnx_out, "write an ONNX model (opset 17, NHWC input) here");
+
+  dpt::PlotOptions plot_opts;
+  auto* plot = app.add_subcommand(
+      "plot", "curves.png, confusion.png and misclassified.png of a run (needs python3-matplotlib)");
+  plot->add_option("run_dir", plot_opts.run_dir, "a run directory (holds metrics.csv)")->required();
+  plot->add_option("--checkpoint", plot_opts.checkpoint, "evaluate this checkpoint (default: the run's newest)");
+  plot->add_option("--data", plot_opts.data, "HDF5 file to evaluate on (default: the config's test file)");
+  plot->add_option("--out", plot_opts.out_dir, "folder for the PNG files (default: RUN_DIR/plots)");
+  plot->add_option("--python", plot_opts.python, "Python with matplotlib (default: /usr/bin/python3)");
 
   try {
     app.parse(argc, argv);
@@ -135,7 +155,16 @@ int main(int argc, char** argv) {
       DPT_CHECK(comm->size() == 1, "run dptrain prepare as one process, not under mpirun");
       return prepare(dataset, raw_dir, out_dir, shards, shuffle_seed, !no_verify);
     }
-    if (*eval) return dpt::run_eval(checkpoint, data_file, predictions, *comm);
+    if (*eval) {
+      DPT_CHECK(!probabilities || !predictions.empty(), "--probabilities adds columns to the "
+                "--predictions file: give --predictions OUT.csv too");
+      return dpt::run_eval(checkpoint, data_file, predictions, *comm, probabilities);
+    }
+    if (*exp) {
+      DPT_CHECK(comm->size() == 1, "run dptrain export as one process, not under mpirun");
+      return dpt::run_export(checkpoint, keras_out, onnx_out);
+    }
+    if (*plot) return dpt::run_plot(plot_opts, *comm);
     if (*verify) {
       DPT_CHECK(comm->size() == 1, "run dptrain verify as one process, not under mpirun");
       return dpt::run_verify(verify_files);

@@ -150,7 +150,7 @@ std::string move_aside(const std::string& run_dir, const std::vector<std::string
   const std::string dest = run_dir + "/overwritten-" + now_string("%Y%m%d-%H%M%S");
   make_directories(dest);
   std::vector<std::string> all = files;
-  for (const char* n : {"log.txt", "config.yaml"})  // they describe the earlier run too
+  for (const char* n : {"log.txt", "config.yaml", "tensorboard"})  // the earlier run's too
     if (::access((run_dir + "/" + n).c_str(), F_OK) == 0) all.push_back(run_dir + "/" + n);
   for (const auto& f : all) rename_durably(f, dest + "/" + f.substr(f.rfind('/') + 1));
   return dest;

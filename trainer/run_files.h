@@ -69,7 +69,7 @@ std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 // a fresh run refuses to mix with them.
 std::vector<std::string> earlier_run_files(const std::string& run_dir, const std::string& ckpt_dir);
 
-// --overwrite: moves them (and log.txt, config.yaml) into <run_dir>/overwritten-YYYYmmdd-HHMMSS/;
+// --overwrite: moves them (and log.txt, config.yaml, tensorboard/) into <run_dir>/overwritten-YYYYmmdd-HHMMSS/;
 // returns that folder.
 std::string move_aside(const std::string& run_dir, const std::vector<std::string>& files);
 

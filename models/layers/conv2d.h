@@ -23,6 +23,7 @@ class Conv2D : public Layer {
   void defer_activation() { deferred_ = true; }
   Act applied_activation() const { return deferred_ ? Act::kLinear : act_; }
   bool use_bias() const { return use_bias_; }
+  bool padding_same() const { return same_; }
 
  private:
   int64_t filters_;

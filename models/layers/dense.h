@@ -15,6 +15,7 @@ class Dense : public Layer {
   void bind(const std::vector<Param*>& params) override;
   int64_t units() const { return units_; }
   Act activation() const { return act_; }
+  bool use_bias() const { return use_bias_; }
 
  private:
   int64_t units_;

@@ -16,6 +16,7 @@ class Pool2D : public Layer {
   Shape output_shape(const Shape& in) const override;
   Window2D geometry(const Shape& in) const;
   PoolKind kind() const { return kind_; }
+  bool padding_same() const { return same_; }
   // Applies act to the pooled output (see Note [relu after pool] in conv2d.h).
   void set_post_activation(Act act) { post_act_ = act; }
 

@@ -1,0 +1,253 @@
+// ONNX export: the Sequential as an opset-17 graph (NHWC input, NCHW inside), hand-encoded.
+#include <unistd.h>
+
+#include <fstream>
+
+#include "core/files.h"
+#include "models/layers/activation.h"
+#include "models/layers/batch_norm.h"
+#include "models/layers/conv2d.h"
+#include "models/layers/dense.h"
+#include "models/layers/pool2d.h"
+#include "trainer/build_info.h"
+#include "trainer/export.h"
+#include "trainer/protobuf_wire.h"
+
+namespace dpt {
+
+namespace {
+
+// Field numbers of onnx/onnx.proto (IR version 8), the only messages written here.
+// clang-format off
+enum : int {  // one line per message
+  kModelIrVersion = 1, kModelProducerName = 2, kModelProducerVersion = 3, kModelDocString = 6,
+  kModelGraph = 7, kModelOpsetImport = 8, kModelMetadataProps = 14,
+  kOpsetDomain = 1, kOpsetVersion = 2,
+  kGraphNode = 1, kGraphName = 2, kGraphInitializer = 5, kGraphInput = 11, kGraphOutput = 12,
+  kNodeInput = 1, kNodeOutput = 2, kNodeName = 3, kNodeOpType = 4, kNodeAttribute = 5,
+  kAttrName = 1, kAttrF = 2, kAttrI = 3, kAttrInts = 8, kAttrType = 20,
+  kTensorDims = 1, kTensorDataType = 2, kTensorName = 8, kTensorRawData = 9,
+  kValueName = 1, kValueType = 2, kTypeTensor = 1, kTensorElemType = 1, kTensorShape = 2,
+  kShapeDim = 1, kDimValue = 1, kDimParam = 2,
+};
+// clang-format on
+enum : int64_t { kFloat = 1, kAttrTypeFloat = 1, kAttrTypeInt = 2, kAttrTypeInts = 7 };
+constexpr int64_t kIrVersion = 8, kOpset = 17;
+
+struct Attr {
+  std::string name;
+  int64_t type;
+  std::vector<int64_t> ints;  // INT: ints[0]
+  float f = 0;
+};
+Attr ints(const std::string& n, std::vector<int64_t> v) { return {n, kAttrTypeInts, std::move(v)}; }
+Attr one(const std::string& n, int64_t v) { return {n, kAttrTypeInt, {v}}; }
+Attr real(const std::string& n, float v) { return {n, kAttrTypeFloat, {}, v}; }
+
+// Accumulates nodes and initializers; names tensors t0, t1, ... in graph order.
+class GraphBuilder {
+ public:
+  std::string node(const std::string& op, const std::vector<std::string>& inputs,
+                   const std::vector<Attr>& attrs, const std::string& name) {
+    const std::string out = "t" + std::to_string(next_++);
+    ProtoWriter n;
+    for (const auto& in : inputs) n.bytes(kNodeInput, in);
+    n.bytes(kNodeOutput, out);
+    n.bytes(kNodeName, name);
+    n.bytes(kNodeOpType, op);
+    for (const Attr& a : attrs) {
+      ProtoWriter w;
+      w.bytes(kAttrName, a.name);
+      w.int64(kAttrType, a.type);
+      if (a.type == kAttrTypeFloat) w.fixed32(kAttrF, a.f);
+      if (a.type == kAttrTypeInt) w.int64(kAttrI, a.ints.at(0));
+      if (a.type == kAttrTypeInts)
+        for (int64_t v : a.ints) w.int64(kAttrInts, v);
+      n.message(kNodeAttribute, w);
+    }
+    graph_.message(kGraphNode, n);
+    return out;
+  }
+  std::string initializer(const std::string& name, const std::vector<int64_t>& dims,
+                          const std::vector<float>& values) {
+    ProtoWriter t;
+    for (int64_t d : dims) t.int64(kTensorDims, d);
+    t.int64(kTensorDataType, kFloat);
+    t.bytes(kTensorName, name);
+    t.bytes(kTensorRawData, values.data(), values.size() * sizeof(float));  // little-endian
+    graph_.message(kGraphInitializer, t);
+    return name;
+  }
+  // A float tensor (batch "N", dims...) as a graph input or output.
+  void value(int field, const std::string& name, const Shape& dims) {
+    ProtoWriter shape, dim;
+    dim.bytes(kDimParam, "N");
+    shape.message(kShapeDim, dim);
+    for (int64_t d : dims) {
+      ProtoWriter di;
+      di.int64(kDimValue, d);
+      shape.message(kShapeDim, di);
+    }
+    ProtoWriter tensor, type, v;
+    tensor.int64(kTensorElemType, kFloat);
+    tensor.message(kTensorShape, shape);
+    type.message(kTypeTensor, tensor);
+    v.bytes(kValueName, name);
+    v.message(kValueType, type);
+    graph_.message(field, v);
+  }
+  ProtoWriter& graph() { return graph_; }
+
+ private:
+  ProtoWriter graph_;
+  int next_ = 0;
+};
+
+std::vector<float> values(const Param& p) { return {p.host_value, p.host_value + p.size()}; }
+
+// HWIO (Keras, dptrain) -> OIHW (ONNX Conv).
+std::vector<float> oihw(const Param& k) {
+  const Shape& s = k.spec.shape;
+  const int64_t kh = s[0], kw = s[1], ci = s[2], co = s[3];
+  std::vector<float> out(size_t(k.size()));
+  for (int64_t h = 0; h < kh; ++h)
+    for (int64_t w = 0; w < kw; ++w)
+      for (int64_t i = 0; i < ci; ++i)
+        for (int64_t o = 0; o < co; ++o)
+          out[size_t(((o * ci + i) * kh + h) * kw + w)] =
+              k.host_value[((h * kw + w) * ci + i) * co + o];
+  return out;
+}
+
+// The activation `act` on x; `channel_axis` is where softmax normalises (the last axis in
+// Keras: the channels, axis 1 once the tensor is NCHW).
+std::string activation(GraphBuilder& g, Act act, const std::string& x, int64_t channel_axis,
+                       const std::string& name) {
+  switch (act) {
+    case Act::kLinear:
+      return x;
+    case Act::kRelu:
+      return g.node("Relu", {x}, {}, name + "/relu");
+    case Act::kSigmoid:
+      return g.node("Sigmoid", {x}, {}, name + "/sigmoid");
+    case Act::kTanh:
+      return g.node("Tanh", {x}, {}, name + "/tanh");
+    case Act::kSoftmax:
+      return g.node("Softmax", {x}, {one("axis", channel_axis)}, name + "/softmax");
+  }
+  return x;
+}
+
+void window_attrs(const Window2D& w, std::vector<Attr>* attrs) {
+  attrs->push_back(ints("kernel_shape", {w.kh, w.kw}));
+  attrs->push_back(ints("strides", {w.sh, w.sw}));
+  // Keras' "same" pads the extra row/column at the bottom/right (window.h): explicit pads.
+  attrs->push_back(ints("pads", {w.h.pad_lo, w.w.pad_lo, w.h.pad_hi, w.w.pad_hi}));
+}
+
+// Adds layer i's nodes after x (NCHW while the per-sample shape has 3 dims); returns the output.
+std::string add_layer(GraphBuilder& g, const Model& model, size_t i, std::string x) {
+  const Layer& layer = *model.layers()[i];
+  const Shape& in = model.shapes()[i];
+  const std::string& name = layer.name();
+  const auto params = layer_params(model, i);
+  const std::string t = layer.type();
+  if (t == "Conv2D") {
+    const auto& l = static_cast<const Conv2D&>(layer);
+    std::vector<Attr> attrs{ints("dilations", {1, 1}), one("group", 1)};
+    window_attrs(l.geometry(in), &attrs);
+    const Param& k = *params.at(0);
+    std::vector<std::string> inputs{
+        x, g.initializer(name + "/kernel",
+                         {k.spec.shape[3], k.spec.shape[2], k.spec.shape[0], k.spec.shape[1]},
+                         oihw(k))};
+    if (l.use_bias())
+      inputs.push_back(g.initializer(name + "/bias", {l.filters()}, values(*params.at(1))));
+    // The original activation: dptrain's relu-behind-pool move (Note [relu after pool]) is
+    // exact and internal, so the exported graph is the config's.
+    return activation(g, l.activation(), g.node("Conv", inputs, attrs, name), 1, name);
+  }
+  if (t == "Dense") {
+    const auto& l = static_cast<const Dense&>(layer);
+    const Param& k = *params.at(0);
+    const std::string w = g.initializer(name + "/kernel", k.spec.shape, values(k));
+    const std::string y =
+        l.use_bias()
+            ? g.node("Gemm",
+                     {x, w, g.initializer(name + "/bias", {l.units()}, values(*params.at(1)))}, {},
+                     name)
+            : g.node("MatMul", {x, w}, {}, name);
+    return activation(g, l.activation(), y, 1, name);
+  }
+  if (t == "MaxPooling2D" || t == "AveragePooling2D") {
+    const auto& l = static_cast<const Pool2D&>(layer);
+    std::vector<Attr> attrs;
+    window_attrs(l.geometry(in), &attrs);
+    if (t == "MaxPooling2D") return g.node("MaxPool", {x}, attrs, name);
+    attrs.push_back(one("count_include_pad", 0));  // Keras averages over the real pixels only
+    return g.node("AveragePool", {x}, attrs, name);
+  }
+  if (t == "GlobalAveragePooling2D")  // (N, C, 1, 1) -> (N, C)
+    return g.node("Flatten", {g.node("GlobalAveragePool", {x}, {}, name)}, {one("axis", 1)},
+                  name + "/flatten");
+  if (t == "BatchNormalization") {
+    const auto& l = static_cast<const BatchNorm&>(layer);
+    const int64_t c = in.back();
+    std::vector<std::string> inputs{x};
+    const char* names[] = {"/gamma", "/beta", "/moving_mean", "/moving_variance"};
+    for (int k = 0; k < 4; ++k)
+      inputs.push_back(g.initializer(name + names[k], {c}, values(*params.at(size_t(k)))));
+    return g.node("BatchNormalization", inputs, {real("epsilon", l.epsilon())}, name);
+  }
+  if (t == "Dropout") return x;  // the identity in inference
+  if (t == "Flatten") {
+    // Keras flattens NHWC: back from NCHW first, so the next Dense sees Keras' order.
+    if (in.size() == 3)
+      x = g.node("Transpose", {x}, {ints("perm", {0, 2, 3, 1})}, name + "/to_nhwc");
+    return in.size() == 1 ? x : g.node("Flatten", {x}, {one("axis", 1)}, name);
+  }
+  if (t == "Activation")
+    return activation(g, static_cast<const Activation&>(layer).act(), x, in.size() == 3 ? 1 : -1,
+                      name);
+  DPT_FAIL(layer.label() << " has no ONNX export; docs/SHARING.md lists the layers that do");
+}
+
+}  // namespace
+
+void export_onnx(const Model& model, const std::string& path,
+                 const std::vector<std::pair<std::string, std::string>>& metadata) {
+  check_exportable_names(model);
+  GraphBuilder g;
+  g.value(kGraphInput, "input", model.input_shape());
+  std::string x = "input";
+  if (model.input_shape().size() == 3)  // NHWC as Keras takes it; ONNX's Conv and pools want NCHW
+    x = g.node("Transpose", {x}, {ints("perm", {0, 3, 1, 2})}, "input/to_nchw");
+  for (size_t i = 0; i < model.layers().size(); ++i) x = add_layer(g, model, i, x);
+  ProtoWriter out;
+  out.bytes(kNodeInput, x);
+  out.bytes(kNodeOutput, "logits");
+  out.bytes(kNodeName, "logits");
+  out.bytes(kNodeOpType, "Identity");
+  g.graph().message(kGraphNode, out);
+  g.value(kGraphOutput, "logits", model.output_shape());
+  g.graph().bytes(kGraphName, model.name());
+
+  ProtoWriter m, opset;
+  m.int64(kModelIrVersion, kIrVersion);
+  opset.bytes(kOpsetDomain, "");
+  opset.int64(kOpsetVersion, kOpset);
+  m.message(kModelOpsetImport, opset);
+  m.bytes(kModelProducerName, "dptrain");
+  m.bytes(kModelProducerVersion, DPT_VERSION);
+  m.bytes(kModelDocString, "input: float32 (N, H, W, C) pixels / 255; output: logits (N, classes)");
+  m.message(kModelGraph, g.graph());
+  for (const auto& [key, value] : metadata) {
+    ProtoWriter kv;
+    kv.bytes(1, key);
+    kv.bytes(2, value);
+    m.message(kModelMetadataProps, kv);
+  }
+  write_file_atomically(path, m.bytes());
+}
+
+}  // namespace dpt

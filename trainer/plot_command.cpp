@@ -1,0 +1,118 @@
+// `dptrain plot`: finds the run's checkpoint, evaluates it, and runs scripts/plot_run.py.
+#include "trainer/plot_command.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <vector>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
+#include "trainer/eval_command.h"
+
+namespace dpt {
+
+namespace {
+
+bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// Note [plot script]: plotting is matplotlib's job (Debian's python3-matplotlib); C++ has no
+// Debian plotting library that draws image grids and annotated heat maps without pulling in
+// Python anyway. The script lives in the source tree's scripts/: found beside the binary's
+// build folder (build/dptrain -> scripts/), else where CMake saw the sources.
+std::string plot_script() {
+  char exe[PATH_MAX] = {0};
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    std::string dir(exe, size_t(n));
+    dir = dir.substr(0, dir.rfind('/'));
+    const std::string beside = dir + "/../scripts/plot_run.py";
+    if (exists(beside)) return beside;
+  }
+  const std::string source = std::string(DPT_SCRIPTS_DIR) + "/plot_run.py";
+  DPT_CHECK(exists(source),
+            "cannot find scripts/plot_run.py (looked beside the dptrain binary "
+            "and in "
+                << DPT_SCRIPTS_DIR
+                << "); run it yourself: python3 "
+                   "scripts/plot_run.py --help");
+  return source;
+}
+
+// The run's newest good checkpoint: in <run_dir>/checkpoints, else in checkpoint.dir of its
+// config.yaml; "" if there is none.
+std::string run_checkpoint(const std::string& run_dir) {
+  std::vector<std::string> dirs{run_dir + "/checkpoints"};
+  if (exists(run_dir + "/config.yaml"))
+    dirs.push_back(load_config(run_dir + "/config.yaml").checkpoint.dir);
+  for (const auto& dir : dirs) {
+    std::vector<std::pair<std::string, std::string>> skipped;
+    const std::string found = newest_checkpoint(dir, &skipped);
+    for (const auto& [path, why] : skipped)
+      std::fprintf(stderr, "dptrain: plot: skipping '%s': %s\n", path.c_str(), why.c_str());
+    if (!found.empty()) return found;
+  }
+  return "";
+}
+
+int run_child(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  DPT_CHECK(pid >= 0, "cannot start '" << args[0] << "': fork failed");
+  if (pid == 0) {
+    ::execv(argv[0], argv.data());
+    std::fprintf(stderr,
+                 "dptrain: error: cannot run '%s': install Debian's python3 and "
+                 "python3-matplotlib (scripts/install-deps.sh), or pass --python\n",
+                 argv[0]);
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+int run_plot(const PlotOptions& o, Communicator& comm) {
+  DPT_CHECK(comm.size() == 1, "run dptrain plot as one process, not under mpirun");
+  const std::string metrics = o.run_dir + "/metrics.csv";
+  DPT_CHECK(exists(metrics), "'" << o.run_dir
+                                 << "' has no metrics.csv: give the run directory "
+                                    "of a dptrain train run (run_dir, default runs/<name>)");
+  const std::string script = plot_script();
+  const std::string out = o.out_dir.empty() ? o.run_dir + "/plots" : o.out_dir;
+  make_directories(out);
+  const std::string ckpt = o.checkpoint.empty() ? run_checkpoint(o.run_dir) : o.checkpoint;
+  std::string title = o.run_dir;
+  if (exists(o.run_dir + "/config.yaml"))
+    title = load_config(o.run_dir + "/config.yaml").name + " (" + title + ")";
+  std::vector<std::string> args{o.python, script, "--metrics", metrics,
+                                "--out",  out,    "--title",   title};
+  if (ckpt.empty()) {
+    std::fprintf(stderr, "dptrain: plot: '%s' has no checkpoint: only curves.png\n",
+                 o.run_dir.c_str());
+  } else {
+    const std::string predictions = out + "/predictions.csv";
+    const int rc = run_eval(ckpt, o.data, predictions, comm, true);
+    if (rc != 0) return rc;
+    args.insert(args.end(), {"--predictions", predictions, "--data",
+                             o.data.empty() ? default_eval_data(ckpt) : o.data});
+  }
+  const int rc = run_child(args);
+  DPT_CHECK(rc == 0, "the plot script '" << script << "' failed (exit " << rc
+                                         << "); its "
+                                            "message is above");
+  return 0;
+}
+
+}  // namespace dpt
