@@ -6,6 +6,7 @@
 
 #include "models/initializers.h"
 #include "core/options.h"
+#include "models/kernels/precision_support.h"
 #include "models/layer_factory.h"
 #include "models/layers/activation.h"
 #include "models/layers/conv2d.h"
@@ -148,6 +149,12 @@ void Model::to_device(Device device) {
   device_ = device;
   buffers_.clear();
   current_ = nullptr;
+}
+
+void Model::set_precision(Precision p) {
+  check_precision(p, device_ == Device::kCuda);
+  precision_ = p;
+  for (auto& l : layers_) l->set_precision(p);
 }
 
 void Model::download() {

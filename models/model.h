@@ -43,8 +43,13 @@ class Model {
   void to_device(Device device);
   Device device() const { return device_; }
   void download();  // device values -> host mirrors (before writing a checkpoint)
+  // Every layer's arithmetic (Note [precision]), checked against this machine; before the
+  // first forward.
+  void set_precision(Precision p);
+  Precision precision() const { return precision_; }
   void upload();    // host mirrors -> device values (after reading one)
   Tensor& host_weights() { return host_weights_; }
+  const Tensor& host_weights() const { return host_weights_; }
   Tensor& host_state() { return host_state_; }
 
   // Runs every layer; returns the logits (N, classes). Buffers exist per batch size.
@@ -76,6 +81,7 @@ class Model {
   Tensor weights_, grads_, state_;
   Tensor host_weights_, host_state_;  // the same tensors as weights_/state_ on the CPU
   Device device_ = Device::kCpu;
+  Precision precision_ = Precision::kFp32;
   std::map<int64_t, Buffers> buffers_;
   Buffers* current_ = nullptr;
 };

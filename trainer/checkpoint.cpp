@@ -137,6 +137,7 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
     h5::set_attr(tg, "finished", pos.finished);
     h5::set_attr(tg, "early_stopped", pos.early_stopped);
     h5::set_attr(tg, "skipped_steps", pos.skipped_steps);
+    h5::set_attr(tg, "precision", pos.precision);
     h5::write_f32(f, "/train/epoch_sums_and_best",
                   {4}, std::vector<float>{float(pos.epoch_stats.loss_sum), float(pos.epoch_stats.correct),
                                           float(pos.epoch_stats.count), float(pos.best_metric)}.data());
@@ -245,6 +246,7 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
   pos.finished = int_or("finished");
   pos.early_stopped = int_or("early_stopped");
   pos.skipped_steps = int_or("skipped_steps");
+  pos.precision = h5::has_attr(tg, "precision") ? h5::get_attr_string(tg, "precision", path) : "fp32";
   pos.world_size = h5::get_attr_int(f, "world_size", path);
   float sums[4];
   h5::read_f32(f, "/train/epoch_sums_and_best", sums, path);

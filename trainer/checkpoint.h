@@ -29,6 +29,7 @@ struct TrainPosition {
   int64_t finished = 0;        // written at the end of training (epochs done or early stop)
   int64_t early_stopped = 0;
   int64_t skipped_steps = 0;   // non-finite steps skipped so far (train.nonfinite: skip)
+  std::string precision = "fp32";  // the train.precision it was trained in (Note [precision])
 };
 
 // "ckpt-EEEE-SSSSSSSS.h5": epoch and global step, so names sort in training order.

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/precision.h"
 #include "core/tensor.h"
 
 namespace dpt {
@@ -81,6 +82,10 @@ class Layer {
     }
   }
 
+  // Set before the first forward (kernels build their primitives for it): Note [precision].
+  void set_precision(Precision p) { precision_ = p; }
+  Precision precision() const { return precision_; }
+
   const std::string& name() const { return name_; }
   void set_name(std::string n) { name_ = std::move(n); }
   int index() const { return index_; }
@@ -88,6 +93,7 @@ class Layer {
   std::string label() const { return "layer '" + name_ + "' (" + type() + ")"; }
 
  protected:
+  Precision precision_ = Precision::kFp32;
   virtual void forward_cpu(const Tensor& x, Tensor& y, const StepContext& ctx) = 0;
   virtual void backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) = 0;
   virtual void forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx) = 0;

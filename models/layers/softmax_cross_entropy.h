@@ -26,10 +26,11 @@ class SoftmaxCrossEntropy {
   // labels live where logits live (host or device).
   // dlogits (may be null for evaluation) receives (softmax - onehot) * grad_scale; the trainer
   // passes 1 / global_batch so that gradients summed over ranks are the batch mean.
+  // smoothing s: the targets are (1 - s) one-hot + s / classes (Keras' label_smoothing).
   static LossStats compute(const Tensor& logits, const int32_t* labels, Tensor* dlogits,
-                           float grad_scale) {
-    return logits.on_device() ? compute_cuda(logits, labels, dlogits, grad_scale)
-                              : compute_cpu(logits, labels, dlogits, grad_scale);
+                           float grad_scale, float smoothing = 0) {
+    return logits.on_device() ? compute_cuda(logits, labels, dlogits, grad_scale, smoothing)
+                              : compute_cpu(logits, labels, dlogits, grad_scale, smoothing);
   }
   // Accumulates a confusion matrix from host logits and labels (rows: true class, columns:
   // predicted).
@@ -44,9 +45,9 @@ class SoftmaxCrossEntropy {
 
  private:
   static LossStats compute_cpu(const Tensor& logits, const int32_t* labels, Tensor* dlogits,
-                               float grad_scale);
+                               float grad_scale, float smoothing);
   static LossStats compute_cuda(const Tensor& logits, const int32_t* labels, Tensor* dlogits,
-                                float grad_scale);
+                                float grad_scale, float smoothing);
 };
 
 }  // namespace dpt

@@ -2,51 +2,29 @@
 #include <map>
 
 #include "models/kernels/cpu/activation_cpu.h"
+#include "models/kernels/cpu/reordered_memory.h"
 #include "models/layers/conv2d.h"
 
 namespace dpt {
 
 using namespace cpu;
 
-namespace {
-// A weight tensor as one primitive wants it: the user's memory, or a reorder to/from it.
-struct WeightView {
-  dnnl::memory user, mine;
-  dnnl::reorder reorder;
-  bool needed = false;
-  void init(const dnnl::memory::desc& user_md, const dnnl::memory::desc& want, bool to_user) {
-    user = dnnl::memory(user_md, engine(), DNNL_MEMORY_NONE);
-    needed = user_md != want;
-    if (!needed) return;
-    mine = dnnl::memory(want, engine());
-    dnnl::memory u(user_md, engine(), DNNL_MEMORY_NONE);
-    reorder = to_user ? dnnl::reorder(mine, u) : dnnl::reorder(u, mine);
-  }
-  // The memory to pass to the primitive; for inputs, reordered from p first.
-  dnnl::memory input(const float* p, const std::string& where) {
-    if (!needed) return with_data(user, p);
-    execute(reorder, {{DNNL_ARG_FROM, with_data(user, p)}, {DNNL_ARG_TO, mine}}, where);
-    return mine;
-  }
-  dnnl::memory output(float* p) { return needed ? mine : with_data(user, p); }
-  void flush(float* p, const std::string& where) {
-    if (needed) execute(reorder, {{DNNL_ARG_FROM, mine}, {DNNL_ARG_TO, with_data(user, p)}}, where);
-  }
-};
-}  // namespace
 
 struct Conv2D::CpuState {
   struct Plan {
     dnnl::convolution_forward fwd;
     dnnl::convolution_backward_data bwd_data;
     dnnl::convolution_backward_weights bwd_weights;
-    dnnl::memory src, bias, dst, diff_dst, diff_src, diff_bias, scratch;
+    dnnl::memory bias, dst, diff_src, diff_bias, scratch;
+    // The input and the output gradient as the primitives take them: the same FP32 NHWC
+    // memory, or (Note [precision]) a bfloat16 copy made once per step and used twice.
+    ReorderedMemory src, diff_dst;
     Tensor dy_pre;  // dy pulled back through the fused activation
     // Note [blocked weights]: the kernel is stored HWIO (Keras' layout) in the flat buffer,
     // but oneDNN's fast convolutions want a blocked weight layout; with plain HWIO it falls
     // back to im2col+GEMM, 2-4x slower here. The weights are small, so they are reordered
     // into the primitive's layout each step and the gradient reordered back.
-    WeightView fwd_wei, bwd_wei, grad_wei;
+    ReorderedMemory fwd_wei, bwd_wei, grad_wei;
   };
   explicit CpuState(Act a) : act(a) {}
   ActivationCpu act;
@@ -75,8 +53,11 @@ void Conv2D::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
     const int64_t cin = x.dim(3);
     const auto src_md = nhwc_md(x.shape());
     const auto dst_md = nhwc_md(y.shape());
+    const dt cdt = precision_ == Precision::kBf16 ? dt::bf16 : dt::f32;  // what multiplies
+    const auto csrc_md = nhwc_md(x.shape(), cdt), cdst_md = nhwc_md(y.shape(), cdt);
     const dnnl::memory::desc wei_md({filters_, cin, g.kh, g.kw}, dt::f32, tag::hwio);
-    const dnnl::memory::desc any_wei_md({filters_, cin, g.kh, g.kw}, dt::f32, tag::any);
+    const dnnl::memory::desc any_wei_md({filters_, cin, g.kh, g.kw}, cdt, tag::any);
+    const dnnl::memory::desc any_dwei_md({filters_, cin, g.kh, g.kw}, dt::f32, tag::any);
     const auto bias_md = use_bias_ ? x_md(filters_) : dnnl::memory::desc();
     const dnnl::memory::dims strides{g.sh, g.sw}, pad_l{g.h.pad_lo, g.w.pad_lo},
         pad_r{g.h.pad_hi, g.w.pad_hi};
@@ -84,20 +65,21 @@ void Conv2D::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
     cpu_->act.add_post_op(attr);
     const auto algo = dnnl::algorithm::convolution_direct;
     dnnl::convolution_forward::primitive_desc fpd(
-        {dnnl::prop_kind::forward_training, algo, src_md, any_wei_md, bias_md, dst_md, strides,
+        {dnnl::prop_kind::forward_training, algo, csrc_md, any_wei_md, bias_md, dst_md, strides,
          pad_l, pad_r}, attr, engine());
     const auto battr = scratchpad_attr();
     dnnl::convolution_backward_data::primitive_desc dpd(
-        {algo, src_md, any_wei_md, dst_md, strides, pad_l, pad_r}, battr, engine(), fpd);
+        {algo, src_md, any_wei_md, cdst_md, strides, pad_l, pad_r}, battr, engine(), fpd);
     dnnl::convolution_backward_weights::primitive_desc wpd(
-        {algo, src_md, any_wei_md, bias_md, dst_md, strides, pad_l, pad_r}, battr, engine(), fpd);
+        {algo, csrc_md, any_dwei_md, bias_md, cdst_md, strides, pad_l, pad_r}, battr, engine(), fpd);
     CpuState::Plan p;
     p.fwd = dnnl::convolution_forward(fpd);
     p.bwd_data = dnnl::convolution_backward_data(dpd);
     p.bwd_weights = dnnl::convolution_backward_weights(wpd);
-    for (auto [m, md] : {std::pair{&p.src, src_md}, {&p.diff_src, src_md}, {&p.dst, dst_md},
-                         {&p.diff_dst, dst_md}})
-      *m = dnnl::memory(md, engine(), DNNL_MEMORY_NONE);
+    p.dst = dnnl::memory(dst_md, engine(), DNNL_MEMORY_NONE);
+    p.diff_src = dnnl::memory(src_md, engine(), DNNL_MEMORY_NONE);
+    p.src.init(src_md, csrc_md, false);
+    p.diff_dst.init(dst_md, cdst_md, false);
     p.fwd_wei.init(wei_md, fpd.weights_desc(), false);
     p.bwd_wei.init(wei_md, dpd.weights_desc(), false);
     p.grad_wei.init(wei_md, wpd.diff_weights_desc(), true);
@@ -112,7 +94,7 @@ void Conv2D::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
     it = cpu_->plans.emplace(n, std::move(p)).first;
   }
   auto& p = it->second;
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, with_data(p.src, x.data())},
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, p.src.input(x.data(), label())},
                                              {DNNL_ARG_WEIGHTS,
                                               p.fwd_wei.input(kernel_p_->value, label())},
                                              {DNNL_ARG_DST, with_data(p.dst, y.data())},
@@ -129,8 +111,9 @@ void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
                        label() + " activation backward");
     g = p.dy_pre.data();
   }
-  std::unordered_map<int, dnnl::memory> wargs{{DNNL_ARG_SRC, with_data(p.src, x.data())},
-                                              {DNNL_ARG_DIFF_DST, with_data(p.diff_dst, g)},
+  const dnnl::memory diff_dst = p.diff_dst.input(g, label());
+  std::unordered_map<int, dnnl::memory> wargs{{DNNL_ARG_SRC, p.src.last_input(x.data())},
+                                              {DNNL_ARG_DIFF_DST, diff_dst},
                                               {DNNL_ARG_DIFF_WEIGHTS,
                                                p.grad_wei.output(kernel_p_->grad)},
                                               {DNNL_ARG_SCRATCHPAD, p.scratch}};
@@ -138,7 +121,7 @@ void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
   execute(p.bwd_weights, wargs, label() + " backward weights");
   p.grad_wei.flush(kernel_p_->grad, label() + " weight-gradient reorder");
   if (dx) {
-    execute(p.bwd_data, {{DNNL_ARG_DIFF_DST, with_data(p.diff_dst, g)},
+    execute(p.bwd_data, {{DNNL_ARG_DIFF_DST, diff_dst},
                          {DNNL_ARG_WEIGHTS, p.bwd_wei.input(kernel_p_->value, label())},
                          {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx->data())},
                          {DNNL_ARG_SCRATCHPAD, p.scratch}},

@@ -1,6 +1,10 @@
 // The process-wide oneDNN engine and stream, and error translation for primitive execution.
 #include "models/kernels/cpu/dnnl_context.h"
 
+#include <ios>
+
+#include "models/kernels/precision_support.h"
+
 namespace dpt::cpu {
 
 dnnl::engine& engine() {
@@ -32,3 +36,18 @@ dnnl::primitive_attr scratchpad_attr() {
 dnnl::memory make_scratchpad(const dnnl::memory::desc& md) { return dnnl::memory(md, engine()); }
 
 }  // namespace dpt::cpu
+
+namespace dpt {
+
+void check_precision_cpu(Precision p) {
+  if (p != Precision::kBf16) return;
+  // AVX512-BF16 (Cooper Lake, Zen 4 and later) or AMX (Sapphire Rapids and later); anything
+  // older would run bf16 emulated, slower than fp32.
+  const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  DPT_CHECK(isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx,
+            "train.precision bf16 needs a CPU with AVX512-BF16 or AMX, but oneDNN dispatches to "
+            "ISA code 0x" << std::hex << int(isa) << std::dec << " here (see dptrain --version); "
+            "use precision: fp32");
+}
+
+}  // namespace dpt

@@ -15,11 +15,11 @@ using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
 // oneDNN describes activations as N,C,H,W logically; dptrain stores them NHWC as Keras does.
-inline dnnl::memory::desc nhwc_md(const Shape& s) {
-  return dnnl::memory::desc({s[0], s[3], s[1], s[2]}, dt::f32, tag::nhwc);
+inline dnnl::memory::desc nhwc_md(const Shape& s, dt type = dt::f32) {
+  return dnnl::memory::desc({s[0], s[3], s[1], s[2]}, type, tag::nhwc);
 }
-inline dnnl::memory::desc nc_md(int64_t n, int64_t c) {
-  return dnnl::memory::desc({n, c}, dt::f32, tag::nc);
+inline dnnl::memory::desc nc_md(int64_t n, int64_t c, dt type = dt::f32) {
+  return dnnl::memory::desc({n, c}, type, tag::nc);
 }
 inline dnnl::memory::desc x_md(int64_t n) { return dnnl::memory::desc({n}, dt::f32, tag::x); }
 

@@ -4,6 +4,7 @@
 
 #include "core/device_memory.h"
 #include "core/error.h"
+#include "models/kernels/precision_support.h"
 #include "models/kernels/update_rules.h"
 #include "models/layers/activation.h"
 #include "models/layers/batch_norm.h"
@@ -42,13 +43,14 @@ DPT_NO_CUDA_KERNELS(Dropout)
 DPT_NO_CUDA_KERNELS(Pool2D)
 DPT_NO_CUDA_STATE(Pool2D)
 
-LossStats SoftmaxCrossEntropy::compute_cuda(const Tensor&, const int32_t*, Tensor*, float) {
+LossStats SoftmaxCrossEntropy::compute_cuda(const Tensor&, const int32_t*, Tensor*, float, float) {
   no_cuda();
 }
 
 void sgd_update_cuda(float*, const float*, float*, int64_t, const SgdRule&, float) { no_cuda(); }
 void adam_update_cuda(float*, const float*, float*, float*, int64_t, const AdamRule&) { no_cuda(); }
 
+void check_precision_cuda(Precision) { no_cuda(); }
 bool cuda_available() { return false; }
 int gpu_count() { return 0; }
 std::string gpu_library_versions() { return ""; }

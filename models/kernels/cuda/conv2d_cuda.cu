@@ -18,13 +18,17 @@ using namespace cuda;
 // inputs are padded explicitly and the convolution runs unpadded.
 struct Conv2D::CudaState {
   struct Plan {
-    TensorDesc x, y, bias;
+    TensorDesc x, y, bias, y32;  // x, y in the compute type; y32 the FP32 output
     cudnnFilterDescriptor_t w = nullptr;
     cudnnConvolutionDescriptor_t conv = nullptr;
     cudnnConvolutionFwdAlgo_t fwd_algo{};
     cudnnConvolutionBwdDataAlgo_t bwd_data_algo{};
     cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
     Tensor workspace, w_krsc, dw_krsc, dy_pre, x_pad, dx_pad;
+    // Note [precision] on the GPU: bfloat16 copies of x, the KRSC kernel, y, dy, dx and dw
+    // (cuDNN's pseudo-bf16 configuration: bf16 tensors, FP32 accumulation).
+    Bf16Buffer x16, w16, y16, dy16, dx16, dw16;
+    bool bf16 = false;
     bool explicit_pad = false;
     int64_t ph = 0, pw = 0;  // padded input size when explicit_pad
     ~Plan() {
@@ -49,15 +53,16 @@ namespace {
 // rounding differs most from the CPU's direct convolution). No such entry is an error.
 template <typename Perf, typename Algo>
 Algo pick_algorithm(const Perf* perf, int count, std::initializer_list<Algo> excluded,
-                    const std::string& what) {
+                    const std::string& what, bool tensor_cores) {
   for (int i = 0; i < count; ++i) {
     const Perf& p = perf[i];
     if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC) continue;
-    if (p.mathType != CUDNN_DEFAULT_MATH && p.mathType != CUDNN_FMA_MATH) continue;
+    // fp32: plain FP32 math only; bf16 and tf32 (Note [precision]) may use tensor cores.
+    if (!tensor_cores && p.mathType != CUDNN_DEFAULT_MATH && p.mathType != CUDNN_FMA_MATH) continue;
     if (std::find(excluded.begin(), excluded.end(), p.algo) != excluded.end()) continue;
     return p.algo;
   }
-  DPT_FAIL("cuDNN offers no deterministic FP32 algorithm for " << what << " (" << count
+  DPT_FAIL("cuDNN offers no deterministic algorithm for " << what << " (" << count
            << " candidates); this convolution shape cannot run on this GPU");
 }
 }  // namespace
@@ -72,18 +77,24 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
     p->explicit_pad = g.h.pad_lo != g.h.pad_hi || g.w.pad_lo != g.w.pad_hi;
     p->ph = p->explicit_pad ? h + g.h.pad_lo + g.h.pad_hi : h;
     p->pw = p->explicit_pad ? w + g.w.pad_lo + g.w.pad_hi : w;
-    p->x.nhwc(n, p->ph, p->pw, cin);
-    p->y.nhwc(n, g.h.out, g.w.out, filters_);
+    p->bf16 = precision_ == Precision::kBf16;
+    const cudnnDataType_t io = p->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    p->x.nhwc(n, p->ph, p->pw, cin, io);
+    p->y.nhwc(n, g.h.out, g.w.out, filters_, io);
+    p->y32.nhwc(n, g.h.out, g.w.out, filters_);
     p->bias.nhwc(1, 1, 1, filters_);
     DPT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
-    DPT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC,
+    DPT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, io, CUDNN_TENSOR_NHWC,
                                                int(filters_), int(cin), int(g.kh), int(g.kw)));
     DPT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
     const int pad_h = p->explicit_pad ? 0 : int(g.h.pad_lo), pad_w = p->explicit_pad ? 0 : int(g.w.pad_lo);
     DPT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, pad_h, pad_w, int(g.sh), int(g.sw), 1, 1,
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    // Plain FP32 arithmetic (no TF32), so results stay comparable with the CPU path.
-    DPT_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
+    // fp32: plain FP32 arithmetic (no TF32), so results stay comparable with the CPU path;
+    // bf16 and tf32 let cuDNN use tensor cores.
+    const bool tensor_cores = precision_ != Precision::kFp32;
+    DPT_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, tensor_cores ? CUDNN_TENSOR_OP_MATH
+                                                                      : CUDNN_FMA_MATH));
     // Algorithms chosen once per shape by cuDNN's heuristics (Note [conv algorithms]); one
     // workspace for all three.
     int got = 0;
@@ -94,7 +105,7 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
                                               CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
                                               CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
                                               CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED},
-                                 label() + " forward");
+                                 label() + " forward", tensor_cores);
     cudnnConvolutionBwdDataAlgoPerf_t dperf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
         cudnn(), p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dperf));
@@ -102,14 +113,14 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD,
                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED},
-                                      label() + " backward data");
+                                      label() + " backward data", tensor_cores);
     cudnnConvolutionBwdFilterAlgoPerf_t wperf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
         cudnn(), p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wperf));
     p->bwd_filter_algo = pick_algorithm(wperf, got, {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED},
-                                        label() + " backward filter");
+                                        label() + " backward filter", tensor_cores);
     size_t a = 0, b = 0, c = 0;
     DPT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p->x, p->w, p->conv, p->y, p->fwd_algo, &a));
     DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p->w, p->y, p->conv, p->x, p->bwd_data_algo, &b));
@@ -123,6 +134,12 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
       p->x_pad = Tensor({n, p->ph, p->pw, cin}, Device::kCuda);
       p->dx_pad = Tensor({n, p->ph, p->pw, cin}, Device::kCuda);
     }
+    if (p->bf16) {
+      const int64_t xs = n * p->ph * p->pw * cin, ys = y.size();
+      for (auto [buf, size] : {std::pair{&p->x16, xs}, {&p->dx16, xs}, {&p->w16, wsize},
+                               {&p->dw16, wsize}, {&p->y16, ys}, {&p->dy16, ys}})
+        buf->reserve(size);
+    }
     it = cuda_->plans.emplace(n, std::move(p)).first;
   }
   auto& p = *it->second;
@@ -135,10 +152,16 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
   // HWIO (rows: kh*kw*cin, cols: filters) -> KRSC (filters x kh*kw*cin).
   transpose(kernel_p_->value, p.w_krsc.data(), g.kh * g.kw * cin, filters_);
   const float one = 1.0f, zero = 0.0f;
-  DPT_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, src, p.w, p.w_krsc.data(), p.conv,
-                                          p.fwd_algo, p.workspace.data(),
-                                          size_t(p.workspace.size()) * 4, &zero, p.y, y.data()));
-  if (use_bias_) DPT_CUDNN_CHECK(cudnnAddTensor(cudnn(), &one, p.bias, bias_p_->value, &one, p.y, y.data()));
+  const int64_t xs = n * p.ph * p.pw * cin;
+  const void* xin = p.bf16 ? p.x16.from(src, xs) : static_cast<const void*>(src);
+  const void* win = p.bf16 ? p.w16.from(p.w_krsc.data(), p.w_krsc.size())
+                           : static_cast<const void*>(p.w_krsc.data());
+  void* yout = p.bf16 ? p.y16.data() : static_cast<void*>(y.data());
+  DPT_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, xin, p.w, win, p.conv, p.fwd_algo,
+                                          p.workspace.data(), size_t(p.workspace.size()) * 4,
+                                          &zero, p.y, yout));
+  if (p.bf16) p.y16.to(y.data(), y.size());
+  if (use_bias_) DPT_CUDNN_CHECK(cudnnAddTensor(cudnn(), &one, p.bias, bias_p_->value, &one, p.y32, y.data()));
   cuda_->act.forward(y.data(), y.data(), y.size() / filters_, filters_);
 }
 
@@ -152,19 +175,27 @@ void Conv2D::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, T
     grad = p.dy_pre.data();
   }
   const float one = 1.0f, zero = 0.0f;
+  const int64_t xs = n * p.ph * p.pw * cin;
   const float* src = p.explicit_pad ? p.x_pad.data() : x.data();
   if (use_bias_)
-    DPT_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), &one, p.y, grad, &zero, p.bias, bias_p_->grad));
-  DPT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, src, p.y, grad, p.conv,
+    DPT_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), &one, p.y32, grad, &zero, p.bias, bias_p_->grad));
+  // bf16: x16 and w16 still hold this step's forward inputs.
+  const void* xin = p.bf16 ? p.x16.data() : static_cast<const void*>(src);
+  const void* gin = p.bf16 ? p.dy16.from(grad, y.size()) : static_cast<const void*>(grad);
+  void* dwout = p.bf16 ? p.dw16.data() : static_cast<void*>(p.dw_krsc.data());
+  DPT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, xin, p.y, gin, p.conv,
                                                  p.bwd_filter_algo, p.workspace.data(),
-                                                 size_t(p.workspace.size()) * 4, &zero, p.w,
-                                                 p.dw_krsc.data()));
+                                                 size_t(p.workspace.size()) * 4, &zero, p.w, dwout));
+  if (p.bf16) p.dw16.to(p.dw_krsc.data(), p.dw_krsc.size());
   transpose(p.dw_krsc.data(), kernel_p_->grad, filters_, g.kh * g.kw * cin);
   if (!dx) return;
   float* dst = p.explicit_pad ? p.dx_pad.data() : dx->data();
-  DPT_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, p.w, p.w_krsc.data(), p.y, grad, p.conv,
+  const void* win = p.bf16 ? p.w16.data() : static_cast<const void*>(p.w_krsc.data());
+  void* dxout = p.bf16 ? p.dx16.data() : static_cast<void*>(dst);
+  DPT_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, p.w, win, p.y, gin, p.conv,
                                                p.bwd_data_algo, p.workspace.data(),
-                                               size_t(p.workspace.size()) * 4, &zero, p.x, dst));
+                                               size_t(p.workspace.size()) * 4, &zero, p.x, dxout));
+  if (p.bf16) p.dx16.to(dst, xs);
   if (p.explicit_pad)
     crop_nhwc(p.dx_pad.data(), dx->data(), n, h, w, cin, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo, g.w.pad_hi);
 }

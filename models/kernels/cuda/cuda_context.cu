@@ -9,6 +9,7 @@
 
 #include "models/kernels/cuda/cuda_context.h"
 #include "core/device_memory.h"
+#include "models/kernels/precision_support.h"
 
 namespace dpt {
 
@@ -63,6 +64,15 @@ void select_gpu(int local_rank, int local_size) {
   DPT_CHECK(local_size <= n, local_size << " ranks run on this node but it has only " << n
                                         << " GPU(s); start at most one rank per GPU");
   DPT_CUDA_CHECK(cudaSetDevice(local_rank));
+}
+
+void check_precision_cuda(Precision p) {
+  if (p == Precision::kFp32) return;
+  int major = 0, dev = 0;
+  DPT_CUDA_CHECK(cudaGetDevice(&dev));
+  DPT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  DPT_CHECK(major >= 8, "train.precision " << precision_name(p) << " needs an Ampere or newer GPU "
+            "(compute capability 8.0); GPU " << dev << " has " << major << ".x; use precision: fp32");
 }
 
 int current_gpu() {

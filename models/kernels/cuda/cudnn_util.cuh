@@ -2,6 +2,7 @@
 #pragma once
 #include <memory>
 
+#include "core/tensor.h"
 #include "models/layers/act.h"
 #include "models/kernels/cuda/cuda_context.h"
 
@@ -13,11 +14,25 @@ struct TensorDesc {
   ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
   TensorDesc(const TensorDesc&) = delete;
   // NHWC activations (dptrain's layout), logical N, C, H, W.
-  void nhwc(int64_t n, int64_t h, int64_t w, int64_t c) {
-    DPT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, int(n),
-                                               int(c), int(h), int(w)));
+  void nhwc(int64_t n, int64_t h, int64_t w, int64_t c, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
+    DPT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NHWC, type, int(n), int(c), int(h),
+                                               int(w)));
   }
   operator cudnnTensorDescriptor_t() const { return d; }
+};
+
+// A device buffer of bfloat16 values (Note [precision]): FP32 data converted in and out.
+class Bf16Buffer {
+ public:
+  void reserve(int64_t n) { storage_ = Tensor({(n + 1) / 2}, Device::kCuda); }  // 2 per float
+  void* data() { return storage_.data(); }
+  // Converts n floats into the buffer; returns it.
+  const void* from(const float* src, int64_t n);
+  // Converts the buffer's first n values back to floats at dst.
+  void to(float* dst, int64_t n);
+
+ private:
+  Tensor storage_;
 };
 
 // relu / sigmoid / tanh through cudnnActivation*, softmax over the last axis through

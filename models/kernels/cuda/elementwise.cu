@@ -1,6 +1,9 @@
 // Small CUDA kernels shared by the layers: padding, cropping, transposes, bias, fills.
+#include <cuda_bf16.h>
+
 #include <algorithm>
 
+#include "models/kernels/cuda/cudnn_util.cuh"
 #include "models/kernels/cuda/elementwise.cuh"
 
 namespace dpt::cuda {
@@ -63,6 +66,18 @@ __global__ void bias_grad_kernel(const float* dy, float* db, int64_t rows, int64
   }
 }
 
+__global__ void to_bf16_kernel(const float* in, __nv_bfloat16* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x)
+    out[i] = __float2bfloat16_rn(in[i]);
+}
+
+__global__ void from_bf16_kernel(const __nv_bfloat16* in, float* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x)
+    out[i] = __bfloat162float(in[i]);
+}
+
 __global__ void fill_kernel(float* p, int64_t n, float v) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(blockDim.x) * gridDim.x)
@@ -97,6 +112,17 @@ void add_bias(float* y, const float* b, int64_t rows, int64_t cols) {
 
 void bias_grad(const float* dy, float* db, int64_t rows, int64_t cols) {
   bias_grad_kernel<<<int(std::min<int64_t>(cols, 65535)), kReduceThreads, 0, stream()>>>(dy, db, rows, cols);
+  DPT_CUDA_LAUNCH_CHECK();
+}
+
+const void* Bf16Buffer::from(const float* src, int64_t n) {
+  to_bf16_kernel<<<blocks_for(n), 256, 0, stream()>>>(src, static_cast<__nv_bfloat16*>(data()), n);
+  DPT_CUDA_LAUNCH_CHECK();
+  return data();
+}
+
+void Bf16Buffer::to(float* dst, int64_t n) {
+  from_bf16_kernel<<<blocks_for(n), 256, 0, stream()>>>(static_cast<const __nv_bfloat16*>(data()), dst, n);
   DPT_CUDA_LAUNCH_CHECK();
 }
 

@@ -8,7 +8,8 @@ namespace dpt {
 
 namespace {
 __global__ void xent_kernel(const float* logits, const int32_t* labels, float* dlogits,
-                            double* loss, int32_t* correct, int64_t n, int64_t c, float scale) {
+                            double* loss, int32_t* correct, int64_t n, int64_t c, float scale,
+                            float smoothing) {
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (i >= n) return;
   const float* row = logits + i * c;
@@ -19,11 +20,15 @@ __global__ void xent_kernel(const float* logits, const int32_t* labels, float* d
   double sum = 0;
   for (int64_t j = 0; j < c; ++j) sum += exp(double(row[j] - mx));
   const int32_t y = labels[i];
-  loss[i] = log(sum) - double(row[y] - mx);
+  // Smoothed targets (1 - s) onehot + s / c, as on the CPU; s = 0 is the plain loss.
+  const double off = double(smoothing) / double(c), on = 1.0 - double(smoothing) + off;
+  double target_dot = 0;
+  for (int64_t j = 0; j < c; ++j) target_dot += (j == y ? on : off) * double(row[j] - mx);
+  loss[i] = log(sum) - target_dot;
   correct[i] = best == y;
   if (dlogits)
     for (int64_t j = 0; j < c; ++j)
-      dlogits[i * c + j] = float(exp(double(row[j] - mx)) / sum - (j == y ? 1.0 : 0.0)) * scale;
+      dlogits[i * c + j] = float(exp(double(row[j] - mx)) / sum - (j == y ? on : off)) * scale;
 }
 
 // Per-sample results, on the device and their host copies, grown to the largest batch seen.
@@ -47,13 +52,13 @@ struct Scratch {
 }  // namespace
 
 LossStats SoftmaxCrossEntropy::compute_cuda(const Tensor& logits, const int32_t* labels,
-                                            Tensor* dlogits, float grad_scale) {
+                                            Tensor* dlogits, float grad_scale, float smoothing) {
   static Scratch scratch;
   const int64_t n = logits.dim(0), c = logits.dim(1);
   scratch.reserve(n);
   xent_kernel<<<int((n + 127) / 128), 128, 0, cuda::stream()>>>(
       logits.data(), labels, dlogits ? dlogits->data() : nullptr, scratch.loss, scratch.correct, n,
-      c, grad_scale);
+      c, grad_scale, smoothing);
   DPT_CUDA_LAUNCH_CHECK();
   DPT_CUDA_CHECK(cudaMemcpyAsync(scratch.host_loss.data(), scratch.loss, size_t(n) * sizeof(double),
                                  cudaMemcpyDeviceToHost, cuda::stream()));

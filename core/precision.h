@@ -1,0 +1,17 @@
+// Precision: the arithmetic of convolutions and dense layers (train.precision).
+#pragma once
+#include <string>
+
+namespace dpt {
+
+// Note [precision]: kFp32 is exact FP32 everywhere (the default). kBf16 runs convolutions and
+// dense layers on bfloat16 inputs and weights with FP32 accumulation and FP32 outputs, while
+// the master weights, gradients, optimizer state, loss, softmax and BatchNorm statistics stay
+// FP32 (mixed precision as PyTorch's autocast and Keras' mixed_bfloat16 do it). kTf32 lets a GPU
+// use TF32 tensor cores for FP32 tensors; on a CPU it is FP32.
+enum class Precision { kFp32, kBf16, kTf32 };
+
+Precision parse_precision(const std::string& name, const std::string& where);
+const char* precision_name(Precision p);
+
+}  // namespace dpt

@@ -1,0 +1,115 @@
+// train.precision: bf16 layers against fp32 ones (CPU; the GPU when there is one), and the
+// configuration and hardware checks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/device_memory.h"
+#include "layer_harness.h"
+#include "models/kernels/precision_support.h"
+
+namespace dpt::testing {
+namespace {
+
+bool cpu_has_bf16() {
+  try {
+    check_precision_cpu(Precision::kBf16);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// Relative to the tensor's largest magnitude: bf16 keeps 8 significant bits (rounding error
+// 2^-9 per operand), and a dot product's errors partly cancel.
+void expect_close_scaled(const Tensor& a, const Tensor& b, double tol, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size());
+  double scale = 1e-12;
+  for (int64_t i = 0; i < a.size(); ++i) scale = std::max(scale, double(std::fabs(a.data()[i])));
+  double worst = 0;
+  for (int64_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::fabs(double(a.data()[i]) - double(b.data()[i])) / scale);
+  EXPECT_LE(worst, tol) << what << ": largest difference " << worst << " of the largest value";
+  EXPECT_GT(worst, 0.0) << what << ": bit-identical, so bf16 was not used";
+}
+
+// The same layer and parameters in fp32 and bf16: outputs, input gradients, weight gradients.
+void compare_precisions(const std::string& yaml, const Shape& in, int64_t batch) {
+  SCOPED_TRACE(yaml);
+  LayerUnderTest f32(yaml, in), b16(yaml, in);
+  b16.layer->set_precision(Precision::kBf16);
+  const StepContext ctx{Mode::kTrain, 1, 0, 0};
+  const Tensor x = random_tensor(with_batch(batch, in), 41);
+  const Tensor dy = random_tensor(with_batch(batch, f32.out), 42);
+  Tensor y1(with_batch(batch, f32.out)), y2(y1.shape()), dx1(x.shape()), dx2(x.shape());
+  f32.layer->forward(x, y1, ctx);
+  b16.layer->forward(x, y2, ctx);
+  f32.layer->backward(x, y1, dy, &dx1);
+  b16.layer->backward(x, y2, dy, &dx2);
+  expect_close_scaled(y1, y2, 2e-2, "y");
+  expect_close_scaled(dx1, dx2, 2e-2, "dx");
+  for (size_t k = 0; k < f32.params.size(); ++k)
+    if (f32.params[k].grad)
+      expect_close_scaled(Tensor::view(f32.params[k].grad, f32.params[k].spec.shape),
+                          Tensor::view(b16.params[k].grad, b16.params[k].spec.shape), 2e-2,
+                          f32.params[k].spec.name);
+}
+
+TEST(Precision, Bf16LayersMatchFp32WithinBf16Rounding) {
+  if (!cpu_has_bf16()) GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX";
+  compare_precisions("conv2d: {filters: 16, kernel: 3, activation: relu}", {12, 12, 8}, 4);
+  compare_precisions("conv2d: {filters: 8, kernel: 2, padding: same, strides: 2}", {9, 9, 3}, 3);
+  compare_precisions("dense: {units: 32, activation: tanh}", {64}, 8);
+  compare_precisions("dense: {units: 10}", {50}, 5);
+}
+
+TEST(Precision, Fp32IsTheDefaultAndStaysExact) {
+  LayerUnderTest a("conv2d: {filters: 4, kernel: 3}", {6, 6, 2}), b("conv2d: {filters: 4, kernel: 3}", {6, 6, 2});
+  b.layer->set_precision(Precision::kFp32);
+  EXPECT_EQ(a.layer->precision(), Precision::kFp32);
+  const Tensor x = random_tensor({2, 6, 6, 2}, 5);
+  Tensor y1({2, 4, 4, 4}), y2({2, 4, 4, 4});
+  a.layer->forward(x, y1, StepContext{});
+  b.layer->forward(x, y2, StepContext{});
+  for (int64_t i = 0; i < y1.size(); ++i) ASSERT_EQ(y1.data()[i], y2.data()[i]);
+}
+
+TEST(Precision, NamesParseAndUnknownOnesAreRefused) {
+  EXPECT_EQ(parse_precision("bf16", "train.precision"), Precision::kBf16);
+  EXPECT_EQ(parse_precision("tf32", "train.precision"), Precision::kTf32);
+  EXPECT_STREQ(precision_name(Precision::kFp32), "fp32");
+  EXPECT_THROW(parse_precision("fp16", "train.precision"), Error);
+}
+
+TEST(Precision, GpuBf16MatchesCpuFp32WithinBf16Rounding) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA build or no usable GPU on this machine";
+  // The GPU's bf16 convolution and dense against the CPU's fp32 ones, at bf16's tolerance.
+  for (const char* yaml : {"conv2d: {filters: 8, kernel: 3, padding: same}", "dense: {units: 16}"}) {
+    SCOPED_TRACE(yaml);
+    const Shape in = std::string(yaml).rfind("conv2d", 0) == 0 ? Shape{8, 8, 4} : Shape{24};
+    LayerUnderTest cpu(yaml, in), gpu(yaml, in);
+    std::vector<Tensor> dev;
+    std::vector<Param*> ptrs;
+    for (auto& p : gpu.params) {
+      dev.emplace_back(p.spec.shape, Device::kCuda);
+      copy_memory(dev.back().data(), true, p.value, false, size_t(p.size()) * sizeof(float));
+      p.value = dev.back().data();
+      dev.emplace_back(p.spec.shape, Device::kCuda);
+      p.grad = dev.back().data();
+      ptrs.push_back(&p);
+    }
+    gpu.layer->bind(ptrs);
+    gpu.layer->set_precision(Precision::kBf16);
+    const Tensor x = random_tensor(with_batch(4, in), 3);
+    Tensor y(with_batch(4, cpu.out)), xg(x.shape(), Device::kCuda), yg(y.shape(), Device::kCuda);
+    copy_memory(xg.data(), true, x.data(), false, size_t(x.size()) * sizeof(float));
+    cpu.layer->forward(x, y, StepContext{Mode::kTrain});
+    gpu.layer->forward(xg, yg, StepContext{Mode::kTrain});
+    Tensor back(y.shape());
+    copy_memory(back.data(), false, yg.data(), true, size_t(y.size()) * sizeof(float));
+    expect_close_scaled(y, back, 2e-2, "y");
+  }
+}
+
+}  // namespace
+}  // namespace dpt::testing
