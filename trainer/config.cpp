@@ -86,6 +86,7 @@ OptimizerConfig parse_optimizer(const YAML::Node& n) {
   if (kind == "sgd") {
     c.momentum = o.get_double_in("momentum", 0.0, 0.0, 1.0);
     c.nesterov = o.get_bool("nesterov", false);
+    c.decay_bias_and_norm = o.get_bool("decay_bias_and_norm", true);
   } else {
     c.beta1 = o.get_double_in("beta1", 0.9, 0.0, 1.0);
     c.beta2 = o.get_double_in("beta2", 0.999, 0.0, 1.0);
@@ -93,6 +94,7 @@ OptimizerConfig parse_optimizer(const YAML::Node& n) {
     // 0 divides by zero wherever a gradient and its moments are 0, and the run turns to NaN.
     DPT_CHECK(c.epsilon > 0, "config key " << o.at("epsilon") << " must be greater than 0 "
                              "(Keras uses 1e-7); 0 makes Adam divide by zero");
+    c.decay_bias_and_norm = o.get_bool("decay_bias_and_norm", true);
   }
   o.finish();
   return c;
@@ -102,9 +104,10 @@ ScheduleConfig parse_schedule(const YAML::Node& n) {
   ScheduleConfig c;
   if (!n.IsDefined() || n.IsNull()) return c;
   auto [kind, body] = one_of(n, "train.lr_schedule");
-  DPT_CHECK(kind == "constant" || kind == "step" || kind == "cosine" || kind == "warmup",
+  DPT_CHECK(kind == "constant" || kind == "step" || kind == "cosine" || kind == "warmup" ||
+                kind == "onecycle",
             "config key train.lr_schedule" << where(n) << ": unknown schedule '" << kind
-                                           << "'; expected constant, step, cosine or warmup");
+                                           << "'; expected constant, step, cosine, warmup or onecycle");
   c.kind = kind;
   Options o(body, "train.lr_schedule." + kind);
   c.warmup_epochs = o.get_double_in("warmup_epochs", kind == "warmup" ? 1.0 : 0.0, 0.0, 1e6);
@@ -113,6 +116,11 @@ ScheduleConfig parse_schedule(const YAML::Node& n) {
     c.gamma = o.get_double_in("gamma", 0.1, 0.0, 1.0);
   }
   if (kind == "cosine") c.min_lr = o.get_double_in("min_lr", 0.0, 0.0, 1e3);
+  if (kind == "onecycle") {
+    c.pct_start = o.get_double_in("pct_start", 0.25, 0.0, 1.0);
+    c.div_factor = o.get_double_in("div_factor", 25, 1.0, 1e6);
+    c.final_div_factor = o.get_double_in("final_div_factor", 1e4, 1.0, 1e9);
+  }
   o.finish();
   return c;
 }
@@ -131,6 +139,10 @@ TrainConfig parse_train(Options o) {
   t.overlap = o.get_bool("overlap", true);
   t.nonfinite = o.get_choice("nonfinite", "abort", {"abort", "skip"});
   t.collective_timeout_s = o.get_double_in("collective_timeout_s", 300, 0, 1e7);
+  t.label_smoothing = o.get_double_in("label_smoothing", 0.0, 0.0, 0.999);
+  t.precision = parse_precision(o.get_choice("precision", "fp32", {"fp32", "bf16", "tf32"}),
+                                o.at("precision"));
+  t.tensorboard = o.get_bool("tensorboard", true);
   Options es(o.node("early_stopping"), "train.early_stopping");
   t.early_stopping.monitor =
       es.get_choice("monitor", "", {"", "accuracy", "loss", "val_accuracy", "val_loss"});
@@ -162,6 +174,10 @@ Config parse_config(const YAML::Node& root) {
   c.checkpoint.every_steps = ck.get_int("every_steps", 0, 0);
   c.checkpoint.keep = ck.get_int("keep", 3, 1);
   ck.finish();
+  Options ev(top.node("eval"), "eval");
+  c.eval.tta_flip = ev.get_choice("tta", "none", {"none", "flip"}) == "flip";
+  c.eval.test_every_epoch = ev.get_bool("test_every_epoch", false);
+  ev.finish();
   top.finish();
   YAML::Emitter out;
   out << root;

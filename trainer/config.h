@@ -2,6 +2,8 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
+#include "core/precision.h"
+
 #include <string>
 #include <vector>
 
@@ -23,14 +25,18 @@ struct OptimizerConfig {
   std::string kind = "adam";  // sgd | adam | adamw
   double lr = 1e-3, momentum = 0.0, weight_decay = 0.0;
   bool nesterov = false;
+  bool decay_bias_and_norm = true;  // false: no weight decay on biases and BatchNorm gamma/beta
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;  // Keras' defaults
 };
 
 struct ScheduleConfig {
-  std::string kind = "constant";  // constant | step | cosine | warmup
+  std::string kind = "constant";  // constant | step | cosine | warmup | onecycle
   double warmup_epochs = 0;       // linear warm-up from 0, before any schedule
   double step_epochs = 10, gamma = 0.1;  // step: lr *= gamma every step_epochs
   double min_lr = 0.0;                   // cosine floor
+  // onecycle (per step, linear): lr/div_factor up to lr over pct_start of all steps, then down
+  // to lr/(div_factor*final_div_factor) at the last step (PyTorch's OneCycleLR, linear).
+  double pct_start = 0.25, div_factor = 25, final_div_factor = 1e4;
 };
 
 struct EarlyStopping {
@@ -53,11 +59,19 @@ struct TrainConfig {
   EarlyStopping early_stopping;
   std::string nonfinite = "abort";     // abort | skip: a step whose loss or gradient is NaN/inf
   double collective_timeout_s = 300;   // Note [collective timeout]; 0 = wait forever
+  Precision precision = Precision::kFp32;  // Note [precision] (core/precision.h)
+  double label_smoothing = 0;  // targets (1 - s) one-hot + s / classes, as Keras' CE
+  bool tensorboard = true;  // rank 0 writes run_dir/tensorboard event files (trainer/tensorboard.h)
 };
 
 struct CheckpointConfig {
   std::string dir;  // default: <run_dir>/checkpoints
   int64_t every_epochs = 1, every_steps = 0, keep = 3;
+};
+
+struct EvalConfig {
+  bool tta_flip = false;         // average the predictions of each image and its mirror
+  bool test_every_epoch = false; // bench/time_to_accuracy.sh: the test accuracy per epoch
 };
 
 struct Config {
@@ -67,6 +81,7 @@ struct Config {
   YAML::Node model;
   TrainConfig train;
   CheckpointConfig checkpoint;
+  EvalConfig eval;
   std::string resolved;  // the whole config after overrides, as YAML text
 };
 

@@ -8,6 +8,13 @@ namespace dpt {
 double learning_rate(const ScheduleConfig& s, double base_lr, int64_t step, int64_t steps_per_epoch,
                      int64_t epochs) {
   const double spe = double(std::max<int64_t>(steps_per_epoch, 1));
+  if (s.kind == "onecycle") {
+    const double total = std::max(1.0, double(epochs) * spe - 1), up = s.pct_start * total;
+    const double start = base_lr / s.div_factor, end = start / s.final_div_factor;
+    const double t = double(step);
+    if (t < up) return start + (base_lr - start) * t / up;
+    return base_lr + (end - base_lr) * std::min(1.0, (t - up) / std::max(total - up, 1.0));
+  }
   const double warmup = s.warmup_epochs * spe;
   if (step < warmup) return base_lr * double(step + 1) / warmup;
   const double epoch = double(step) / spe;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "models/kernels/update_rules.h"
+#include "models/model.h"
 
 namespace dpt {
 
@@ -45,11 +46,16 @@ class Sgd : public Optimizer {
     if (c.momentum > 0) velocity_ = add_state("velocity");
   }
   void step(float* w, const float* g, float lr) override {
-    if (on_device()) {
-      sgd_update_cuda(w, g, velocity_, n_, rule_, lr);
-    } else {
-      sgd_update_cpu(w, g, velocity_, n_, rule_, lr);
-    }
+    for_each_segment([&](int64_t b, int64_t e, bool decayed) {
+      SgdRule r = rule_;
+      if (!decayed) r.weight_decay = 0;
+      float* v = velocity_ ? velocity_ + b : nullptr;
+      if (on_device()) {
+        sgd_update_cuda(w + b, g + b, v, e - b, r, lr);
+      } else {
+        sgd_update_cpu(w + b, g + b, v, e - b, r, lr);
+      }
+    });
     ++iterations_;
   }
 
@@ -78,11 +84,15 @@ class Adam : public Optimizer {
     r.epsilon = float(c_.epsilon);
     r.decay = decoupled_ ? float(lr * c_.weight_decay) : 0.0f;
     r.l2 = decoupled_ ? 0.0f : float(c_.weight_decay);
-    if (on_device()) {
-      adam_update_cuda(w, g, m_, v_, n_, r);
-    } else {
-      adam_update_cpu(w, g, m_, v_, n_, r);
-    }
+    for_each_segment([&](int64_t b, int64_t e, bool decayed) {
+      AdamRule piece = r;
+      if (!decayed) piece.decay = piece.l2 = 0;
+      if (on_device()) {
+        adam_update_cuda(w + b, g + b, m_ + b, v_ + b, e - b, piece);
+      } else {
+        adam_update_cpu(w + b, g + b, m_ + b, v_ + b, e - b, piece);
+      }
+    });
   }
 
  private:
@@ -92,6 +102,22 @@ class Adam : public Optimizer {
 };
 
 }  // namespace
+
+std::vector<std::pair<int64_t, int64_t>> bias_and_norm_ranges(const Model& model) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  const float* base = model.host_weights().data();
+  for (const Param& p : model.params()) {
+    const std::string& n = p.spec.name;
+    if (!p.grad || (n != "bias" && n != "gamma" && n != "beta")) continue;
+    const int64_t b = p.host_value - base;
+    if (!out.empty() && out.back().second == b) {
+      out.back().second = b + p.size();  // adjacent: one range
+    } else {
+      out.emplace_back(b, b + p.size());
+    }
+  }
+  return out;
+}
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t n, Device device) {
   if (cfg.kind == "sgd") return std::make_unique<Sgd>(cfg, n, device);

@@ -16,14 +16,15 @@ bool buffer_finite(const float* p, int64_t n, bool on_device) {
 }  // namespace
 
 StepResult train_step(Model& model, GradientReducer& reducer, Optimizer& optimizer,
-                      const Batch* batch, int64_t global_count, const StepContext& ctx, float lr) {
+                      const Batch* batch, int64_t global_count, const StepContext& ctx, float lr,
+                      float label_smoothing) {
   StepResult r;
   reducer.begin_step();
   if (batch && batch->n > 0) {
     const Tensor& logits = model.forward(batch->x, ctx);
     Tensor& dlogits = model.logits_grad();
     r.stats = SoftmaxCrossEntropy::compute(logits, batch->labels(), &dlogits,
-                                           1.0f / float(global_count));
+                                           1.0f / float(global_count), label_smoothing);
     if (!std::isfinite(r.stats.loss_sum)) {  // Note [non-finite verdict]
       const float nan = std::numeric_limits<float>::quiet_NaN();
       copy_memory(dlogits.data(), dlogits.on_device(), &nan, false, sizeof nan);

@@ -24,8 +24,10 @@ struct StepResult {
 // Note [non-finite verdict]: a rank whose loss is NaN or infinite writes a NaN into its loss
 // gradient, so that every rank's all-reduced gradient is non-finite: the gradient all-reduce
 // every step makes anyway carries the verdict, and no extra collective is needed.
+// label_smoothing: see SoftmaxCrossEntropy::compute.
 StepResult train_step(Model& model, GradientReducer& reducer, Optimizer& optimizer,
-                      const Batch* batch, int64_t global_count, const StepContext& ctx, float lr);
+                      const Batch* batch, int64_t global_count, const StepContext& ctx, float lr,
+                      float label_smoothing = 0);
 
 // The first trainable parameter (in model order) whose gradient holds a NaN or infinity, as
 // "layer 'dense' (Dense) kernel"; "" if none.

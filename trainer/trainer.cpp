@@ -17,11 +17,13 @@
 #include "data/batch_source.h"
 #include "core/exit_codes.h"
 #include "core/files.h"
+#include "models/kernels/precision_support.h"
 #include "trainer/data_plan.h"
 #include "trainer/log.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/optimizers.h"
 #include "trainer/signals.h"
+#include "trainer/tensorboard.h"
 #include "trainer/train_step.h"
 
 namespace dpt {
@@ -103,6 +105,7 @@ struct Trainer::Run {
   std::unique_ptr<GradientReducer> reducer;
   std::unique_ptr<BatchSource> batches;
   std::unique_ptr<MetricsCsv> csv;
+  std::unique_ptr<TensorBoardWriter> tensorboard;  // rank 0, unless train.tensorboard: false
   std::unique_ptr<RunLock> run_lock, ckpt_lock;  // rank 0, for the whole run
   std::vector<std::string> notes, warnings;      // said once the log is open
   std::vector<std::string> earlier_files;        // another run's files in run_dir (fresh run)
@@ -230,7 +233,9 @@ void Trainer::load_state_and_data(Run& r, const std::string& path) {
   const int rank = comm_.rank(), world = comm_.size();
   agree(comm_, [&] {
     r.device = select_device(tc.backend, comm_);  // before any GPU allocation
+    check_precision(tc.precision, r.device == Device::kCuda);
     r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable(), r.device);
+    if (!tc.optimizer.decay_bias_and_norm) r.optimizer->set_no_decay(bias_and_norm_ranges(*model_));
     r.pos.seed = tc.seed;
     r.pos.run_id = new_run_id();
     if (!path.empty()) {
@@ -261,6 +266,10 @@ void Trainer::load_state_and_data(Run& r, const std::string& path) {
       }
       r.last_checkpoint_step = r.pos.global_step;
       r.pos.finished = 0;
+      // The master weights are FP32 in any precision: a run may change it when it resumes.
+      if (r.pos.precision != precision_name(tc.precision))
+        r.notes.push_back("Resume: the checkpoint was trained in " + r.pos.precision +
+                          ", this run continues in " + precision_name(tc.precision));
     }
     r.plan = std::make_unique<DataPlan>(cfg_.data, tc.batch_size, rank, world);
     const ShardData& data = r.plan->train_data();
@@ -296,6 +305,9 @@ void Trainer::open_run_files(Run& r) {
     // A resumed run drops the rows its predecessor logged after the checkpoint.
     const int64_t keep = r.resumed ? r.pos.global_step : options_.resume.empty() ? -1 : 0;
     r.csv = std::make_unique<MetricsCsv>(cfg_.run_dir + "/metrics.csv", keep);
+    if (cfg_.train.tensorboard)  // per-epoch tags count epochs: keep those the checkpoint holds
+      r.tensorboard = std::make_unique<TensorBoardWriter>(
+          cfg_.run_dir + "/tensorboard", keep, r.resumed ? r.pos.epoch : keep, cfg_.resolved);
     log::init(0, cfg_.run_dir + "/log.txt");
   });
   if (rank != 0) log::init(rank, "");
@@ -308,6 +320,8 @@ void Trainer::start_communication(Run& r) {
   const int world = comm_.size();
   broadcast_weights();  // rank 0's initial (or resumed) values on every rank
   if (r.device != Device::kCpu) model_->to_device(r.device);
+  model_->set_precision(tc.precision);
+  r.pos.precision = precision_name(tc.precision);
   r.nccl = make_gradient_communicator(r.device, comm_);
   r.grad_comm = r.nccl ? r.nccl.get() : &comm_;
   if (r.device != Device::kCpu) log::info(describe_device(r.device, *r.grad_comm));
@@ -317,7 +331,8 @@ void Trainer::start_communication(Run& r) {
             comm_.backend() + "), " + std::to_string(r.plan->global_train_samples()) +
             " train / " + std::to_string(r.plan->global_val_samples()) +
             " validation samples, global batch " + std::to_string(tc.batch_size) + " (" + split +
-            " per rank), " + std::to_string(r.plan->steps_per_epoch()) + " steps per epoch");
+            " per rank), " + std::to_string(r.plan->steps_per_epoch()) + " steps per epoch, precision " +
+            precision_name(tc.precision));
   r.reducer = std::make_unique<GradientReducer>(*r.grad_comm, *model_, int64_t(tc.bucket_mb * (1 << 20)),
                                                 int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);
   r.batches = std::make_unique<BatchSource>(r.plan->train_data(), r.plan->local_batch(),
@@ -376,10 +391,13 @@ void Trainer::flush_interval(Run& r, int64_t epoch, int64_t s) {
   const LossStats interval{v[kLoss], int64_t(v[kCorrect]), int64_t(v[kCount])};
   r.pos.epoch_stats.add(interval);
   r.epoch_skipped += int64_t(v[kSkipped]);
-  if (r.csv && (v[kCount] > 0 || v[kSkipped] > 0))
-    r.csv->write(metrics_row(std::to_string(epoch + 1), r.pos.global_step, interval, r.lr,
-                             since(r.interval_start), r.interval_allreduce, since(r.start),
-                             int64_t(v[kSkipped])));
+  if (r.csv && (v[kCount] > 0 || v[kSkipped] > 0)) {
+    const MetricsRow row = metrics_row(std::to_string(epoch + 1), r.pos.global_step, interval, r.lr,
+                                       since(r.interval_start), r.interval_allreduce, since(r.start),
+                                       int64_t(v[kSkipped]));
+    r.csv->write(row);
+    if (r.tensorboard) r.tensorboard->write_interval(row);
+  }
   // Slow ranks (Horovod's stall inspector, per sample so that uneven shards do not count):
   // a rank whose busy time per sample is over twice the median of the others' for three
   // intervals in a row holds every rank back; say so once per episode.
@@ -445,7 +463,8 @@ bool Trainer::step(Run& r, int64_t epoch, int64_t s) {
                 size_t(state.size()) * sizeof(float));
   const StepContext ctx{Mode::kTrain, tc.seed, uint32_t(rank), uint64_t(global_step)};
   const StepResult res = train_step(*model_, *r.reducer, *r.optimizer, batch,
-                                    plan.global_count_at(s), ctx, float(r.lr));
+                                    plan.global_count_at(s), ctx, float(r.lr),
+                                    float(tc.label_smoothing));
   r.pos.epoch = epoch;
   r.pos.step_in_epoch = s + 1;
   r.pos.global_step = global_step + 1;
@@ -586,6 +605,7 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
   if (r.epoch_skipped > 0) line += " - " + std::to_string(r.epoch_skipped) + " steps skipped";
   log::info(line);
   if (r.csv) r.csv->write(row);
+  if (r.tensorboard) r.tensorboard->write_epoch(row);
   r.summary.epochs_run += 1;
   r.summary.images_per_sec += row.images_per_sec;
   r.epoch_time_total += seconds;
@@ -622,6 +642,7 @@ void Trainer::finish(Run& r) {
             fmt("%.1f", r.summary.seconds_per_epoch) + " s/epoch");
   agree(comm_, [&] {
     if (rank == 0) write_summary_file(cfg_.run_dir, cfg_.name, world, r.summary);
+    if (r.tensorboard) r.tensorboard->write_test(r.summary.test, r.pos.epoch);
   });
 }
 

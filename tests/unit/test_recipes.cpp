@@ -1,0 +1,114 @@
+// The fast-training features: label smoothing, the one-cycle schedule, weight decay kept off
+// biases and BatchNorm, and their config keys.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "layer_harness.h"
+#include "models/layers/softmax_cross_entropy.h"
+#include "models/model.h"
+#include "trainer/config.h"
+#include "trainer/lr_schedule.h"
+#include "trainer/optimizers.h"
+
+namespace dpt::testing {
+namespace {
+
+TEST(LabelSmoothing, LossAndGradientMatchSmoothedTargets) {
+  const Tensor logits = random_tensor({5, 4}, 3, -2, 2);
+  const std::vector<int32_t> labels{0, 3, 1, 1, 2};
+  const float s = 0.2f;
+  Tensor grad({5, 4});
+  const LossStats st = SoftmaxCrossEntropy::compute(logits, labels.data(), &grad, 1.0f, s);
+  double expect = 0;
+  for (int64_t i = 0; i < 5; ++i) {
+    const float* z = logits.data() + i * 4;
+    double sum = 0;
+    for (int j = 0; j < 4; ++j) sum += std::exp(double(z[j]));
+    for (int j = 0; j < 4; ++j) {
+      const double t = (j == labels[size_t(i)] ? 1 - s : 0) + s / 4.0;
+      const double p = std::exp(double(z[j])) / sum;
+      expect -= t * std::log(p);
+      EXPECT_NEAR(grad.data()[i * 4 + j], p - t, 1e-6) << i << "," << j;
+    }
+  }
+  EXPECT_NEAR(st.loss_sum, expect, 1e-6);
+  // s = 0 is the plain loss, to the bit.
+  Tensor g0({5, 4}), g1({5, 4});
+  const LossStats a = SoftmaxCrossEntropy::compute(logits, labels.data(), &g0, 1.0f);
+  const LossStats b = SoftmaxCrossEntropy::compute(logits, labels.data(), &g1, 1.0f, 0.0f);
+  EXPECT_EQ(a.loss_sum, b.loss_sum);
+  for (int64_t i = 0; i < 20; ++i) EXPECT_EQ(g0.data()[i], g1.data()[i]);
+}
+
+TEST(OneCycle, RisesLinearlyToThePeakAndFallsToTheFloor) {
+  ScheduleConfig s;
+  s.kind = "onecycle";
+  s.pct_start = 0.25;
+  s.div_factor = 10;
+  s.final_div_factor = 100;
+  const int64_t spe = 10, epochs = 4;  // 40 steps: peak at step 9.75, last step 39
+  EXPECT_NEAR(learning_rate(s, 1.0, 0, spe, epochs), 0.1, 1e-12);
+  EXPECT_NEAR(learning_rate(s, 1.0, 39, spe, epochs), 0.001, 1e-12);
+  double peak = 0;
+  int64_t at = 0;
+  for (int64_t t = 0; t < 40; ++t)
+    if (learning_rate(s, 1.0, t, spe, epochs) > peak) peak = learning_rate(s, 1.0, at = t, spe, epochs);
+  EXPECT_EQ(at, 10);
+  EXPECT_GT(peak, 0.95);
+  for (int64_t t = 1; t < 40; ++t) {
+    const double a = learning_rate(s, 1.0, t - 1, spe, epochs), b = learning_rate(s, 1.0, t, spe, epochs);
+    if (t <= 9) {
+      EXPECT_GT(b, a) << t;
+    }
+    if (t >= 11) {
+      EXPECT_LT(b, a) << t;
+    }
+  }
+}
+
+TEST(WeightDecay, CanBeKeptOffBiasesAndBatchNorm) {
+  Model m(YAML::Load("input: [6]\nlayers:\n  - dense: {units: 4}\n  - batch_norm: {}\n  - dense: {units: 2}\n"), "m");
+  m.initialize(1);
+  const auto ranges = bias_and_norm_ranges(m);
+  // dense/bias (4), then BN gamma+beta (8) right after it, then dense_1/bias (2).
+  ASSERT_EQ(ranges.size(), 2u);
+  EXPECT_EQ(ranges[0].second - ranges[0].first, 4 + 8);
+  EXPECT_EQ(ranges[1].second - ranges[1].first, 2);
+  OptimizerConfig oc;
+  oc.kind = "sgd";
+  oc.weight_decay = 0.5;
+  auto opt = make_optimizer(oc, m.num_trainable());
+  opt->set_no_decay(ranges);
+  std::vector<float> w(m.weights().data(), m.weights().data() + m.num_trainable());
+  const std::vector<float> zero(w.size(), 0.0f), before = w;
+  opt->step(w.data(), zero.data(), 0.1f);  // zero gradient: only decay moves anything
+  for (size_t i = 0; i < w.size(); ++i) {
+    bool kept_off = false;
+    for (const auto& [b, e] : ranges) kept_off |= int64_t(i) >= b && int64_t(i) < e;
+    if (kept_off) {
+      EXPECT_EQ(w[i], before[i]) << i;
+    } else if (before[i] != 0) {
+      EXPECT_NEAR(w[i], before[i] * (1 - 0.1f * 0.5f), 1e-7) << i;
+    }
+  }
+}
+
+TEST(RecipeConfig, KeysParseAndBadValuesAreRefused) {
+  const std::string base = "name: r\ndata: {dataset: mnist}\nmodel: {input: [4], layers: [{dense: {units: 2}}]}\n";
+  const Config c = parse_config(YAML::Load(
+      base + "train: {label_smoothing: 0.1, lr_schedule: {onecycle: {pct_start: 0.3}},"
+             " optimizer: {sgd: {lr: 0.1, momentum: 0.9, nesterov: true, decay_bias_and_norm: false}}}\n"
+             "eval: {tta: flip, test_every_epoch: true}\n"));
+  EXPECT_DOUBLE_EQ(c.train.label_smoothing, 0.1);
+  EXPECT_EQ(c.train.schedule.kind, "onecycle");
+  EXPECT_DOUBLE_EQ(c.train.schedule.pct_start, 0.3);
+  EXPECT_FALSE(c.train.optimizer.decay_bias_and_norm);
+  EXPECT_TRUE(c.eval.tta_flip);
+  EXPECT_TRUE(c.eval.test_every_epoch);
+  EXPECT_THROW(parse_config(YAML::Load(base + "train: {label_smoothing: 1.5}\n")), Error);
+  EXPECT_THROW(parse_config(YAML::Load(base + "eval: {tta: rotate}\n")), Error);
+}
+
+}  // namespace
+}  // namespace dpt::testing
