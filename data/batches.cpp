@@ -30,7 +30,7 @@ void fill_batch(const ShardData& data, const int64_t* indices, int64_t n, const 
     const int64_t p = aug.crop_pad;
     const int64_t dy = p ? int64_t(r[0] % uint32_t(2 * p + 1)) - p : 0;
     const int64_t dx = p ? int64_t(r[1] % uint32_t(2 * p + 1)) - p : 0;
-    const bool flip = aug.flip && (r[2] & 1u);
+    const bool flip = aug.mirror || (aug.flip && (r[2] & 1u));
     for (int64_t y = 0; y < h; ++y) {
       const int64_t sy = y + dy;
       for (int64_t x = 0; x < w; ++x) {

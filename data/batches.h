@@ -24,7 +24,8 @@ struct Batch {
 struct AugmentSpec {
   int64_t crop_pad = 0;  // pad with zeros by this much, crop back at a random offset
   bool flip = false;     // horizontal flip with probability 1/2
-  bool any() const { return crop_pad > 0 || flip; }
+  bool mirror = false;   // flip every image (test-time augmentation)
+  bool any() const { return crop_pad > 0 || flip || mirror; }
 };
 
 // Random choices per sample come from Philox(seed, rank; counter = (sample position in the

@@ -19,9 +19,27 @@ std::vector<double> EvalResult::per_class_accuracy() const {
   return acc;
 }
 
+namespace {
+
+// The softmax of one row of logits, in double, shifted by the largest logit (exp never overflows).
+void softmax_row(const float* z, int64_t classes, double* p) {
+  const float top = *std::max_element(z, z + classes);
+  double total = 0;
+  for (int64_t c = 0; c < classes; ++c) total += p[c] = std::exp(double(z[c]) - top);
+  for (int64_t c = 0; c < classes; ++c) p[c] /= total;
+}
+
+// Logits copied to the host (where the confusion matrix is counted).
+Tensor to_host(const Tensor& out, Tensor& buffer) {
+  copy_memory(buffer.data(), false, out.data(), out.on_device(), size_t(out.size()) * sizeof(float));
+  return Tensor::view(buffer.data(), out.shape());
+}
+
+}  // namespace
+
 EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
                     int64_t batch, Communicator& comm, std::vector<int32_t>* predictions,
-                    std::vector<float>* probabilities) {
+                    std::vector<float>* probabilities, bool tta_flip) {
   const int64_t classes = model.num_classes();
   DPT_CHECK(data.classes <= classes, "the data has " << data.classes << " classes but the model "
                                       "outputs " << classes);
@@ -29,39 +47,52 @@ EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64
   std::vector<double> sums(size_t(3 + classes * classes), 0.0);
   const int64_t n = int64_t(indices.size());
   if (n > 0) {
-    BatchSource source(data, batch, 2, model.device());
     const int64_t steps = (n + batch - 1) / batch;
+    BatchSource source(data, batch, 2, model.device());
     source.start(indices, batch, 0, steps, AugmentSpec{}, 0, 0, 0);
+    std::unique_ptr<BatchSource> mirrored;  // the same batches, every image flipped
+    if (tta_flip) {
+      mirrored = std::make_unique<BatchSource>(data, batch, 2, model.device());
+      AugmentSpec flip_all;
+      flip_all.mirror = true;
+      mirrored->start(indices, batch, 0, steps, flip_all, 0, 0, 0);
+    }
     std::vector<int64_t> confusion(size_t(classes * classes), 0);
     StepContext ctx;
     ctx.mode = Mode::kInfer;
-    Tensor host_logits({batch, classes});  // the confusion matrix is counted on the host
+    Tensor buffer({batch, classes}), buffer2({batch, classes});
+    std::vector<double> p(static_cast<size_t>(classes)), q(static_cast<size_t>(classes));
     for (int64_t s = 0; s < steps; ++s) {
       const Batch& b = source.next();
       const Tensor& out = model.forward(b.x, ctx);
-      const LossStats st = SoftmaxCrossEntropy::compute(out, b.labels(), nullptr, 1.0f);
-      copy_memory(host_logits.data(), false, out.data(), out.on_device(),
-                  size_t(out.size()) * sizeof(float));
-      const Tensor logits = Tensor::view(host_logits.data(), out.shape());
-      sums[0] += st.loss_sum;
-      sums[1] += double(st.correct);
-      SoftmaxCrossEntropy::confusion(logits, b.y.data(), confusion.data());
-      if (predictions)
-        for (int64_t i = 0; i < b.n; ++i)
-          predictions->push_back(
-              int32_t(SoftmaxCrossEntropy::argmax(logits.data() + i * classes, classes)));
-      if (probabilities)
-        for (int64_t i = 0; i < b.n; ++i) {
-          // In double, shifted by the largest logit: exp never overflows.
-          const float* z = logits.data() + i * classes;
-          const float top = *std::max_element(z, z + classes);
-          double total = 0;
-          for (int64_t c = 0; c < classes; ++c) total += std::exp(double(z[c]) - top);
-          for (int64_t c = 0; c < classes; ++c)
-            probabilities->push_back(float(std::exp(double(z[c]) - top) / total));
+      if (!tta_flip) {
+        const LossStats st = SoftmaxCrossEntropy::compute(out, b.labels(), nullptr, 1.0f);
+        sums[0] += st.loss_sum;
+        sums[1] += double(st.correct);
+      }
+      const Tensor logits = to_host(out, buffer);
+      Tensor other;
+      if (tta_flip) other = to_host(model.forward(mirrored->next().x, ctx), buffer2);
+      for (int64_t i = 0; i < b.n; ++i) {
+        softmax_row(logits.data() + i * classes, classes, p.data());
+        if (tta_flip) {
+          softmax_row(other.data() + i * classes, classes, q.data());
+          for (int64_t c = 0; c < classes; ++c) p[size_t(c)] = 0.5 * (p[size_t(c)] + q[size_t(c)]);
         }
+        const int32_t y = b.y[size_t(i)];
+        const int64_t guess = std::max_element(p.begin(), p.end()) - p.begin();
+        if (tta_flip) {
+          sums[0] -= std::log(std::max(p[size_t(y)], 1e-300));
+          sums[1] += guess == y;
+        }
+        confusion[size_t(y * classes + guess)]++;
+        if (predictions) predictions->push_back(int32_t(guess));
+        if (probabilities)
+          for (int64_t c = 0; c < classes; ++c) probabilities->push_back(float(p[size_t(c)]));
+      }
     }
     source.stop();
+    if (mirrored) mirrored->stop();
     for (size_t i = 0; i < confusion.size(); ++i) sums[2 + i] = double(confusion[i]);
   }
   sums.back() = double(n);

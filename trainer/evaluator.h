@@ -22,6 +22,8 @@ struct EvalResult {
 // given, the softmax of the logits (classes values per index, in index order).
 EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
                     int64_t batch, Communicator& comm, std::vector<int32_t>* predictions = nullptr,
-                    std::vector<float>* probabilities = nullptr);
+                    std::vector<float>* probabilities = nullptr, bool tta_flip = false);
+// tta_flip (eval.tta: flip): each image's softmax is averaged with its mirror image's, and
+// the loss, accuracy and predictions come from the average.
 
 }  // namespace dpt

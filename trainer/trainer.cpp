@@ -594,8 +594,8 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
                      fmt("%.0f", 1000.0 * seconds / double(steps)) + "ms/step - accuracy: " +
                      fmt("%.4f", row.accuracy) + " - loss: " + fmt("%.4f", row.loss);
   if (plan.global_val_samples() > 0) {
-    const EvalResult val =
-        evaluate(*model_, plan.train_data(), plan.val_indices(), plan.local_batch(), comm_);
+    const EvalResult val = evaluate(*model_, plan.train_data(), plan.val_indices(),
+                                    plan.local_batch(), comm_, nullptr, nullptr, cfg_.eval.tta_flip);
     row.val_loss = val.loss;
     row.val_accuracy = val.accuracy;
     line += " - val_accuracy: " + fmt("%.4f", val.accuracy) + " - val_loss: " + fmt("%.4f", val.loss);
@@ -604,6 +604,14 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
   line += " - " + fmt("%.0f", row.images_per_sec) + " img/s";
   if (r.epoch_skipped > 0) line += " - " + std::to_string(r.epoch_skipped) + " steps skipped";
   log::info(line);
+  if (cfg_.eval.test_every_epoch) {  // bench/time_to_accuracy.sh reads this line
+    const EvalResult t = evaluate(*model_, r.test_data, r.test_idx, plan.local_batch(), comm_,
+                                  nullptr, nullptr, cfg_.eval.tta_flip);
+    log::info("Epoch test: epoch " + std::to_string(epoch + 1) + " - accuracy: " +
+              fmt("%.4f", t.accuracy) + " - loss: " + fmt("%.4f", t.loss) + " - training time " +
+              fmt("%.1f", r.epoch_time_total + seconds) + " s - since start " +
+              fmt("%.1f", since(r.start)) + " s");
+  }
   if (r.csv) r.csv->write(row);
   if (r.tensorboard) r.tensorboard->write_epoch(row);
   r.summary.epochs_run += 1;
@@ -634,7 +642,8 @@ void Trainer::finish(Run& r) {
   r.summary.images_per_sec /= double(epochs);
   r.summary.seconds_per_epoch = r.epoch_time_total / double(epochs);
   r.summary.skipped_steps = r.pos.skipped_steps;
-  r.summary.test = evaluate(*model_, r.test_data, r.test_idx, r.plan->local_batch(), comm_);
+  r.summary.test = evaluate(*model_, r.test_data, r.test_idx, r.plan->local_batch(), comm_,
+                            nullptr, nullptr, cfg_.eval.tta_flip);
   log::info("Test: " + std::to_string(r.summary.test.count) + " samples - accuracy: " +
             fmt("%.4f", r.summary.test.accuracy) + " - loss: " + fmt("%.4f", r.summary.test.loss));
   log::info("Throughput: " + fmt("%.0f", r.summary.images_per_sec) + " train images/s (mean over " +

@@ -91,5 +91,22 @@ TEST(EndToEnd, EarlyStoppingOnTrainingAccuracyEndsTheRun) {
   EXPECT_EQ(s["test_samples"].as<int>(), 500);  // the final test still runs
 }
 
+TEST(EndToEnd, ProgressBarShowsAnEtaAndTestEveryEpochLogsEachEpoch) {
+  const TempDir tmp("eta");
+  const std::string& dir = tmp.path();
+  ASSERT_EQ(run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
+                "/data --shards 1").exit_code, 0);
+  const auto r = run("DPT_PROGRESS=1 " + dptrain() + " train " + DPT_SOURCE_DIR +
+                     "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" +
+                     dir + "/run --set train.epochs=2 --set data.max_train_samples=1000"
+                     " --set data.max_test_samples=500 --set train.log_every_steps=2"
+                     " --set eval.test_every_epoch=true");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(" - ETA: "), std::string::npos) << r.output;
+  for (const char* e : {"Epoch test: epoch 1 - accuracy: ", "Epoch test: epoch 2 - accuracy: "})
+    EXPECT_NE(r.output.find(e), std::string::npos) << e << "\n" << r.output;
+  EXPECT_NE(r.output.find(" s - since start "), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace dpt::testing

@@ -4,12 +4,16 @@
 
 #include <cmath>
 
+#include "core/philox.h"
 #include "layer_harness.h"
 #include "models/layers/softmax_cross_entropy.h"
 #include "models/model.h"
 #include "trainer/config.h"
 #include "trainer/lr_schedule.h"
+#include "trainer/evaluator.h"
 #include "trainer/optimizers.h"
+#include "comm/local_communicator.h"
+#include "data/shards.h"
 
 namespace dpt::testing {
 namespace {
@@ -108,6 +112,48 @@ TEST(RecipeConfig, KeysParseAndBadValuesAreRefused) {
   EXPECT_TRUE(c.eval.test_every_epoch);
   EXPECT_THROW(parse_config(YAML::Load(base + "train: {label_smoothing: 1.5}\n")), Error);
   EXPECT_THROW(parse_config(YAML::Load(base + "eval: {tta: rotate}\n")), Error);
+}
+
+TEST(FlipTta, AveragesEachImagesSoftmaxWithItsMirror) {
+  Model m(YAML::Load("input: [4, 5, 1]\nlayers:\n  - conv2d: {filters: 2, kernel: 2}\n"
+                     "  - flatten: {}\n  - dense: {units: 3}\n"), "m");
+  m.initialize(2);
+  ShardData d;
+  d.dataset = "mnist";
+  d.height = 4;
+  d.width = 5;
+  d.channels = 1;
+  d.classes = 3;
+  d.n = 7;
+  PhiloxStream rng(4, 0, 0, 1);
+  for (int64_t i = 0; i < d.n * 20; ++i) d.images.push_back(uint8_t(rng.below(256)));
+  for (int64_t i = 0; i < d.n; ++i) d.labels.push_back(uint8_t(i % 3));
+  const std::vector<int64_t> idx{0, 1, 2, 3, 4, 5, 6};
+  LocalCommunicator local;
+  std::vector<float> probs;
+  const EvalResult r = evaluate(m, d, idx, 4, local, nullptr, &probs, true);
+  // By hand: each image and its mirror (columns reversed), softmax averaged.
+  double loss = 0;
+  for (int64_t i = 0; i < d.n; ++i) {
+    Tensor a({1, 4, 5, 1}), b({1, 4, 5, 1});
+    for (int64_t y = 0; y < 4; ++y)
+      for (int64_t x = 0; x < 5; ++x) {
+        a.data()[y * 5 + x] = d.images[size_t(i * 20 + y * 5 + x)] / 255.0f;
+        b.data()[y * 5 + x] = d.images[size_t(i * 20 + y * 5 + 4 - x)] / 255.0f;
+      }
+    std::vector<double> pa(3), pb(3);
+    for (auto [t, p] : {std::pair{&a, &pa}, {&b, &pb}}) {
+      const Tensor& z = m.forward(*t, StepContext{});
+      double sum = 0;
+      for (int c = 0; c < 3; ++c) sum += std::exp(double(z.data()[c]));
+      for (int c = 0; c < 3; ++c) (*p)[size_t(c)] = std::exp(double(z.data()[c])) / sum;
+    }
+    for (int c = 0; c < 3; ++c)
+      EXPECT_NEAR(probs[size_t(i * 3 + c)], 0.5 * (pa[size_t(c)] + pb[size_t(c)]), 1e-5);
+    loss -= std::log(0.5 * (pa[size_t(d.labels[size_t(i)])] + pb[size_t(d.labels[size_t(i)])]));
+  }
+  EXPECT_NEAR(r.loss, loss / 7, 1e-5);
+  EXPECT_EQ(r.count, 7);
 }
 
 }  // namespace
