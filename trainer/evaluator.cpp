@@ -37,9 +37,16 @@ Tensor to_host(const Tensor& out, Tensor& buffer) {
 
 }  // namespace
 
+EvalBatches::EvalBatches(const ShardData& data, int64_t batch, Device device, bool tta_flip)
+    : plain_(std::make_unique<BatchSource>(data, batch, 2, device)) {
+  if (tta_flip) mirrored_ = std::make_unique<BatchSource>(data, batch, 2, device);
+}
+
+EvalBatches::~EvalBatches() = default;
+
 EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
                     int64_t batch, Communicator& comm, std::vector<int32_t>* predictions,
-                    std::vector<float>* probabilities, bool tta_flip) {
+                    std::vector<float>* probabilities, bool tta_flip, EvalBatches* batches) {
   const int64_t classes = model.num_classes();
   DPT_CHECK(data.classes <= classes, "the data has " << data.classes << " classes but the model "
                                       "outputs " << classes);
@@ -48,11 +55,13 @@ EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64
   const int64_t n = int64_t(indices.size());
   if (n > 0) {
     const int64_t steps = (n + batch - 1) / batch;
-    BatchSource source(data, batch, 2, model.device());
+    std::unique_ptr<EvalBatches> own;
+    if (!batches) batches = (own = std::make_unique<EvalBatches>(data, batch, model.device(), tta_flip)).get();
+    DPT_ASSERT(!tta_flip || batches->mirrored());
+    BatchSource& source = batches->plain();
     source.start(indices, batch, 0, steps, AugmentSpec{}, 0, 0, 0);
-    std::unique_ptr<BatchSource> mirrored;  // the same batches, every image flipped
-    if (tta_flip) {
-      mirrored = std::make_unique<BatchSource>(data, batch, 2, model.device());
+    BatchSource* mirrored = tta_flip ? batches->mirrored() : nullptr;  // every image flipped
+    if (mirrored) {
       AugmentSpec flip_all;
       flip_all.mirror = true;
       mirrored->start(indices, batch, 0, steps, flip_all, 0, 0, 0);

@@ -104,6 +104,7 @@ struct Trainer::Run {
   std::unique_ptr<Optimizer> optimizer;
   std::unique_ptr<GradientReducer> reducer;
   std::unique_ptr<BatchSource> batches;
+  std::unique_ptr<EvalBatches> val_batches, test_batches;  // made once (Note [device batch order])
   std::unique_ptr<MetricsCsv> csv;
   std::unique_ptr<TensorBoardWriter> tensorboard;  // rank 0, unless train.tensorboard: false
   std::unique_ptr<RunLock> run_lock, ckpt_lock;  // rank 0, for the whole run
@@ -337,6 +338,10 @@ void Trainer::start_communication(Run& r) {
                                                 int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);
   r.batches = std::make_unique<BatchSource>(r.plan->train_data(), r.plan->local_batch(),
                                             int(cfg_.data.prefetch), r.device);
+  r.val_batches = std::make_unique<EvalBatches>(r.plan->train_data(), r.plan->local_batch(),
+                                                r.device, cfg_.eval.tta_flip);
+  r.test_batches = std::make_unique<EvalBatches>(r.test_data, r.plan->local_batch(), r.device,
+                                                 cfg_.eval.tta_flip);
   if (tc.nonfinite == "skip" && model_->state().size() > 0)
     r.state_snapshot = Tensor(model_->state().shape(), model_->state().device());
   install_stop_signals();
@@ -595,7 +600,8 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
                      fmt("%.4f", row.accuracy) + " - loss: " + fmt("%.4f", row.loss);
   if (plan.global_val_samples() > 0) {
     const EvalResult val = evaluate(*model_, plan.train_data(), plan.val_indices(),
-                                    plan.local_batch(), comm_, nullptr, nullptr, cfg_.eval.tta_flip);
+                                    plan.local_batch(), comm_, nullptr, nullptr,
+                                    cfg_.eval.tta_flip, r.val_batches.get());
     row.val_loss = val.loss;
     row.val_accuracy = val.accuracy;
     line += " - val_accuracy: " + fmt("%.4f", val.accuracy) + " - val_loss: " + fmt("%.4f", val.loss);
@@ -606,7 +612,7 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
   log::info(line);
   if (cfg_.eval.test_every_epoch) {  // bench/time_to_accuracy.sh reads this line
     const EvalResult t = evaluate(*model_, r.test_data, r.test_idx, plan.local_batch(), comm_,
-                                  nullptr, nullptr, cfg_.eval.tta_flip);
+                                  nullptr, nullptr, cfg_.eval.tta_flip, r.test_batches.get());
     log::info("Epoch test: epoch " + std::to_string(epoch + 1) + " - accuracy: " +
               fmt("%.4f", t.accuracy) + " - loss: " + fmt("%.4f", t.loss) + " - training time " +
               fmt("%.1f", r.epoch_time_total + seconds) + " s - since start " +
@@ -643,7 +649,7 @@ void Trainer::finish(Run& r) {
   r.summary.seconds_per_epoch = r.epoch_time_total / double(epochs);
   r.summary.skipped_steps = r.pos.skipped_steps;
   r.summary.test = evaluate(*model_, r.test_data, r.test_idx, r.plan->local_batch(), comm_,
-                            nullptr, nullptr, cfg_.eval.tta_flip);
+                            nullptr, nullptr, cfg_.eval.tta_flip, r.test_batches.get());
   log::info("Test: " + std::to_string(r.summary.test.count) + " samples - accuracy: " +
             fmt("%.4f", r.summary.test.accuracy) + " - loss: " + fmt("%.4f", r.summary.test.loss));
   log::info("Throughput: " + fmt("%.0f", r.summary.images_per_sec) + " train images/s (mean over " +

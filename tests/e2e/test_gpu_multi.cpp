@@ -61,11 +61,7 @@ TEST_F(TwoGpus, StoppedPeerEndsTheJobWithinTheTimeout) {
   const std::string a = args("--set train.epochs=50 --set train.collective_timeout_s=5");
   const std::string cmd = kMpirun + "-np 1 " + dptrain() + " train " + a + " : -np 1 " + dir_ +
                           "/wrap.sh " + dptrain() + " train " + a + " > " + dir_ + "/out.txt 2>&1";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    ::_exit(127);
-  }
+  const pid_t pid = spawn_shell(cmd);
   for (int i = 0; i < 1200 && run("test -s " + dir_ + "/run/metrics.csv").exit_code != 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const pid_t rank1 = pid_t(std::atol(slurp(dir_ + "/rank1.pid").c_str()));

@@ -24,11 +24,7 @@ TEST_F(Prepare, KilledPrepareLeavesThePreviousDatasetIntact) {
   const std::string out = dir_ + "/d";
   ASSERT_EQ(run(prepare_cmd(out, 2)).exit_code, 0);
   const std::string before = snapshot(out);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", ("exec " + prepare_cmd(out, 5) + " > /dev/null").c_str(), nullptr);
-    ::_exit(127);
-  }
+  const pid_t pid = spawn_shell("exec " + prepare_cmd(out, 5) + " > /dev/null");
   // Kill it once its first new shard is on disk.
   const std::string tmp = out + "/.prepare-" + std::to_string(pid);
   bool writing = false;
@@ -168,11 +164,7 @@ class ExitCodes : public FaultTest {};
 TEST_F(ExitCodes, SigtermToARankCheckpointsAndExits75) {
   const std::string cmd = train_cmd("run", "--set train.epochs=30 --set checkpoint.every_epochs=0"
                                            " --set data.max_train_samples=3000");
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd + " > " + dir_ + "/out.txt 2>&1").c_str(), nullptr);
-    ::_exit(127);
-  }
+  const pid_t pid = spawn_shell("exec " + cmd + " > " + dir_ + "/out.txt 2>&1");
   for (int i = 0; i < 400 && read_file(dir_ + "/out.txt").find("Epoch 1/") == std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   ::kill(pid, SIGTERM);

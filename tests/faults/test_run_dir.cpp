@@ -20,11 +20,7 @@ TEST_F(RunDir, SecondRunOnTheSameRunDirIsRefusedNamingTheHolder) {
   // Run A holds the lock for a while (one process, so its PID is the one we start).
   const std::string a = train_cmd("run", "--set train.epochs=30 --set data.max_train_samples=3000"
                                          " --set checkpoint.every_epochs=0");
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", ("exec " + a + " > " + dir_ + "/a.txt 2>&1").c_str(), nullptr);
-    ::_exit(127);
-  }
+  const pid_t pid = spawn_shell("exec " + a + " > " + dir_ + "/a.txt 2>&1");
   bool started = false;
   for (int i = 0; i < 400 && !started; ++i) {
     started = read_file(dir_ + "/a.txt").find("Epoch 1/") != std::string::npos;

@@ -24,11 +24,7 @@ class TwoRankJob {
     const std::string cmd = kMpiEnv + "timeout 120 mpirun --oversubscribe -np 1 " + dptrain() +
                             " train " + rank_args + " : -np 1 " + dir + "/wrap.sh " + dptrain() +
                             " train " + rank_args + " > " + dir + "/out.txt 2>&1";
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-      ::_exit(127);
-    }
+    pid_ = spawn_shell(cmd);
   }
   ~TwoRankJob() {
     // Whatever happened, nothing of ours keeps running: continue and kill the recorded rank,

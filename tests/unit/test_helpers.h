@@ -62,6 +62,16 @@ inline RunResult run(const std::string& cmd) {
 
 inline std::string dptrain() { return DPT_BINARY; }
 
+// Starts `sh -c cmd` in the background; the caller waits for (or kills) it by this PID.
+inline pid_t spawn_shell(const std::string& cmd) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    ::_exit(127);
+  }
+  return pid;
+}
+
 // Text without its trailing newlines (command output).
 inline std::string trim_newline(std::string s) {
   while (!s.empty() && s.back() == '\n') s.pop_back();
