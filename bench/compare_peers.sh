@@ -38,7 +38,7 @@ dptrain_ips() {  # CONFIG RANKS PRECISION
   awk '/^images_per_sec:/ {printf "%.0f", $2}' $out/summary.yaml
 }
 
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $cores cores; $(date -u +%Y-%m-%d)"
+echo "CPU: $(bash bench/cpu_name.sh); $(date -u +%Y-%m-%d)"
 echo "PyTorch $($TORCH -c 'import torch; print(torch.__version__)'), Keras $($TF -c 'import keras; print(keras.__version__)') / TensorFlow $($TF -c 'import tensorflow as tf; print(tf.__version__)' 2>/dev/null | tail -1)"
 echo
 echo "| model | PyTorch 1x$cores | PyTorch channels-last | PyTorch bf16 autocast | PyTorch DDP 2x1 | Keras-TF 1x$cores | dptrain fp32 1x$cores | dptrain fp32 2x1 | dptrain bf16 1x$cores | dptrain bf16 2x1 | dptrain best / best peer |"

@@ -20,7 +20,7 @@ mpirun -np "$ranks" --bind-to core ./build/dptrain train "$config" --set run_dir
   tail -20 "$log"; exit 1; }
 end=$(date +%s.%N)
 # Lines: "Epoch test: epoch E - accuracy: A - loss: L - training time T s - since start W s"
-awk -v target="$target" -v total="$(echo "$end - $start" | bc)" -v cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" '
+awk -v target="$target" -v total="$(echo "$end - $start" | bc)" -v cpu="$(bash bench/cpu_name.sh)" '
   /^Epoch test:/ {
     e = $4; a = $7; t = $14; w = $19; last = a
     if (!hit && a + 0 >= target + 0) { hit = 1; he = e; ht = t; hw = w }

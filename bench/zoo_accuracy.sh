@@ -14,7 +14,7 @@ done
 declare -A REF=([mnist_mlp]="98.21%" [mnist_convnet]="~99% (99.25% val)" [mnist_cnn]="99.2%"
   [mnist_cnn5x5]="~99%" [mnist_cnn3conv]="98.85%" [cifar10_cnn]="86.87%" [cifar10_small]="68%")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%d); 2 ranks"
+echo "CPU: $(bash bench/cpu_name.sh); $(date -u +%Y-%m-%d); 2 ranks"
 echo
 echo "| config | epochs | test accuracy | reported | training time | wall time |"
 echo "|---|---|---|---|---|---|"
