@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -87,6 +89,13 @@ void write_file_atomically(const std::string& path, const std::string& text) {
     DPT_FAIL("cannot write '" << path << "': " << std::strerror(err) << write_failure_hint(path));
   }
   rename_durably(tmp, path);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 std::vector<std::string> list_directory(const std::string& dir) {

@@ -20,6 +20,10 @@ void write_file_atomically(const std::string& path, const std::string& text);
 // Renames and fsyncs the directory, so the rename survives a crash.
 void rename_durably(const std::string& from, const std::string& to);
 
+// The whole file as bytes; empty if it does not exist or cannot be read (callers that need it
+// check the content).
+std::string read_file(const std::string& path);
+
 // Names in dir (not . and ..), sorted; empty if dir does not exist.
 std::vector<std::string> list_directory(const std::string& dir);
 

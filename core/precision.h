@@ -7,7 +7,10 @@ namespace dpt {
 // Note [precision]: kFp32 is exact FP32 everywhere (the default). kBf16 runs convolutions and
 // dense layers on bfloat16 inputs and weights with FP32 accumulation and FP32 outputs, while
 // the master weights, gradients, optimizer state, loss, softmax and BatchNorm statistics stay
-// FP32 (mixed precision as PyTorch's autocast and Keras' mixed_bfloat16 do it). kTf32 lets a GPU
+// FP32 (mixed precision as PyTorch's autocast and Keras' mixed_bfloat16 do it). One exception:
+// cuDNN's bf16 convolutions (pseudo-bf16, FP32 compute) take and give bf16 tensors, so on a GPU
+// a convolution's output and gradients are rounded to bf16 before they are widened to FP32;
+// CPU and GPU bf16 results differ by that rounding. kTf32 lets a GPU
 // use TF32 tensor cores for FP32 tensors; on a CPU it is FP32.
 enum class Precision { kFp32, kBf16, kTf32 };
 

@@ -110,7 +110,9 @@ ScheduleConfig parse_schedule(const YAML::Node& n) {
                                            << "'; expected constant, step, cosine, warmup or onecycle");
   c.kind = kind;
   Options o(body, "train.lr_schedule." + kind);
-  c.warmup_epochs = o.get_double_in("warmup_epochs", kind == "warmup" ? 1.0 : 0.0, 0.0, 1e6);
+  // onecycle has its own warm-up (pct_start): its warmup_epochs is refused as an unknown key.
+  if (kind != "onecycle")
+    c.warmup_epochs = o.get_double_in("warmup_epochs", kind == "warmup" ? 1.0 : 0.0, 0.0, 1e6);
   if (kind == "step") {
     c.step_epochs = o.get_double_in("every_epochs", 10, 1e-9, 1e6);
     c.gamma = o.get_double_in("gamma", 0.1, 0.0, 1.0);

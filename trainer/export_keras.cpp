@@ -5,7 +5,6 @@
 
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <initializer_list>
 #include <map>
 #include <sstream>
@@ -235,25 +234,28 @@ std::string weights_h5(const Model& model, const std::string& tmp) {
     h5::Handle top = h5::create_group(f, "vars");
     h5::set_attr(top, "name", model.name());
   }
-  std::ifstream in(tmp, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  DPT_CHECK(in.good() || in.eof(), "cannot read back '" << tmp << "'");
-  return ss.str();
+  std::string bytes = read_file(tmp);
+  DPT_CHECK(!bytes.empty(), "cannot read back '" << tmp << "'");
+  return bytes;
 }
 
-// A zip of stored entries, as Keras writes it (h5py then reads the weights in place).
-void write_zip(const std::string& path,
-               const std::vector<std::pair<std::string, std::string>>& files) {
+// A zip of stored entries, as Keras writes it (h5py then reads the weights in place), built in
+// memory so that write_file_atomically can put it in place.
+std::string zip_of(const std::string& path,
+                   const std::vector<std::pair<std::string, std::string>>& files) {
+  size_t size = 65536;  // stored entries: the data plus local and central headers per entry
+  for (const auto& [name, bytes] : files) size += bytes.size() + 2 * name.size() + 256;
+  std::string zip(size, '\0');
+  size_t used = 0;
   archive* a = archive_write_new();
   auto fail = [&](const std::string& what) {
     const std::string err = archive_error_string(a) ? archive_error_string(a) : "unknown error";
     archive_write_free(a);
-    DPT_FAIL("cannot write '" << path << "' (" << what << "): " << err << write_failure_hint(path));
+    DPT_FAIL("cannot write '" << path << "' (" << what << "): " << err);
   };
   if (archive_write_set_format_zip(a) != ARCHIVE_OK) fail("zip format");
   if (archive_write_set_options(a, "zip:compression=store") != ARCHIVE_OK) fail("store option");
-  if (archive_write_open_filename(a, path.c_str()) != ARCHIVE_OK) fail("open");
+  if (archive_write_open_memory(a, zip.data(), zip.size(), &used) != ARCHIVE_OK) fail("open");
   for (const auto& [name, bytes] : files) {
     archive_entry* e = archive_entry_new();
     archive_entry_set_pathname(e, name.c_str());
@@ -268,6 +270,8 @@ void write_zip(const std::string& path,
   }
   if (archive_write_close(a) != ARCHIVE_OK) fail("close");
   archive_write_free(a);
+  zip.resize(used);
+  return zip;
 }
 
 }  // namespace
@@ -282,19 +286,19 @@ void export_keras(const Model& model, const std::string& path) {
   std::strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", &tm);
   const std::string metadata =
       Obj().add("keras_version", q("3.0.0")).add("date_saved", q(date)).str();
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  const std::string tmp_h5 = tmp + ".weights.h5";
+  // HDF5 writes to a file: the weights go through a temporary one beside the output.
+  const std::string tmp_h5 = path + ".tmp-" + std::to_string(::getpid()) + ".weights.h5";
+  std::string weights;
   try {
-    const std::string weights = weights_h5(model, tmp_h5);
-    std::remove(tmp_h5.c_str());
-    write_zip(
-        tmp, {{"metadata.json", metadata}, {"config.json", config}, {"model.weights.h5", weights}});
-    rename_durably(tmp, path);
+    weights = weights_h5(model, tmp_h5);
   } catch (...) {
     std::remove(tmp_h5.c_str());
-    std::remove(tmp.c_str());
     throw;
   }
+  std::remove(tmp_h5.c_str());
+  write_file_atomically(path, zip_of(path, {{"metadata.json", metadata},
+                                            {"config.json", config},
+                                            {"model.weights.h5", weights}}));
 }
 
 }  // namespace dpt

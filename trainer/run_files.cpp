@@ -20,13 +20,6 @@ const char* kHeader =
     "epoch,step,loss,accuracy,val_loss,val_accuracy,lr,images_per_sec,allreduce_sec,"
     "elapsed_sec,skipped_steps\n";
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string now_string(const char* format) {
   char buf[64];
   const std::time_t t = std::time(nullptr);
@@ -38,7 +31,7 @@ std::string now_string(const char* format) {
 }  // namespace
 
 MetricsCsv::MetricsCsv(const std::string& path, int64_t keep_through_step) : path_(path) {
-  std::string text = read_text(path);
+  std::string text = read_file(path);
   if (keep_through_step >= 0 && !text.empty()) {
     // Keep the header and every row whose step (column 2) is at most the checkpoint's step.
     std::istringstream in(text);
@@ -101,7 +94,7 @@ RunLock::RunLock(const std::string& dir) {
                                                      << write_failure_hint(path));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
-    std::string holder = read_text(path);
+    std::string holder = read_file(path);
     while (!holder.empty() && holder.back() == '\n') holder.pop_back();
     ::close(fd_);
     fd_ = -1;

@@ -137,19 +137,12 @@ std::pair<int64_t, std::string> step_and_tag(const std::string& ev) {
   return {step, tag};
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Note [events after a resume] (tensorboard.h): rewrites each earlier file of dir without the
 // records past the checkpoint. A torn last record (a crash mid-write) is dropped too.
 void drop_events_after(const std::string& dir, int64_t keep_step, int64_t keep_epoch) {
   for (const auto& name : list_directory(dir)) {
     if (name.find("tfevents") == std::string::npos) continue;
-    const std::string path = dir + "/" + name, bytes = read_all(path);
+    const std::string path = dir + "/" + name, bytes = read_file(path);
     std::string kept;
     for (size_t pos = 0; pos + 12 <= bytes.size();) {
       uint64_t len = 0;

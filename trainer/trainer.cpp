@@ -236,7 +236,9 @@ void Trainer::load_state_and_data(Run& r, const std::string& path) {
     r.device = select_device(tc.backend, comm_);  // before any GPU allocation
     check_precision(tc.precision, r.device == Device::kCuda);
     r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable(), r.device);
-    if (!tc.optimizer.decay_bias_and_norm) r.optimizer->set_no_decay(bias_and_norm_ranges(*model_));
+    // Without weight decay there is nothing to keep off: one update over the whole buffer.
+    if (!tc.optimizer.decay_bias_and_norm && tc.optimizer.weight_decay > 0)
+      r.optimizer->set_no_decay(bias_and_norm_ranges(*model_));
     r.pos.seed = tc.seed;
     r.pos.run_id = new_run_id();
     if (!path.empty()) {

@@ -112,6 +112,9 @@ TEST(RecipeConfig, KeysParseAndBadValuesAreRefused) {
   EXPECT_TRUE(c.eval.test_every_epoch);
   EXPECT_THROW(parse_config(YAML::Load(base + "train: {label_smoothing: 1.5}\n")), Error);
   EXPECT_THROW(parse_config(YAML::Load(base + "eval: {tta: rotate}\n")), Error);
+  EXPECT_THROW(parse_config(YAML::Load(
+                   base + "train: {lr_schedule: {onecycle: {pct_start: 0.3, warmup_epochs: 1}}}\n")),
+               Error);
 }
 
 TEST(FlipTta, AveragesEachImagesSoftmaxWithItsMirror) {

@@ -44,7 +44,8 @@ void check_precision_cpu(Precision p) {
   // AVX512-BF16 (Cooper Lake, Zen 4 and later) or AMX (Sapphire Rapids and later); anything
   // older would run bf16 emulated, slower than fp32.
   const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-  DPT_CHECK(isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx,
+  // ISA values are bit sets, each including the ones below it: AMX and later ISAs pass too.
+  DPT_CHECK((isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16,
             "train.precision bf16 needs a CPU with AVX512-BF16 or AMX, but oneDNN dispatches to "
             "ISA code 0x" << std::hex << int(isa) << std::dec << " here (see dptrain --version); "
             "use precision: fp32");
