@@ -12,6 +12,7 @@
 #include "models/layers/dropout.h"
 #include "models/layers/flatten.h"
 #include "models/layers/pool2d.h"
+#include "models/layers/rescaling.h"
 
 namespace dpt {
 
@@ -30,10 +31,12 @@ const std::map<std::string, Maker>& makers() {
       {"batch_norm", [](Options& o) { return std::make_unique<BatchNorm>(o); }},
       {"dropout", [](Options& o) { return std::make_unique<Dropout>(o); }},
       {"flatten", [](Options&) { return std::make_unique<Flatten>(); }},
+      {"rescaling", [](Options& o) { return std::make_unique<Rescaling>(o); }},
       {"relu", [](Options&) { return std::make_unique<Activation>(Act::kRelu); }},
       {"sigmoid", [](Options&) { return std::make_unique<Activation>(Act::kSigmoid); }},
       {"tanh", [](Options&) { return std::make_unique<Activation>(Act::kTanh); }},
       {"softmax", [](Options&) { return std::make_unique<Activation>(Act::kSoftmax); }},
+      {"gelu", [](Options&) { return std::make_unique<Activation>(Act::kGelu); }},
       {"activation",
        [](Options& o) {
          return std::make_unique<Activation>(

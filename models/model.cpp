@@ -125,7 +125,7 @@ Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(n
 void Model::initialize(uint64_t seed) {
   for (size_t k = 0; k < params_.size(); ++k) {
     const Param& p = params_[k];
-    dpt::initialize(p.host_value, p.size(), p.spec.init, p.spec.fan_in, p.spec.fan_out, seed,
+    dpt::initialize(p.host_value, p.spec.shape, p.spec.init, p.spec.fan_in, p.spec.fan_out, seed,
                     uint32_t(k), layers_[param_layer_[k]]->label() + " " + p.spec.name);
   }
   upload();
@@ -214,7 +214,9 @@ void Model::backward(const std::function<void(int)>& on_layer_done) {
   const int64_t n = b.acts[0].dim(0);
   for (int i = int(layers_.size()) - 1; i >= 0; --i) {
     Layer& l = *layers_[size_t(i)];
-    if (l.is_reshape()) {
+    if (i < first_param_layer_) {
+      // Nothing at or before i learns (a frozen whitening conv, an activation after it).
+    } else if (l.is_reshape()) {
       b.grads[size_t(i)] = b.grads[size_t(i) + 1].reshaped(with_batch(n, shapes_[size_t(i)]));
     } else {
       // No layer before i learns anything: its input gradient would be thrown away.

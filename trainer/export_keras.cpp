@@ -17,6 +17,7 @@
 #include "models/layers/dense.h"
 #include "models/layers/dropout.h"
 #include "models/layers/pool2d.h"
+#include "models/layers/rescaling.h"
 #include "trainer/export.h"
 
 namespace dpt {
@@ -175,6 +176,15 @@ std::string keras_layer(const Model& model, size_t i) {
     char rate[32];
     std::snprintf(rate, sizeof rate, "%.9g", double(static_cast<const Dropout&>(layer).rate()));
     c.add("rate", rate).nulls({"seed", "noise_shape"});
+    return layer_json(t, c, nullptr);
+  }
+  if (t == "Rescaling") {
+    char num[64];
+    const auto& l = static_cast<const Rescaling&>(layer);
+    std::snprintf(num, sizeof num, "%.9g", double(l.scale()));
+    c.add("scale", num);
+    std::snprintf(num, sizeof num, "%.9g", double(l.offset()));
+    c.add("offset", num);
     return layer_json(t, c, nullptr);
   }
   if (t == "Flatten") {

@@ -9,6 +9,7 @@
 #include "models/layers/conv2d.h"
 #include "models/layers/dense.h"
 #include "models/layers/pool2d.h"
+#include "models/layers/rescaling.h"
 #include "trainer/build_info.h"
 #include "trainer/export.h"
 #include "trainer/protobuf_wire.h"
@@ -134,6 +135,14 @@ std::string activation(GraphBuilder& g, Act act, const std::string& x, int64_t c
       return g.node("Tanh", {x}, {}, name + "/tanh");
     case Act::kSoftmax:
       return g.node("Softmax", {x}, {one("axis", channel_axis)}, name + "/softmax");
+    case Act::kGelu: {  // opset 17 has no Gelu: x * 0.5 * (1 + erf(x / sqrt 2))
+      auto scalar = [&](const char* what, float v) { return g.initializer(name + what, {}, {v}); };
+      const std::string e = g.node("Erf", {g.node("Mul", {x, scalar("/inv_sqrt2", 0.70710678f)}, {},
+                                                  name + "/scaled")}, {}, name + "/erf");
+      const std::string half = g.node("Mul", {g.node("Add", {e, scalar("/one", 1.0f)}, {}, name + "/cdf2"),
+                                             scalar("/half", 0.5f)}, {}, name + "/cdf");
+      return g.node("Mul", {x, half}, {}, name + "/gelu");
+    }
   }
   return x;
 }
@@ -200,6 +209,12 @@ std::string add_layer(GraphBuilder& g, const Model& model, size_t i, std::string
     return g.node("BatchNormalization", inputs, {real("epsilon", l.epsilon())}, name);
   }
   if (t == "Dropout") return x;  // the identity in inference
+  if (t == "Rescaling") {
+    const auto& l = static_cast<const Rescaling&>(layer);
+    x = g.node("Mul", {x, g.initializer(name + "/scale", {}, {l.scale()})}, {}, name);
+    if (l.offset() == 0.0f) return x;
+    return g.node("Add", {x, g.initializer(name + "/offset", {}, {l.offset()})}, {}, name + "/offset");
+  }
   if (t == "Flatten") {
     // Keras flattens NHWC: back from NCHW first, so the next Dense sees Keras' order.
     if (in.size() == 3)

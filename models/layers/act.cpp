@@ -11,8 +11,9 @@ Act parse_activation(const std::string& name, const std::string& where) {
   if (name == "sigmoid") return Act::kSigmoid;
   if (name == "tanh") return Act::kTanh;
   if (name == "softmax") return Act::kSoftmax;
+  if (name == "gelu") return Act::kGelu;
   DPT_FAIL("unknown activation '" << name << "' at " << where
-                                  << "; expected linear, relu, sigmoid, tanh or softmax");
+                                  << "; expected linear, relu, sigmoid, tanh, softmax or gelu");
 }
 
 const char* activation_name(Act a) {
@@ -22,6 +23,7 @@ const char* activation_name(Act a) {
     case Act::kSigmoid: return "sigmoid";
     case Act::kTanh: return "tanh";
     case Act::kSoftmax: return "softmax";
+    case Act::kGelu: return "gelu";
   }
   return "?";
 }

@@ -4,7 +4,9 @@
 
 namespace dpt {
 
-enum class Act { kLinear, kRelu, kSigmoid, kTanh, kSoftmax };
+// gelu (exact, with erf, as Keras' default and PyTorch's nn.GELU) is a layer of its own: its
+// backward needs the input, so it is never fused into a conv or dense layer.
+enum class Act { kLinear, kRelu, kSigmoid, kTanh, kSoftmax, kGelu };
 
 // "relu" -> Act::kRelu; an unknown name is an error naming `where` (the config key).
 Act parse_activation(const std::string& name, const std::string& where);

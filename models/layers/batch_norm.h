@@ -14,9 +14,11 @@ class BatchNorm : public Layer {
   void bind(const std::vector<Param*>& params) override;
   float momentum() const { return momentum_; }
   float epsilon() const { return epsilon_; }
+  bool scale() const { return scale_; }
 
  private:
   float momentum_, epsilon_;
+  bool scale_;
   Param *gamma_ = nullptr, *beta_ = nullptr, *moving_mean_ = nullptr, *moving_var_ = nullptr;
  public:
   struct CpuState;   // oneDNN primitives per batch size: kernels/cpu/batch_norm_cpu.cpp

@@ -10,11 +10,14 @@ Conv2D::Conv2D(Options& opt)
       same_(opt.get_choice("padding", "valid", {"valid", "same"}) == "same"),
       use_bias_(opt.get_bool("use_bias", true)),
       act_(parse_activation(opt.get_string("activation", "linear"), opt.at("activation"))),
+      trainable_(opt.get_bool("trainable", true)),
       kernel_init_(opt.get_string("kernel_initializer", "glorot_uniform")),
       bias_init_(opt.get_string("bias_initializer", "zeros")) {
   DPT_CHECK(kernel_.first > 0, "config key " << opt.key_path("kernel") << " is required");
   DPT_CHECK(act_ != Act::kSoftmax, opt.at("activation")
                                        << ": softmax over channels is not supported in conv2d");
+  DPT_CHECK(act_ != Act::kGelu, opt.at("activation") << ": gelu is a layer of its own "
+                                "(its backward needs its input); add '- gelu: {}' after this one");
 }
 
 Window2D Conv2D::geometry(const Shape& in) const {
@@ -30,8 +33,8 @@ Shape Conv2D::output_shape(const Shape& in) const {
 std::vector<ParamSpec> Conv2D::param_specs(const Shape& in) const {
   const int64_t cin = in.at(2), kh = kernel_.first, kw = kernel_.second;
   std::vector<ParamSpec> specs{
-      {"kernel", {kh, kw, cin, filters_}, true, kernel_init_, kh * kw * cin, kh * kw * filters_}};
-  if (use_bias_) specs.push_back({"bias", {filters_}, true, bias_init_, 0, 0});
+      {"kernel", {kh, kw, cin, filters_}, trainable_, kernel_init_, kh * kw * cin, kh * kw * filters_}};
+  if (use_bias_) specs.push_back({"bias", {filters_}, trainable_, bias_init_, 0, 0});
   return specs;
 }
 

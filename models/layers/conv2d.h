@@ -24,12 +24,17 @@ class Conv2D : public Layer {
   Act applied_activation() const { return deferred_ ? Act::kLinear : act_; }
   bool use_bias() const { return use_bias_; }
   bool padding_same() const { return same_; }
+  // trainable: false freezes kernel and bias (Keras' layer.trainable): they live with the
+  // non-trainable state, get no gradient and no update (a whitening layer, models/whitening.h).
+  bool trainable() const { return trainable_; }
+  const std::string& kernel_initializer() const { return kernel_init_; }
 
  private:
   int64_t filters_;
   std::pair<int64_t, int64_t> kernel_, strides_;
   bool same_, use_bias_;
   Act act_;
+  bool trainable_;
   bool deferred_ = false;
   std::string kernel_init_, bias_init_;
   Param* kernel_p_ = nullptr;

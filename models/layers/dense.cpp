@@ -8,7 +8,10 @@ Dense::Dense(Options& opt)
       use_bias_(opt.get_bool("use_bias", true)),
       act_(parse_activation(opt.get_string("activation", "linear"), opt.at("activation"))),
       kernel_init_(opt.get_string("kernel_initializer", "glorot_uniform")),
-      bias_init_(opt.get_string("bias_initializer", "zeros")) {}
+      bias_init_(opt.get_string("bias_initializer", "zeros")) {
+  DPT_CHECK(act_ != Act::kGelu, opt.at("activation") << ": gelu is a layer of its own "
+                                "(its backward needs its input); add '- gelu: {}' after this one");
+}
 
 Shape Dense::output_shape(const Shape& in) const {
   DPT_CHECK(in.size() == 1, label() << " expects a flat input but gets " << shape_str(in, true)

@@ -32,9 +32,11 @@ model:
     - dense: {units: 16, activation: sigmoid, use_bias: false}
     - batch_norm: {}
     - activation: {fn: relu}
+    - gelu: {}
     - dropout: {rate: 0.1}
     - dense: {units: 10, activation: tanh}
     - dense: {units: 10}
+    - rescaling: {scale: 0.5, offset: 0.25}
 )";
 
 size_t lines_with(const std::string& text, const std::string& what) {
@@ -85,7 +87,8 @@ TEST_F(Export, EveryZooModelPredictsTheSameInKerasAndOnnxruntime) {
   if (py.empty()) GTEST_SKIP() << why;
   std::string manifest;
   for (const char* name : {"mnist_mlp", "mnist_convnet", "mnist_cnn", "mnist_cnn5x5",
-                           "mnist_cnn3conv", "cifar10_cnn", "cifar10_small", "every_layer"}) {
+                           "mnist_cnn3conv", "cifar10_cnn", "cifar10_small", "cifar10_fast",
+                           "every_layer"}) {
     const bool extra = std::string(name) == "every_layer";
     std::string path = std::string(DPT_SOURCE_DIR) + "/configs/" + name + ".yaml";
     if (extra) write_text(path = dir_ + "/every_layer.yaml", kEveryLayer);
@@ -108,7 +111,7 @@ TEST_F(Export, EveryZooModelPredictsTheSameInKerasAndOnnxruntime) {
           dir_ + "/manifest.tsv");
   std::cout << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(lines_with(r.output, " argmax_equal="), 18u) << r.output;
+  EXPECT_EQ(lines_with(r.output, " argmax_equal="), 20u) << r.output;
   EXPECT_NE(r.output.find("trained_convnet keras argmax_equal=300/300"), std::string::npos);
   EXPECT_NE(r.output.find("trained_convnet onnx argmax_equal=300/300"), std::string::npos);
 }

@@ -113,7 +113,17 @@ TEST(CudaVsCpu, BatchNormDropoutActivations) {
   compare_layer("dropout: {rate: 0.3}", {40}, 4);  // same Philox masks on both
   compare_layer("dropout: {rate: 0.3}", {7, 3}, 3);  // n % 4 != 0: a partial last block
   compare_layer("dropout: {rate: 0.3}", {40}, 4, Mode::kInfer);
-  for (const char* a : {"relu: {}", "sigmoid: {}", "tanh: {}", "softmax: {}"}) compare_layer(a, {9}, 3);
+  for (const char* a : {"relu: {}", "sigmoid: {}", "tanh: {}", "softmax: {}", "gelu: {}"})
+    compare_layer(a, {9}, 3);
+}
+
+// The fast recipe's options (configs/cifar10_fast.yaml): BatchNorm without gamma, a frozen
+// conv, a rescaling of the logits.
+TEST(CudaVsCpu, FastRecipeOptions) {
+  REQUIRE_GPU();
+  compare_layer("batch_norm: {scale: false, momentum: 0.6}", {4, 4, 6}, 8);
+  compare_layer("conv2d: {filters: 6, kernel: 2, trainable: false}", {5, 5, 3}, 4);
+  compare_layer("rescaling: {scale: 0.125, offset: 1}", {10}, 3);
 }
 
 // Note [max-pool ties]: where several inputs of a window share the maximum (blank image regions

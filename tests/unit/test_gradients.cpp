@@ -68,13 +68,31 @@ TEST(Gradients, BatchNormTrainingFlat) {
   check_gradients(t, 8, kTrain, 1e-3, 3e-2, 3e-3);
 }
 
+TEST(Gradients, BatchNormWithoutScale) {
+  LayerUnderTest t("batch_norm: {scale: false}", {3, 3, 4});
+  EXPECT_EQ(t.params[0].spec.name, "gamma");
+  EXPECT_FALSE(t.params[0].spec.trainable);  // frozen: no gamma gradient is checked or wanted
+  check_gradients(t, 4, kTrain, 1e-3, 3e-2, 3e-3);
+}
+
+TEST(Gradients, Rescaling) {
+  LayerUnderTest t("rescaling: {scale: -0.25, offset: 0.5}", {3, 4});
+  check_gradients(t, 2, kTrain);
+}
+
+TEST(Gradients, FrozenConv2DPassesGradientToItsInputOnly) {
+  LayerUnderTest t("conv2d: {filters: 3, kernel: 2, trainable: false}", {4, 4, 2});
+  for (const auto& p : t.params) EXPECT_FALSE(p.spec.trainable) << p.spec.name;
+  check_gradients(t, 2, kTrain);  // dx against central differences; no weight gradient
+}
+
 TEST(Gradients, Dropout) {
   LayerUnderTest t("dropout: {rate: 0.4}", {20});
   check_gradients(t, 3, kTrain);
 }
 
 TEST(Gradients, Activations) {
-  for (const char* a : {"relu: {}", "sigmoid: {}", "tanh: {}", "softmax: {}"}) {
+  for (const char* a : {"relu: {}", "sigmoid: {}", "tanh: {}", "softmax: {}", "gelu: {}"}) {
     SCOPED_TRACE(a);
     LayerUnderTest t(a, {10});
     check_gradients(t, 3, kTrain);

@@ -12,14 +12,17 @@ alg forward_alg(Act a) {
     case Act::kRelu: return alg::eltwise_relu;
     case Act::kSigmoid: return alg::eltwise_logistic;
     case Act::kTanh: return alg::eltwise_tanh;
+    case Act::kGelu: return alg::eltwise_gelu_erf;
     default: DPT_ASSERT(false);
   }
 }
+// The algorithm of the primitives: backward from y where it can be, from x for gelu.
 alg use_dst_alg(Act a) {
   switch (a) {
     case Act::kRelu: return alg::eltwise_relu_use_dst_for_bwd;
     case Act::kSigmoid: return alg::eltwise_logistic_use_dst_for_bwd;
     case Act::kTanh: return alg::eltwise_tanh_use_dst_for_bwd;
+    case Act::kGelu: return alg::eltwise_gelu_erf;
     default: DPT_ASSERT(false);
   }
 }
@@ -76,12 +79,19 @@ void ActivationCpu::forward(const float* x, float* y, int64_t rows, int64_t cols
 }
 
 void ActivationCpu::backward(const float* y, const float* dy, float* dx, int64_t rows,
-                             int64_t cols, const std::string& where) {
+                             int64_t cols, const std::string& where, const float* x) {
   if (act_ == Act::kLinear) {
     if (dy != dx) std::copy(dy, dy + rows * cols, dx);
     return;
   }
   Plan& p = plan(rows, cols);
+  if (act_ == Act::kGelu) {
+    DPT_ASSERT(x);
+    execute(p.bwd, {{DNNL_ARG_SRC, with_data(p.src, x)}, {DNNL_ARG_DIFF_DST, with_data(p.diff_dst, dy)},
+                    {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx)}, {DNNL_ARG_SCRATCHPAD, p.scratch}},
+            where);
+    return;
+  }
   execute(p.bwd, {{DNNL_ARG_DST, with_data(p.dst, y)}, {DNNL_ARG_DIFF_DST, with_data(p.diff_dst, dy)},
                   {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx)}, {DNNL_ARG_SCRATCHPAD, p.scratch}},
           where);
@@ -109,10 +119,10 @@ void Activation::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
   cpu_->op.forward(x.data(), y.data(), rows, cols, label() + " forward");
 }
 
-void Activation::backward_cpu(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx) {
+void Activation::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   if (!dx) return;
   const int64_t cols = y.shape().back(), rows = y.size() / cols;
-  cpu_->op.backward(y.data(), dy.data(), dx->data(), rows, cols, label() + " backward");
+  cpu_->op.backward(y.data(), dy.data(), dx->data(), rows, cols, label() + " backward", x.data());
 }
 
 }  // namespace dpt

@@ -12,17 +12,18 @@ namespace cpu {
 
 // relu, sigmoid and tanh: y = f(x); backward uses y (the *_use_dst_for_bwd algorithms), so
 // the activation can be fused into the producing conv/dense as a post-op and x never kept.
-// softmax is over the last axis of an (N, C) view.
+// softmax is over the last axis of an (N, C) view. gelu's backward reads x instead.
 class ActivationCpu {
  public:
   explicit ActivationCpu(Act act) : act_(act) {}
   Act act() const { return act_; }
   // Adds this activation as a post-op (no-op for linear). Softmax cannot be fused.
   void add_post_op(dnnl::primitive_attr& attr) const;
-  bool fusable() const { return act_ != Act::kSoftmax; }
+  bool fusable() const { return act_ != Act::kSoftmax && act_ != Act::kGelu; }
   void forward(const float* x, float* y, int64_t rows, int64_t cols, const std::string& where);
+  // x is read by gelu only (the others may pass null).
   void backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols,
-                const std::string& where);
+                const std::string& where, const float* x = nullptr);
 
  private:
   struct Plan {

@@ -15,7 +15,7 @@ struct BatchNorm::CpuState {
     dnnl::batch_normalization_backward bwd;
     dnnl::memory src, dst, diff_src, diff_dst, scale, shift, diff_scale, diff_shift, mean, var,
         run_mean, run_var, scratch;
-    Tensor unused_dx;
+    Tensor unused_dx, unused_dgamma;
   };
   std::map<int64_t, Plan> plans;
 };
@@ -93,6 +93,9 @@ void BatchNorm::backward_cpu(const Tensor& x, const Tensor&, const Tensor& dy, T
   // oneDNN always produces diff_src; give it scratch when the model does not want it.
   if (!dx && p.unused_dx.empty()) p.unused_dx = Tensor(x.shape());
   if (!dx) dx = &p.unused_dx;
+  // scale: false: gamma is frozen at 1 and its gradient goes to scratch.
+  if (!gamma_->grad && p.unused_dgamma.empty()) p.unused_dgamma = Tensor({gamma_->size()});
+  float* dgamma = gamma_->grad ? gamma_->grad : p.unused_dgamma.data();
   execute(p.bwd, {{DNNL_ARG_SRC, with_data(p.src, x.data())},
                   {DNNL_ARG_MEAN, p.mean},
                   {DNNL_ARG_VARIANCE, p.var},
@@ -101,7 +104,7 @@ void BatchNorm::backward_cpu(const Tensor& x, const Tensor&, const Tensor& dy, T
                   // oneDNN 2.6 refuses the backward without SHIFT, although it does not read it.
                   {DNNL_ARG_SHIFT, with_data(p.shift, beta_->value)},
                   {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx->data())},
-                  {DNNL_ARG_DIFF_SCALE, with_data(p.diff_scale, gamma_->grad)},
+                  {DNNL_ARG_DIFF_SCALE, with_data(p.diff_scale, dgamma)},
                   {DNNL_ARG_DIFF_SHIFT, with_data(p.diff_shift, beta_->grad)},
                   {DNNL_ARG_SCRATCHPAD, p.scratch}},
           label() + " backward");

@@ -112,14 +112,16 @@ void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
     g = p.dy_pre.data();
   }
   const dnnl::memory diff_dst = p.diff_dst.input(g, label());
-  std::unordered_map<int, dnnl::memory> wargs{{DNNL_ARG_SRC, p.src.last_input(x.data())},
-                                              {DNNL_ARG_DIFF_DST, diff_dst},
-                                              {DNNL_ARG_DIFF_WEIGHTS,
-                                               p.grad_wei.output(kernel_p_->grad)},
-                                              {DNNL_ARG_SCRATCHPAD, p.scratch}};
-  if (use_bias_) wargs[DNNL_ARG_DIFF_BIAS] = with_data(p.diff_bias, bias_p_->grad);
-  execute(p.bwd_weights, wargs, label() + " backward weights");
-  p.grad_wei.flush(kernel_p_->grad, label() + " weight-gradient reorder");
+  if (trainable_) {  // a frozen kernel (trainable: false) has no gradient to compute
+    std::unordered_map<int, dnnl::memory> wargs{{DNNL_ARG_SRC, p.src.last_input(x.data())},
+                                                {DNNL_ARG_DIFF_DST, diff_dst},
+                                                {DNNL_ARG_DIFF_WEIGHTS,
+                                                 p.grad_wei.output(kernel_p_->grad)},
+                                                {DNNL_ARG_SCRATCHPAD, p.scratch}};
+    if (use_bias_) wargs[DNNL_ARG_DIFF_BIAS] = with_data(p.diff_bias, bias_p_->grad);
+    execute(p.bwd_weights, wargs, label() + " backward weights");
+    p.grad_wei.flush(kernel_p_->grad, label() + " weight-gradient reorder");
+  }
   if (dx) {
     execute(p.bwd_data, {{DNNL_ARG_DIFF_DST, diff_dst},
                          {DNNL_ARG_WEIGHTS, p.bwd_wei.input(kernel_p_->value, label())},

@@ -10,6 +10,7 @@
 #include "models/layers/batch_norm.h"
 #include "models/layers/conv2d.h"
 #include "models/layers/dense.h"
+#include "models/layers/rescaling.h"
 #include "models/layers/dropout.h"
 #include "models/layers/pool2d.h"
 #include "models/layers/softmax_cross_entropy.h"
@@ -41,6 +42,7 @@ DPT_NO_CUDA_KERNELS(Dense)
 DPT_NO_CUDA_STATE(Dense)
 DPT_NO_CUDA_KERNELS(Dropout)
 DPT_NO_CUDA_KERNELS(Pool2D)
+DPT_NO_CUDA_KERNELS(Rescaling)
 DPT_NO_CUDA_STATE(Pool2D)
 
 LossStats SoftmaxCrossEntropy::compute_cuda(const Tensor&, const int32_t*, Tensor*, float, float) {
@@ -48,6 +50,7 @@ LossStats SoftmaxCrossEntropy::compute_cuda(const Tensor&, const int32_t*, Tenso
 }
 
 void sgd_update_cuda(float*, const float*, float*, int64_t, const SgdRule&, float) { no_cuda(); }
+void lookahead_sync_cuda(float*, float*, int64_t, float) { no_cuda(); }
 void adam_update_cuda(float*, const float*, float*, float*, int64_t, const AdamRule&) { no_cuda(); }
 
 void check_precision_cuda(Precision) { no_cuda(); }

@@ -21,6 +21,11 @@ void sgd_update_cpu(float* w, const float* g, float* v, int64_t n, const SgdRule
   }
 }
 
+void lookahead_sync_cpu(float* w, float* slow, int64_t n, float rho) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) w[i] = slow[i] = rho * slow[i] + (1 - rho) * w[i];
+}
+
 void adam_update_cpu(float* w, const float* g, float* m, float* v, int64_t n, const AdamRule& r) {
   const float b1 = r.beta1, b2 = r.beta2, eps = r.epsilon, alpha = r.alpha, decay = r.decay,
               l2 = r.l2;

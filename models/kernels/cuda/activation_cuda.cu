@@ -4,8 +4,27 @@
 
 namespace dpt::cuda {
 
+namespace {
+// GELU with erf, the formula of oneDNN's eltwise_gelu_erf: y = x Phi(x);
+// dy/dx = Phi(x) + x phi(x), Phi the normal CDF and phi its density.
+__global__ void gelu_forward_kernel(const float* x, float* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x)
+    y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+__global__ void gelu_backward_kernel(const float* x, const float* dy, float* dx, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x) {
+    const float v = x[i];
+    const float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
+    const float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
+    dx[i] = dy[i] * (cdf + v * pdf);
+  }
+}
+}  // namespace
+
 ActivationCuda::ActivationCuda(Act act) : act_(act) {
-  if (act_ == Act::kLinear || act_ == Act::kSoftmax) return;
+  if (act_ == Act::kLinear || act_ == Act::kSoftmax || act_ == Act::kGelu) return;
   DPT_CUDNN_CHECK(cudnnCreateActivationDescriptor(&desc_));
   const cudnnActivationMode_t mode = act_ == Act::kRelu      ? CUDNN_ACTIVATION_RELU
                                      : act_ == Act::kSigmoid ? CUDNN_ACTIVATION_SIGMOID
@@ -23,6 +42,11 @@ void ActivationCuda::forward(const float* x, float* y, int64_t rows, int64_t col
     if (x != y) DPT_CUDA_CHECK(cudaMemcpyAsync(y, x, size_t(rows * cols) * 4, cudaMemcpyDeviceToDevice, stream()));
     return;
   }
+  if (act_ == Act::kGelu) {
+    gelu_forward_kernel<<<blocks_for(rows * cols), 256, 0, stream()>>>(x, y, rows * cols);
+    DPT_CUDA_LAUNCH_CHECK();
+    return;
+  }
   t_.nhwc(rows, 1, 1, cols);
   if (act_ == Act::kSoftmax) {
     DPT_CUDNN_CHECK(cudnnSoftmaxForward(cudnn(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
@@ -32,10 +56,16 @@ void ActivationCuda::forward(const float* x, float* y, int64_t rows, int64_t col
   DPT_CUDNN_CHECK(cudnnActivationForward(cudnn(), desc_, &one, t_, x, &zero, t_, y));
 }
 
-void ActivationCuda::backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols) {
+void ActivationCuda::backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols,
+                              const float* x) {
   const float one = 1.0f, zero = 0.0f;
   if (act_ == Act::kLinear) {
     if (dy != dx) DPT_CUDA_CHECK(cudaMemcpyAsync(dx, dy, size_t(rows * cols) * 4, cudaMemcpyDeviceToDevice, stream()));
+    return;
+  }
+  if (act_ == Act::kGelu) {
+    gelu_backward_kernel<<<blocks_for(rows * cols), 256, 0, stream()>>>(x, dy, dx, rows * cols);
+    DPT_CUDA_LAUNCH_CHECK();
     return;
   }
   t_.nhwc(rows, 1, 1, cols);
@@ -69,10 +99,10 @@ void Activation::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
   cuda_->op.forward(x.data(), y.data(), rows, cols);
 }
 
-void Activation::backward_cuda(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx) {
+void Activation::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   if (!dx) return;
   const int64_t cols = y.shape().back(), rows = y.size() / cols;
-  cuda_->op.backward(y.data(), dy.data(), dx->data(), rows, cols);
+  cuda_->op.backward(y.data(), dy.data(), dx->data(), rows, cols, x.data());
 }
 
 }  // namespace dpt

@@ -52,7 +52,7 @@ __global__ void moving_average_kernel(const float* x, int64_t rows, int64_t c, f
 struct BatchNorm::CudaState {
   struct Plan {
     TensorDesc data, param;
-    Tensor save_mean, save_inv_std, unused_dx;
+    Tensor save_mean, save_inv_std, unused_dx, unused_dgamma;
   };
   std::map<int64_t, std::unique_ptr<Plan>> plans;
 };
@@ -96,10 +96,13 @@ void BatchNorm::backward_cuda(const Tensor& x, const Tensor&, const Tensor& dy, 
   auto& p = *cuda_->plans.at(x.dim(0));
   if (!dx && p.unused_dx.empty()) p.unused_dx = Tensor(x.shape(), Device::kCuda);
   if (!dx) dx = &p.unused_dx;
+  // scale: false: gamma is frozen at 1 and its gradient goes to scratch.
+  if (!gamma_->grad && p.unused_dgamma.empty()) p.unused_dgamma = Tensor({gamma_->size()}, Device::kCuda);
+  float* dgamma = gamma_->grad ? gamma_->grad : p.unused_dgamma.data();
   const float one = 1.0f, zero = 0.0f;
   DPT_CUDNN_CHECK(cudnnBatchNormalizationBackward(
       cudnn(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, p.data, x.data(), p.data, dy.data(),
-      p.data, dx->data(), p.param, gamma_->value, gamma_->grad, beta_->grad, double(epsilon_),
+      p.data, dx->data(), p.param, gamma_->value, dgamma, beta_->grad, double(epsilon_),
       p.save_mean.data(), p.save_inv_std.data()));
 }
 

@@ -177,17 +177,19 @@ void Conv2D::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, T
   const float one = 1.0f, zero = 0.0f;
   const int64_t xs = n * p.ph * p.pw * cin;
   const float* src = p.explicit_pad ? p.x_pad.data() : x.data();
-  if (use_bias_)
+  if (use_bias_ && trainable_)
     DPT_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), &one, p.y32, grad, &zero, p.bias, bias_p_->grad));
   // bf16: x16 and w16 still hold this step's forward inputs.
   const void* xin = p.bf16 ? p.x16.data() : static_cast<const void*>(src);
   const void* gin = p.bf16 ? p.dy16.from(grad, y.size()) : static_cast<const void*>(grad);
-  void* dwout = p.bf16 ? p.dw16.data() : static_cast<void*>(p.dw_krsc.data());
-  DPT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, xin, p.y, gin, p.conv,
-                                                 p.bwd_filter_algo, p.workspace.data(),
-                                                 size_t(p.workspace.size()) * 4, &zero, p.w, dwout));
-  if (p.bf16) p.dw16.to(p.dw_krsc.data(), p.dw_krsc.size());
-  transpose(p.dw_krsc.data(), kernel_p_->grad, filters_, g.kh * g.kw * cin);
+  if (trainable_) {  // a frozen kernel (trainable: false) has no gradient to compute
+    void* dwout = p.bf16 ? p.dw16.data() : static_cast<void*>(p.dw_krsc.data());
+    DPT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, xin, p.y, gin, p.conv,
+                                                   p.bwd_filter_algo, p.workspace.data(),
+                                                   size_t(p.workspace.size()) * 4, &zero, p.w, dwout));
+    if (p.bf16) p.dw16.to(p.dw_krsc.data(), p.dw_krsc.size());
+    transpose(p.dw_krsc.data(), kernel_p_->grad, filters_, g.kh * g.kw * cin);
+  }
   if (!dx) return;
   float* dst = p.explicit_pad ? p.dx_pad.data() : dx->data();
   const void* win = p.bf16 ? p.w16.data() : static_cast<const void*>(p.w_krsc.data());

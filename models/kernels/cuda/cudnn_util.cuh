@@ -42,7 +42,9 @@ class ActivationCuda {
   explicit ActivationCuda(Act act);
   ~ActivationCuda();
   void forward(const float* x, float* y, int64_t rows, int64_t cols);
-  void backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols);
+  // x is read by gelu only (own kernels: cuDNN has no GELU); the others may pass null.
+  void backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols,
+                const float* x = nullptr);
   Act act() const { return act_; }
 
  private:

@@ -84,6 +84,12 @@ __global__ void fill_kernel(float* p, int64_t n, float v) {
     p[i] = v;
 }
 
+__global__ void affine_kernel(const float* x, float* y, int64_t n, float s, float b) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x)
+    y[i] = s * x[i] + b;
+}
+
 }  // namespace
 
 void pad_nhwc(const float* x, float* out, int64_t n, int64_t h, int64_t w, int64_t c, int64_t pt,
@@ -128,6 +134,11 @@ void Bf16Buffer::to(float* dst, int64_t n) {
 
 void fill(float* p, int64_t n, float v) {
   fill_kernel<<<blocks_for(n), 256, 0, stream()>>>(p, n, v);
+  DPT_CUDA_LAUNCH_CHECK();
+}
+
+void affine(const float* x, float* y, int64_t n, float s, float b) {
+  affine_kernel<<<blocks_for(n), 256, 0, stream()>>>(x, y, n, s, b);
   DPT_CUDA_LAUNCH_CHECK();
 }
 

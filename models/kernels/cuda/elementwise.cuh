@@ -18,5 +18,7 @@ void transpose(const float* in, float* out, int64_t rows, int64_t cols);
 void add_bias(float* y, const float* b, int64_t rows, int64_t cols);
 void bias_grad(const float* dy, float* db, int64_t rows, int64_t cols);
 void fill(float* p, int64_t n, float v);
+// y[i] = s * x[i] + b (x may be y).
+void affine(const float* x, float* y, int64_t n, float s, float b);
 
 }  // namespace dpt::cuda

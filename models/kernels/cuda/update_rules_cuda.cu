@@ -29,7 +29,18 @@ __global__ void adam_kernel(float* w, const float* g, float* m, float* v, int64_
   }
 }
 
+__global__ void lookahead_kernel(float* w, float* slow, int64_t n, float rho) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x)
+    w[i] = slow[i] = rho * slow[i] + (1 - rho) * w[i];
+}
+
 }  // namespace
+
+void lookahead_sync_cuda(float* w, float* slow, int64_t n, float rho) {
+  lookahead_kernel<<<cuda::blocks_for(n), 256, 0, cuda::stream()>>>(w, slow, n, rho);
+  DPT_CUDA_LAUNCH_CHECK();
+}
 
 void sgd_update_cuda(float* w, const float* g, float* v, int64_t n, const SgdRule& r, float lr) {
   sgd_kernel<<<cuda::blocks_for(n), 256, 0, cuda::stream()>>>(w, g, v, n, r, lr);
