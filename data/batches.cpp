@@ -1,6 +1,7 @@
 // Batch assembly with normalisation and crop/flip augmentation, and the background Prefetcher.
 #include "data/batches.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "core/philox.h"
@@ -28,13 +29,19 @@ void fill_batch(const ShardData& data, const int64_t* indices, int64_t n, const 
     const auto r = Philox::generate({uint32_t(pos), uint32_t(pos >> 32), uint32_t(epoch),
                                      uint32_t(RandomStream::kAugment)}, key.k0, key.k1);
     const int64_t p = aug.crop_pad;
-    const int64_t dy = p ? int64_t(r[0] % uint32_t(2 * p + 1)) - p : 0;
-    const int64_t dx = p ? int64_t(r[1] % uint32_t(2 * p + 1)) - p : 0;
+    const int64_t dy = p ? int64_t(r[0] % uint32_t(2 * p + 1)) - p : aug.shift_y;
+    const int64_t dx = p ? int64_t(r[1] % uint32_t(2 * p + 1)) - p : aug.shift_x;
     const bool flip = aug.mirror || (aug.flip && (r[2] & 1u));
+    auto mirror_in = [](int64_t v, int64_t size) {  // reflect about the border pixel
+      if (v < 0) v = -v;
+      if (v >= size) v = 2 * size - 2 - v;
+      return std::clamp<int64_t>(v, 0, size - 1);  // a shift larger than the image: the edge
+    };
     for (int64_t y = 0; y < h; ++y) {
-      const int64_t sy = y + dy;
+      const int64_t sy = aug.reflect ? mirror_in(y + dy, h) : y + dy;
       for (int64_t x = 0; x < w; ++x) {
-        const int64_t sx = (flip ? w - 1 - x : x) + dx;
+        const int64_t sx = aug.reflect ? mirror_in((flip ? w - 1 - x : x) + dx, w)
+                                       : (flip ? w - 1 - x : x) + dx;
         float* o = dst + (y * w + x) * c;
         if (sy < 0 || sy >= h || sx < 0 || sx >= w) {
           for (int64_t k = 0; k < c; ++k) o[k] = 0.0f;

@@ -25,7 +25,12 @@ struct AugmentSpec {
   int64_t crop_pad = 0;  // pad with zeros by this much, crop back at a random offset
   bool flip = false;     // horizontal flip with probability 1/2
   bool mirror = false;   // flip every image (test-time augmentation)
-  bool any() const { return crop_pad > 0 || flip || mirror; }
+  int64_t shift_y = 0, shift_x = 0;  // move every image by this (test-time augmentation)
+  // What comes in at the edges of a crop or shift: zeros, or the image mirrored at its border
+  // (PyTorch's 'reflect' padding: -1 reads 1), so no artificial black edge is made; a
+  // whitening first layer (models/whitening.h) would amplify such an edge.
+  bool reflect = false;
+  bool any() const { return crop_pad > 0 || flip || mirror || shift_y != 0 || shift_x != 0; }
 };
 
 // Random choices per sample come from Philox(seed, rank; counter = (sample position in the

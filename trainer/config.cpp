@@ -59,6 +59,7 @@ DataConfig parse_data(Options o) {
   Options aug(o.node("augment"), "data.augment");
   d.random_crop_pad = aug.get_int("random_crop", 0, 0);
   d.horizontal_flip = aug.get_bool("horizontal_flip", false);
+  d.reflect_fill = aug.get_choice("fill", "zeros", {"zeros", "reflect"}) == "reflect";
   aug.finish();
   o.finish();
   return d;
@@ -87,6 +88,7 @@ OptimizerConfig parse_optimizer(const YAML::Node& n) {
     c.momentum = o.get_double_in("momentum", 0.0, 0.0, 1.0);
     c.nesterov = o.get_bool("nesterov", false);
     c.decay_bias_and_norm = o.get_bool("decay_bias_and_norm", true);
+    c.norm_lr_scale = o.get_double_in("norm_lr_scale", 1.0, 1e-3, 1e3);
   } else {
     c.beta1 = o.get_double_in("beta1", 0.9, 0.0, 1.0);
     c.beta2 = o.get_double_in("beta2", 0.999, 0.0, 1.0);
@@ -145,6 +147,15 @@ TrainConfig parse_train(Options o) {
   t.precision = parse_precision(o.get_choice("precision", "fp32", {"fp32", "bf16", "tf32"}),
                                 o.at("precision"));
   t.tensorboard = o.get_bool("tensorboard", true);
+  if (o.has("lookahead")) {
+    Options la(o.node("lookahead"), "train.lookahead");
+    t.lookahead.on = true;
+    t.lookahead.every_steps = la.get_int("every_steps", 5, 1);
+    t.lookahead.decay = la.get_double_in("decay", 0.7738, 0.0, 1.0);
+    t.lookahead.start_epoch = la.get_int("start_epoch", 0, 0);
+    t.lookahead.ramp_power = la.get_double_in("ramp_power", 3.0, 0.0, 100.0);
+    la.finish();
+  }
   Options es(o.node("early_stopping"), "train.early_stopping");
   t.early_stopping.monitor =
       es.get_choice("monitor", "", {"", "accuracy", "loss", "val_accuracy", "val_loss"});
@@ -177,7 +188,8 @@ Config parse_config(const YAML::Node& root) {
   c.checkpoint.keep = ck.get_int("keep", 3, 1);
   ck.finish();
   Options ev(top.node("eval"), "eval");
-  c.eval.tta_flip = ev.get_choice("tta", "none", {"none", "flip"}) == "flip";
+  const std::string tta = ev.get_choice("tta", "none", {"none", "flip", "flip_translate"});
+  c.eval.tta = tta == "flip" ? Tta::kFlip : tta == "flip_translate" ? Tta::kFlipTranslate : Tta::kNone;
   c.eval.test_every_epoch = ev.get_bool("test_every_epoch", false);
   ev.finish();
   top.finish();

@@ -16,6 +16,7 @@ struct DataConfig {
   bool shuffle = true;
   int64_t random_crop_pad = 0;  // CIFAR-style: pad by this many pixels, crop back at random
   bool horizontal_flip = false;
+  bool reflect_fill = false;  // augment.fill: reflect: a crop's outside pixels mirror the inside
   int64_t prefetch = 3;              // batches prepared ahead by the background thread
   int64_t max_train_samples = 0;     // 0 = all; for quick experiments and tests
   int64_t max_test_samples = 0;
@@ -26,6 +27,7 @@ struct OptimizerConfig {
   double lr = 1e-3, momentum = 0.0, weight_decay = 0.0;
   bool nesterov = false;
   bool decay_bias_and_norm = true;  // false: no weight decay on biases and BatchNorm gamma/beta
+  double norm_lr_scale = 1.0;       // sgd: BatchNorm gamma/beta learn at this times lr
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;  // Keras' defaults
 };
 
@@ -46,6 +48,20 @@ struct EarlyStopping {
   double min_delta = 0;
 };
 
+// Note [lookahead]: every every_steps steps from start_epoch on, the slow weights move toward
+// the network's, slow = rho slow + (1 - rho) w, and the network takes them (w = slow); at the
+// end of every epoch the network takes the slow weights again. rho = decay * (t / T)^ramp_power
+// at completed step t of T: little averaging early, decay at the end (airbench's EMA
+// "lookahead"; Zhang et al. 2019 with a ramped alpha). The slow weights are optimizer state
+// ("lookahead" in checkpoints), so a resume is exact.
+struct LookaheadConfig {
+  bool on = false;
+  int64_t every_steps = 5;
+  double decay = 0.7738;  // 0.95^5
+  int64_t start_epoch = 0;
+  double ramp_power = 3;
+};
+
 struct TrainConfig {
   int64_t epochs = 1;
   int64_t batch_size = 32;  // global batch across all ranks
@@ -62,6 +78,7 @@ struct TrainConfig {
   Precision precision = Precision::kFp32;  // Note [precision] (core/precision.h)
   double label_smoothing = 0;  // targets (1 - s) one-hot + s / classes, as Keras' CE
   bool tensorboard = true;  // rank 0 writes run_dir/tensorboard event files (trainer/tensorboard.h)
+  LookaheadConfig lookahead;
 };
 
 struct CheckpointConfig {
@@ -69,8 +86,13 @@ struct CheckpointConfig {
   int64_t every_epochs = 1, every_steps = 0, keep = 3;
 };
 
+// Test-time augmentation: flip averages each image's softmax with its mirror's;
+// flip_translate also with both of them shifted by one pixel up-left and down-right (the
+// plain pair weighs 1/2, the shifted pairs 1/4 each, as airbench's level 2).
+enum class Tta { kNone, kFlip, kFlipTranslate };
+
 struct EvalConfig {
-  bool tta_flip = false;         // average the predictions of each image and its mirror
+  Tta tta = Tta::kNone;
   bool test_every_epoch = false; // bench/time_to_accuracy.sh: the test accuracy per epoch
 };
 

@@ -37,16 +37,33 @@ Tensor to_host(const Tensor& out, Tensor& buffer) {
 
 }  // namespace
 
-EvalBatches::EvalBatches(const ShardData& data, int64_t batch, Device device, bool tta_flip)
-    : plain_(std::make_unique<BatchSource>(data, batch, 2, device)) {
-  if (tta_flip) mirrored_ = std::make_unique<BatchSource>(data, batch, 2, device);
+EvalBatches::EvalBatches(const ShardData& data, int64_t batch, Device device, Tta tta) : tta_(tta) {
+  auto add = [&](bool mirror, int64_t dy, int64_t dx, double weight) {
+    View v;
+    v.source = std::make_unique<BatchSource>(data, batch, 2, device);
+    v.aug.mirror = mirror;
+    v.aug.shift_y = dy;
+    v.aug.shift_x = dx;
+    v.aug.reflect = true;  // shifted views mirror their border in, as airbench's level 2
+    v.weight = weight;
+    views_.push_back(std::move(v));
+  };
+  const bool pairs = tta != Tta::kNone;
+  const double plain = tta == Tta::kFlipTranslate ? 0.25 : pairs ? 0.5 : 1.0;
+  add(false, 0, 0, plain);
+  if (pairs) add(true, 0, 0, plain);
+  if (tta == Tta::kFlipTranslate)
+    for (int64_t d : {-1, 1}) {  // one pixel up-left, one down-right; each with its mirror
+      add(false, d, d, 0.125);
+      add(true, d, d, 0.125);
+    }
 }
 
 EvalBatches::~EvalBatches() = default;
 
 EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
                     int64_t batch, Communicator& comm, std::vector<int32_t>* predictions,
-                    std::vector<float>* probabilities, bool tta_flip, EvalBatches* batches) {
+                    std::vector<float>* probabilities, Tta tta, EvalBatches* batches) {
   const int64_t classes = model.num_classes();
   DPT_CHECK(data.classes <= classes, "the data has " << data.classes << " classes but the model "
                                       "outputs " << classes);
@@ -56,41 +73,41 @@ EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64
   if (n > 0) {
     const int64_t steps = (n + batch - 1) / batch;
     std::unique_ptr<EvalBatches> own;
-    if (!batches) batches = (own = std::make_unique<EvalBatches>(data, batch, model.device(), tta_flip)).get();
-    DPT_ASSERT(!tta_flip || batches->mirrored());
-    BatchSource& source = batches->plain();
-    source.start(indices, batch, 0, steps, AugmentSpec{}, 0, 0, 0);
-    BatchSource* mirrored = tta_flip ? batches->mirrored() : nullptr;  // every image flipped
-    if (mirrored) {
-      AugmentSpec flip_all;
-      flip_all.mirror = true;
-      mirrored->start(indices, batch, 0, steps, flip_all, 0, 0, 0);
-    }
+    if (!batches) batches = (own = std::make_unique<EvalBatches>(data, batch, model.device(), tta)).get();
+    DPT_ASSERT(batches->tta() == tta);
+    auto& views = batches->views();
+    for (auto& v : views) v.source->start(indices, batch, 0, steps, v.aug, 0, 0, 0);
+    const bool averaged = views.size() > 1;
     std::vector<int64_t> confusion(size_t(classes * classes), 0);
     StepContext ctx;
     ctx.mode = Mode::kInfer;
-    Tensor buffer({batch, classes}), buffer2({batch, classes});
-    std::vector<double> p(static_cast<size_t>(classes)), q(static_cast<size_t>(classes));
+    Tensor buffer({batch, classes});
+    std::vector<double> p(static_cast<size_t>(classes)), q(static_cast<size_t>(classes)),
+        mean(size_t(batch * classes));
     for (int64_t s = 0; s < steps; ++s) {
-      const Batch& b = source.next();
-      const Tensor& out = model.forward(b.x, ctx);
-      if (!tta_flip) {
-        const LossStats st = SoftmaxCrossEntropy::compute(out, b.labels(), nullptr, 1.0f);
-        sums[0] += st.loss_sum;
-        sums[1] += double(st.correct);
-      }
-      const Tensor logits = to_host(out, buffer);
-      Tensor other;
-      if (tta_flip) other = to_host(model.forward(mirrored->next().x, ctx), buffer2);
-      for (int64_t i = 0; i < b.n; ++i) {
-        softmax_row(logits.data() + i * classes, classes, p.data());
-        if (tta_flip) {
-          softmax_row(other.data() + i * classes, classes, q.data());
-          for (int64_t c = 0; c < classes; ++c) p[size_t(c)] = 0.5 * (p[size_t(c)] + q[size_t(c)]);
+      std::fill(mean.begin(), mean.end(), 0.0);
+      const Batch* first = nullptr;
+      for (auto& v : views) {
+        const Batch& b = v.source->next();
+        if (!first) first = &b;
+        const Tensor& out = model.forward(b.x, ctx);
+        if (!averaged) {  // the plain loss, exactly as training computes it
+          const LossStats st = SoftmaxCrossEntropy::compute(out, b.labels(), nullptr, 1.0f);
+          sums[0] += st.loss_sum;
+          sums[1] += double(st.correct);
         }
+        const Tensor logits = to_host(out, buffer);
+        for (int64_t i = 0; i < b.n; ++i) {
+          softmax_row(logits.data() + i * classes, classes, q.data());
+          for (int64_t c = 0; c < classes; ++c) mean[size_t(i * classes + c)] += v.weight * q[size_t(c)];
+        }
+      }
+      const Batch& b = *first;
+      for (int64_t i = 0; i < b.n; ++i) {
+        std::copy(mean.begin() + i * classes, mean.begin() + (i + 1) * classes, p.begin());
         const int32_t y = b.y[size_t(i)];
         const int64_t guess = std::max_element(p.begin(), p.end()) - p.begin();
-        if (tta_flip) {
+        if (averaged) {
           sums[0] -= std::log(std::max(p[size_t(y)], 1e-300));
           sums[1] += guess == y;
         }
@@ -100,8 +117,7 @@ EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64
           for (int64_t c = 0; c < classes; ++c) probabilities->push_back(float(p[size_t(c)]));
       }
     }
-    source.stop();
-    if (mirrored) mirrored->stop();
+    for (auto& v : views) v.source->stop();
     for (size_t i = 0; i < confusion.size(); ++i) sums[2 + i] = double(confusion[i]);
   }
   sums.back() = double(n);

@@ -5,7 +5,9 @@
 
 #include "comm/communicator.h"
 #include "data/shards.h"
+#include "data/batches.h"
 #include "models/model.h"
+#include "trainer/config.h"
 
 namespace dpt {
 
@@ -20,16 +22,23 @@ struct EvalResult {
 class BatchSource;
 
 // The batch sources of one evaluated set, made once and reused every epoch (on a GPU they
-// own device buffers and page-locked host memory): plain, and mirrored for eval.tta: flip.
+// own device buffers and page-locked host memory): one per view of eval.tta (the plain
+// images; their mirrors; the shifted pairs), each with its augmentation and weight.
 class EvalBatches {
  public:
-  EvalBatches(const ShardData& data, int64_t batch, Device device, bool tta_flip);
+  EvalBatches(const ShardData& data, int64_t batch, Device device, Tta tta);
   ~EvalBatches();
-  BatchSource& plain() { return *plain_; }
-  BatchSource* mirrored() { return mirrored_.get(); }
+  struct View {
+    std::unique_ptr<BatchSource> source;
+    AugmentSpec aug;
+    double weight = 1;
+  };
+  std::vector<View>& views() { return views_; }
+  Tta tta() const { return tta_; }
 
  private:
-  std::unique_ptr<BatchSource> plain_, mirrored_;
+  Tta tta_;
+  std::vector<View> views_;
 };
 
 // Each rank evaluates its own indices; sums are all-reduced once at the end (one collective,
@@ -38,9 +47,9 @@ class EvalBatches {
 // given, the softmax of the logits (classes values per index, in index order).
 EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64_t>& indices,
                     int64_t batch, Communicator& comm, std::vector<int32_t>* predictions = nullptr,
-                    std::vector<float>* probabilities = nullptr, bool tta_flip = false,
+                    std::vector<float>* probabilities = nullptr, Tta tta = Tta::kNone,
                     EvalBatches* batches = nullptr);
-// tta_flip (eval.tta: flip): each image's softmax is averaged with its mirror image's, and
-// the loss, accuracy and predictions come from the average.
+// With test-time augmentation (eval.tta) each image's softmax is the weighted average over its
+// views (trainer/config.h), and the loss, accuracy and predictions come from the average.
 
 }  // namespace dpt

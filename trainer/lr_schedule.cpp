@@ -27,4 +27,17 @@ double learning_rate(const ScheduleConfig& s, double base_lr, int64_t step, int6
   return base_lr;  // constant, and warmup's plateau
 }
 
+double lookahead_rho(const LookaheadConfig& c, int64_t t, int64_t steps_per_epoch, int64_t epochs) {
+  const int64_t start = c.start_epoch * steps_per_epoch;
+  if (!c.on || t <= start || t % c.every_steps != 0) return -1;
+  if (t - c.every_steps <= start) return 0;  // the first sync: slow = w
+  const double progress = double(t) / double(steps_per_epoch * epochs);
+  return c.decay * std::pow(std::min(progress, 1.0), c.ramp_power);
+}
+
+bool lookahead_started(const LookaheadConfig& c, int64_t t, int64_t steps_per_epoch) {
+  const int64_t start = c.start_epoch * steps_per_epoch;
+  return c.on && t >= (start / c.every_steps + 1) * c.every_steps;
+}
+
 }  // namespace dpt

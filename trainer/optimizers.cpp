@@ -35,6 +35,16 @@ void Optimizer::upload() {
                 size_t(n_) * sizeof(float));
 }
 
+bool Optimizer::lookahead_sync(float* w, float rho) {
+  if (!slow_) return false;
+  if (on_device()) {
+    lookahead_sync_cuda(w, slow_, n_, rho);
+  } else {
+    lookahead_sync_cpu(w, slow_, n_, rho);
+  }
+  return true;
+}
+
 namespace {
 
 class Sgd : public Optimizer {
@@ -46,14 +56,16 @@ class Sgd : public Optimizer {
     if (c.momentum > 0) velocity_ = add_state("velocity");
   }
   void step(float* w, const float* g, float lr) override {
-    for_each_segment([&](int64_t b, int64_t e, bool decayed) {
+    for_each_segment([&](int64_t b, int64_t e, bool decayed, float lr_scale) {
       SgdRule r = rule_;
-      if (!decayed) r.weight_decay = 0;
+      // A scaled learning rate keeps the decay per step (lr * wd) of the other weights, as
+      // airbench's bias_scaler does: the multiplier speeds learning, not shrinking.
+      r.weight_decay = decayed ? rule_.weight_decay / lr_scale : 0.0f;
       float* v = velocity_ ? velocity_ + b : nullptr;
       if (on_device()) {
-        sgd_update_cuda(w + b, g + b, v, e - b, r, lr);
+        sgd_update_cuda(w + b, g + b, v, e - b, r, lr * lr_scale);
       } else {
-        sgd_update_cpu(w + b, g + b, v, e - b, r, lr);
+        sgd_update_cpu(w + b, g + b, v, e - b, r, lr * lr_scale);
       }
     });
     ++iterations_;
@@ -84,7 +96,7 @@ class Adam : public Optimizer {
     r.epsilon = float(c_.epsilon);
     r.decay = decoupled_ ? float(lr * c_.weight_decay) : 0.0f;
     r.l2 = decoupled_ ? 0.0f : float(c_.weight_decay);
-    for_each_segment([&](int64_t b, int64_t e, bool decayed) {
+    for_each_segment([&](int64_t b, int64_t e, bool decayed, float) {  // no lr_scale for Adam
       AdamRule piece = r;
       if (!decayed) piece.decay = piece.l2 = 0;
       if (on_device()) {
@@ -114,6 +126,28 @@ std::vector<std::pair<int64_t, int64_t>> bias_and_norm_ranges(const Model& model
       out.back().second = b + p.size();  // adjacent: one range
     } else {
       out.emplace_back(b, b + p.size());
+    }
+  }
+  return out;
+}
+
+std::vector<Optimizer::Range> optimizer_ranges(const Model& model, const OptimizerConfig& cfg) {
+  const bool keep_off = !cfg.decay_bias_and_norm && cfg.weight_decay > 0;
+  if (!keep_off && cfg.norm_lr_scale == 1.0) return {};
+  std::vector<Optimizer::Range> out;
+  const float* base = model.host_weights().data();
+  for (const Param& p : model.params()) {
+    if (!p.grad) continue;
+    const std::string& n = p.spec.name;
+    const bool norm = n == "gamma" || n == "beta";
+    Optimizer::Range r{p.host_value - base, p.host_value - base + p.size(),
+                       !(keep_off && (norm || n == "bias")), norm ? float(cfg.norm_lr_scale) : 1.0f};
+    if (r.decayed && r.lr_scale == 1.0f) continue;  // the default: no range needed
+    if (!out.empty() && out.back().end == r.begin && out.back().decayed == r.decayed &&
+        out.back().lr_scale == r.lr_scale) {
+      out.back().end = r.end;  // adjacent and alike: one range
+    } else {
+      out.push_back(r);
     }
   }
   return out;

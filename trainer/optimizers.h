@@ -22,29 +22,46 @@ class Optimizer {
   void download();
   void upload();
   int64_t iterations() const { return iterations_; }
-  // Element ranges [begin, end) of the flat buffer that get no weight decay (biases and
-  // BatchNorm gamma/beta when decay_bias_and_norm is false), sorted, not overlapping.
-  void set_no_decay(std::vector<std::pair<int64_t, int64_t>> ranges) { no_decay_ = std::move(ranges); }
+  // Element ranges [begin, end) of the flat buffer treated apart: no weight decay (biases and
+  // BatchNorm gamma/beta when decay_bias_and_norm is false) and/or a learning-rate multiplier
+  // (BatchNorm gamma/beta under sgd's norm_lr_scale). Sorted, not overlapping; elements outside
+  // every range are decayed at the plain rate.
+  struct Range {
+    int64_t begin = 0, end = 0;
+    bool decayed = true;
+    float lr_scale = 1.0f;
+  };
+  void set_ranges(std::vector<Range> ranges) { ranges_ = std::move(ranges); }
+  void set_no_decay(const std::vector<std::pair<int64_t, int64_t>>& ranges) {
+    ranges_.clear();
+    for (const auto& [b, e] : ranges) ranges_.push_back({b, e, false, 1.0f});
+  }
   void set_iterations(int64_t t) { iterations_ = t; }
+  // Lookahead's slow weights (Note [lookahead]): optimizer state "lookahead", so checkpoints
+  // keep them. Call before reading a checkpoint.
+  void enable_lookahead() { slow_ = add_state("lookahead"); }
+  // One sync of Note [lookahead] at rho; false when lookahead is off.
+  bool lookahead_sync(float* w, float rho);
 
  protected:
   Optimizer(int64_t n, Device device) : n_(n), device_(device) {}
   float* add_state(const std::string& name);  // zeroed, n floats on the device
   bool on_device() const { return device_ == Device::kCuda; }
-  // Runs update(begin, end, decayed) over [0, n_) in pieces: decayed except in no_decay_.
+  // Runs update(begin, end, decayed, lr_scale) over [0, n_) in pieces, as ranges_ says.
   template <typename F>
   void for_each_segment(F update) const {
     int64_t at = 0;
-    for (const auto& [b, e] : no_decay_) {
-      if (b > at) update(at, b, true);
-      if (e > b) update(b, e, false);
-      at = e;
+    for (const Range& r : ranges_) {
+      if (r.begin > at) update(at, r.begin, true, 1.0f);
+      if (r.end > r.begin) update(r.begin, r.end, r.decayed, r.lr_scale);
+      at = r.end;
     }
-    if (at < n_) update(at, n_, true);
+    if (at < n_) update(at, n_, true, 1.0f);
   }
   int64_t n_;
   int64_t iterations_ = 0;
-  std::vector<std::pair<int64_t, int64_t>> no_decay_;
+  std::vector<Range> ranges_;
+  float* slow_ = nullptr;
 
  private:
   Device device_;
@@ -55,6 +72,11 @@ class Optimizer {
 // The flat-buffer ranges of biases and BatchNorm gamma/beta (for Optimizer::set_no_decay).
 class Model;
 std::vector<std::pair<int64_t, int64_t>> bias_and_norm_ranges(const Model& model);
+
+// The optimizer's ranges for a config: biases and BatchNorm gamma/beta undecayed unless
+// decay_bias_and_norm, BatchNorm gamma/beta at norm_lr_scale times the learning rate. Empty
+// when neither applies (one update over the whole buffer).
+std::vector<Optimizer::Range> optimizer_ranges(const Model& model, const OptimizerConfig& cfg);
 
 // sgd, adam or adamw by cfg.kind (any other name is an error), state on `device`.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t num_weights,

@@ -18,6 +18,7 @@
 #include "core/exit_codes.h"
 #include "core/files.h"
 #include "models/kernels/precision_support.h"
+#include "models/whitening.h"
 #include "trainer/data_plan.h"
 #include "trainer/log.h"
 #include "trainer/lr_schedule.h"
@@ -170,6 +171,15 @@ void Trainer::broadcast_weights() {
 
 void Trainer::sync_batch_norm() {
   if (comm_.size() == 1 || model_->state().size() == 0) return;
+  // Only the moving statistics differ between ranks; frozen weights (trainable: false) are
+  // kept as they are, since an average of equal values need not round back to the value.
+  model_->download();
+  std::vector<float> frozen;
+  auto frozen_params = [&](auto&& visit) {
+    for (const Param& p : model_->params())
+      if (!p.grad && p.spec.name.rfind("moving_", 0) != 0) visit(p);
+  };
+  frozen_params([&](const Param& p) { frozen.insert(frozen.end(), p.host_value, p.host_value + p.size()); });
   Tensor& s = model_->state();
   Communicator& c = run_ && run_->grad_comm ? *run_->grad_comm : comm_;
   c.allreduce_sum(s.data(), size_t(s.size()))->wait();
@@ -177,6 +187,11 @@ void Trainer::sync_batch_norm() {
   Tensor& h = model_->host_state();
   const float inv = 1.0f / float(comm_.size());
   for (int64_t i = 0; i < h.size(); ++i) h.data()[i] *= inv;
+  size_t at = 0;
+  frozen_params([&](const Param& p) {
+    std::copy(frozen.begin() + long(at), frozen.begin() + long(at + size_t(p.size())), p.host_value);
+    at += size_t(p.size());
+  });
   model_->upload();
 }
 
@@ -236,9 +251,8 @@ void Trainer::load_state_and_data(Run& r, const std::string& path) {
     r.device = select_device(tc.backend, comm_);  // before any GPU allocation
     check_precision(tc.precision, r.device == Device::kCuda);
     r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable(), r.device);
-    // Without weight decay there is nothing to keep off: one update over the whole buffer.
-    if (!tc.optimizer.decay_bias_and_norm && tc.optimizer.weight_decay > 0)
-      r.optimizer->set_no_decay(bias_and_norm_ranges(*model_));
+    r.optimizer->set_ranges(optimizer_ranges(*model_, tc.optimizer));
+    if (tc.lookahead.on) r.optimizer->enable_lookahead();
     r.pos.seed = tc.seed;
     r.pos.run_id = new_run_id();
     if (!path.empty()) {
@@ -321,6 +335,11 @@ void Trainer::open_run_files(Run& r) {
 void Trainer::start_communication(Run& r) {
   const TrainConfig& tc = cfg_.train;
   const int world = comm_.size();
+  if (!r.resumed) {  // Note [whitening]: from this rank's images; rank 0's are broadcast
+    const ShardData& d = r.plan->train_data();
+    const std::string said = whiten_from_images(*model_, d.images.data(), d.n, d.height, d.width, d.channels);
+    if (!said.empty()) log::info(said + (comm_.size() > 1 ? ", rank 0's shard" : ""));
+  }
   broadcast_weights();  // rank 0's initial (or resumed) values on every rank
   if (r.device != Device::kCpu) model_->to_device(r.device);
   model_->set_precision(tc.precision);
@@ -341,9 +360,9 @@ void Trainer::start_communication(Run& r) {
   r.batches = std::make_unique<BatchSource>(r.plan->train_data(), r.plan->local_batch(),
                                             int(cfg_.data.prefetch), r.device);
   r.val_batches = std::make_unique<EvalBatches>(r.plan->train_data(), r.plan->local_batch(),
-                                                r.device, cfg_.eval.tta_flip);
+                                                r.device, cfg_.eval.tta);
   r.test_batches = std::make_unique<EvalBatches>(r.test_data, r.plan->local_batch(), r.device,
-                                                 cfg_.eval.tta_flip);
+                                                 cfg_.eval.tta);
   if (tc.nonfinite == "skip" && model_->state().size() > 0)
     r.state_snapshot = Tensor(model_->state().shape(), model_->state().device());
   install_stop_signals();
@@ -513,6 +532,8 @@ bool Trainer::step(Run& r, int64_t epoch, int64_t s) {
   }
   r.interval_allreduce += res.allreduce_sec;
   r.epoch_allreduce += res.allreduce_sec;
+  const double rho = lookahead_rho(tc.lookahead, global_step + 1, steps, tc.epochs);
+  if (rho >= 0) r.optimizer->lookahead_sync(model_->weights().data(), float(rho));
 
   const bool last = s + 1 == steps;
   const bool ckpt_due = cfg_.checkpoint.every_steps > 0 &&
@@ -546,7 +567,7 @@ bool Trainer::run_epoch(Run& r, int64_t epoch, int64_t first_step) {
                                            uint64_t(epoch));
   for (auto& i : order) i = plan.train_indices()[size_t(i)];
   r.batches->start(std::move(order), plan.local_batch(), std::min(first_step, my_steps),
-                    my_steps, AugmentSpec{cfg_.data.random_crop_pad, cfg_.data.horizontal_flip},
+                    my_steps, AugmentSpec{cfg_.data.random_crop_pad, cfg_.data.horizontal_flip, false, 0, 0, cfg_.data.reflect_fill},
                     tc.seed, uint32_t(rank), uint64_t(epoch));
   log::info("Epoch " + std::to_string(epoch + 1) + "/" + std::to_string(tc.epochs));
   if (first_step == 0) r.pos.epoch_stats = LossStats{};
@@ -589,9 +610,12 @@ bool Trainer::should_stop_early(Run& r, double v) {
 }
 
 void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
-  sync_batch_norm();
   const DataPlan& plan = *r.plan;
   const int64_t steps = plan.steps_per_epoch();
+  // Note [lookahead]: the epoch ends on the slow weights (evaluated and checkpointed).
+  if (lookahead_started(cfg_.train.lookahead, r.pos.global_step, steps))
+    r.optimizer->lookahead_sync(model_->weights().data(), 1.0f);
+  sync_batch_norm();
   const double lr = learning_rate(cfg_.train.schedule, cfg_.train.optimizer.lr,
                                   r.pos.global_step - 1, steps, cfg_.train.epochs);
   MetricsRow row = metrics_row(std::to_string(epoch + 1), r.pos.global_step, r.pos.epoch_stats, lr,
@@ -603,7 +627,7 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
   if (plan.global_val_samples() > 0) {
     const EvalResult val = evaluate(*model_, plan.train_data(), plan.val_indices(),
                                     plan.local_batch(), comm_, nullptr, nullptr,
-                                    cfg_.eval.tta_flip, r.val_batches.get());
+                                    cfg_.eval.tta, r.val_batches.get());
     row.val_loss = val.loss;
     row.val_accuracy = val.accuracy;
     line += " - val_accuracy: " + fmt("%.4f", val.accuracy) + " - val_loss: " + fmt("%.4f", val.loss);
@@ -614,7 +638,7 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
   log::info(line);
   if (cfg_.eval.test_every_epoch) {  // bench/time_to_accuracy.sh reads this line
     const EvalResult t = evaluate(*model_, r.test_data, r.test_idx, plan.local_batch(), comm_,
-                                  nullptr, nullptr, cfg_.eval.tta_flip, r.test_batches.get());
+                                  nullptr, nullptr, cfg_.eval.tta, r.test_batches.get());
     log::info("Epoch test: epoch " + std::to_string(epoch + 1) + " - accuracy: " +
               fmt("%.4f", t.accuracy) + " - loss: " + fmt("%.4f", t.loss) + " - training time " +
               fmt("%.1f", r.epoch_time_total + seconds) + " s - since start " +
@@ -651,7 +675,7 @@ void Trainer::finish(Run& r) {
   r.summary.seconds_per_epoch = r.epoch_time_total / double(epochs);
   r.summary.skipped_steps = r.pos.skipped_steps;
   r.summary.test = evaluate(*model_, r.test_data, r.test_idx, r.plan->local_batch(), comm_,
-                            nullptr, nullptr, cfg_.eval.tta_flip, r.test_batches.get());
+                            nullptr, nullptr, cfg_.eval.tta, r.test_batches.get());
   log::info("Test: " + std::to_string(r.summary.test.count) + " samples - accuracy: " +
             fmt("%.4f", r.summary.test.accuracy) + " - loss: " + fmt("%.4f", r.summary.test.loss));
   log::info("Throughput: " + fmt("%.0f", r.summary.images_per_sec) + " train images/s (mean over " +

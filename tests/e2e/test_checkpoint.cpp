@@ -1,4 +1,5 @@
 // Checkpoints end to end: bit-exact resume on 2 ranks, stop signals, torn files, bad checkpoints, eval.
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
@@ -99,6 +100,24 @@ TEST_F(Checkpoints, SignalMidEpochCheckpointsAndResumeMatchesStraightRun) {
   r = run(train_cmd(2, "sig", "--set train.epochs=2 --set checkpoint.every_epochs=0 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   expect_identical_state(newest(ckpt_dir("straight")), newest(ckpt_dir("sig")));
+}
+
+// Note [lookahead]: a checkpoint between two syncs holds fast weights that differ from the slow
+// ones; the slow weights travel as optimizer state, so resuming there is exact too.
+TEST_F(Checkpoints, LookaheadResumesExactlyFromBetweenTwoSyncs) {
+  const std::string la = "--set 'train.lookahead={every_steps: 3, decay: 0.8, ramp_power: 1}' "
+                         "--set train.epochs=2 --set checkpoint.every_steps=13 --set checkpoint.keep=20 ";
+  auto r = run(train_cmd(2, "straight", la));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string mid = ckpt_dir("straight") + "/ckpt-0001-00000026.h5";  // 26 % 3 != 0
+  ASSERT_TRUE(std::filesystem::exists(mid)) << run("ls " + ckpt_dir("straight")).output;
+  r = run(train_cmd(2, "split", la + "--resume " + mid));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Resume: from " + mid), std::string::npos) << r.output;
+  expect_identical_state(newest(ckpt_dir("straight")), newest(ckpt_dir("split")));
+  // Without the slow weights the resumed run would differ: they are in the file.
+  h5::Handle f = h5::open_file(mid);
+  EXPECT_TRUE(h5::exists(f, "/optimizer/lookahead")) << mid;
 }
 
 TEST_F(Checkpoints, TornNewestCheckpointIsSkippedByResumeAuto) {

@@ -108,7 +108,7 @@ TEST(RecipeConfig, KeysParseAndBadValuesAreRefused) {
   EXPECT_EQ(c.train.schedule.kind, "onecycle");
   EXPECT_DOUBLE_EQ(c.train.schedule.pct_start, 0.3);
   EXPECT_FALSE(c.train.optimizer.decay_bias_and_norm);
-  EXPECT_TRUE(c.eval.tta_flip);
+  EXPECT_EQ(c.eval.tta, Tta::kFlip);
   EXPECT_TRUE(c.eval.test_every_epoch);
   EXPECT_THROW(parse_config(YAML::Load(base + "train: {label_smoothing: 1.5}\n")), Error);
   EXPECT_THROW(parse_config(YAML::Load(base + "eval: {tta: rotate}\n")), Error);
@@ -134,7 +134,7 @@ TEST(FlipTta, AveragesEachImagesSoftmaxWithItsMirror) {
   const std::vector<int64_t> idx{0, 1, 2, 3, 4, 5, 6};
   LocalCommunicator local;
   std::vector<float> probs;
-  const EvalResult r = evaluate(m, d, idx, 4, local, nullptr, &probs, true);
+  const EvalResult r = evaluate(m, d, idx, 4, local, nullptr, &probs, Tta::kFlip);
   // By hand: each image and its mirror (columns reversed), softmax averaged.
   double loss = 0;
   for (int64_t i = 0; i < d.n; ++i) {
@@ -157,6 +157,52 @@ TEST(FlipTta, AveragesEachImagesSoftmaxWithItsMirror) {
   }
   EXPECT_NEAR(r.loss, loss / 7, 1e-5);
   EXPECT_EQ(r.count, 7);
+}
+
+TEST(FlipTranslateTta, WeighsThePlainPairAHalfAndEachShiftedPairAQuarter) {
+  Model m(YAML::Load("input: [4, 5, 1]\nlayers:\n  - conv2d: {filters: 2, kernel: 2}\n"
+                     "  - flatten: {}\n  - dense: {units: 3}\n"), "m");
+  m.initialize(5);
+  ShardData d;
+  d.dataset = "cifar10";
+  d.height = 4;
+  d.width = 5;
+  d.channels = 1;
+  d.classes = 3;
+  d.n = 6;
+  PhiloxStream rng(8, 0, 0, 1);
+  for (int64_t i = 0; i < d.n * 20; ++i) d.images.push_back(uint8_t(rng.below(256)));
+  for (int64_t i = 0; i < d.n; ++i) d.labels.push_back(uint8_t(i % 3));
+  const std::vector<int64_t> idx{0, 1, 2, 3, 4, 5};
+  LocalCommunicator local;
+  std::vector<float> probs;
+  std::vector<int32_t> guesses;
+  const EvalResult r = evaluate(m, d, idx, 4, local, &guesses, &probs, Tta::kFlipTranslate);
+  struct View { bool mirror; int64_t shift; double weight; };
+  const View views[] = {{false, 0, 0.25}, {true, 0, 0.25}, {false, -1, 0.125},
+                        {true, -1, 0.125}, {false, 1, 0.125}, {true, 1, 0.125}};
+  int correct = 0;
+  for (int64_t i = 0; i < d.n; ++i) {
+    std::vector<double> mean(3, 0.0);
+    for (const View& v : views) {
+      Tensor a({1, 4, 5, 1});
+      for (int64_t y = 0; y < 4; ++y)
+        for (int64_t x = 0; x < 5; ++x) {  // output (y, x) reads (y + s, mirrored x + s), reflected
+          auto reflect = [](int64_t v, int64_t size) { return v < 0 ? -v : v >= size ? 2 * size - 2 - v : v; };
+          const int64_t sy = reflect(y + v.shift, 4), sx = reflect((v.mirror ? 4 - x : x) + v.shift, 5);
+          a.data()[y * 5 + x] = d.images[size_t(i * 20 + sy * 5 + sx)] / 255.0f;
+        }
+      const Tensor& z = m.forward(a, StepContext{});
+      double sum = 0;
+      for (int c = 0; c < 3; ++c) sum += std::exp(double(z.data()[c]));
+      for (int c = 0; c < 3; ++c) mean[size_t(c)] += v.weight * std::exp(double(z.data()[c])) / sum;
+    }
+    for (int c = 0; c < 3; ++c) EXPECT_NEAR(probs[size_t(i * 3 + c)], mean[size_t(c)], 1e-5);
+    const int64_t guess = std::max_element(mean.begin(), mean.end()) - mean.begin();
+    EXPECT_EQ(guesses[size_t(i)], guess);
+    correct += guess == d.labels[size_t(i)];
+  }
+  EXPECT_NEAR(r.accuracy, correct / 6.0, 1e-12);
 }
 
 }  // namespace
