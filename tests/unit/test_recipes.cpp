@@ -117,20 +117,26 @@ TEST(RecipeConfig, KeysParseAndBadValuesAreRefused) {
                Error);
 }
 
-TEST(FlipTta, AveragesEachImagesSoftmaxWithItsMirror) {
-  Model m(YAML::Load("input: [4, 5, 1]\nlayers:\n  - conv2d: {filters: 2, kernel: 2}\n"
-                     "  - flatten: {}\n  - dense: {units: 3}\n"), "m");
-  m.initialize(2);
+// n random 4x5 one-channel images of 3 classes (labels i % 3), for the TTA tests.
+ShardData tiny_images(int64_t n, uint64_t seed) {
   ShardData d;
-  d.dataset = "mnist";
+  d.dataset = "cifar10";
   d.height = 4;
   d.width = 5;
   d.channels = 1;
   d.classes = 3;
-  d.n = 7;
-  PhiloxStream rng(4, 0, 0, 1);
+  d.n = n;
+  PhiloxStream rng(seed, 0, 0, 1);
   for (int64_t i = 0; i < d.n * 20; ++i) d.images.push_back(uint8_t(rng.below(256)));
   for (int64_t i = 0; i < d.n; ++i) d.labels.push_back(uint8_t(i % 3));
+  return d;
+}
+
+TEST(FlipTta, AveragesEachImagesSoftmaxWithItsMirror) {
+  Model m(YAML::Load("input: [4, 5, 1]\nlayers:\n  - conv2d: {filters: 2, kernel: 2}\n"
+                     "  - flatten: {}\n  - dense: {units: 3}\n"), "m");
+  m.initialize(2);
+  const ShardData d = tiny_images(7, 4);
   const std::vector<int64_t> idx{0, 1, 2, 3, 4, 5, 6};
   LocalCommunicator local;
   std::vector<float> probs;
@@ -163,16 +169,7 @@ TEST(FlipTranslateTta, WeighsThePlainPairAHalfAndEachShiftedPairAQuarter) {
   Model m(YAML::Load("input: [4, 5, 1]\nlayers:\n  - conv2d: {filters: 2, kernel: 2}\n"
                      "  - flatten: {}\n  - dense: {units: 3}\n"), "m");
   m.initialize(5);
-  ShardData d;
-  d.dataset = "cifar10";
-  d.height = 4;
-  d.width = 5;
-  d.channels = 1;
-  d.classes = 3;
-  d.n = 6;
-  PhiloxStream rng(8, 0, 0, 1);
-  for (int64_t i = 0; i < d.n * 20; ++i) d.images.push_back(uint8_t(rng.below(256)));
-  for (int64_t i = 0; i < d.n; ++i) d.labels.push_back(uint8_t(i % 3));
+  const ShardData d = tiny_images(6, 8);
   const std::vector<int64_t> idx{0, 1, 2, 3, 4, 5};
   LocalCommunicator local;
   std::vector<float> probs;
