@@ -57,6 +57,32 @@ TEST(EndToEnd, CifarSmallLearnsInOneEpoch) {
   EXPECT_GT(s["test_accuracy"].as<double>(), 0.20) << r.output;  // chance is 0.10
 }
 
+// configs/cifar10_fast.yaml end to end, shortened: the whitening layer is measured on the
+// images, lookahead syncs, the frozen layer stays as measured, and the net learns.
+TEST(EndToEnd, CifarFastRecipeWhitensAndLearns) {
+  const TempDir tmp("e2e");
+  const std::string& dir = tmp.path();
+  auto r = run(dptrain() + " prepare cifar10 --raw " + datasets() + "/cifar10 --out " + dir +
+               "/data --shards 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/cifar10_fast.yaml --set data.dir=" +
+          dir + "/data --set run_dir=" + dir + "/run --set train.epochs=2 --set train.batch_size=256"
+          " --set data.max_train_samples=1500 --set data.max_test_samples=500"
+          " --set train.lookahead.start_epoch=0 --set checkpoint.every_epochs=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Whitening: layer 'conv2d' (Conv2D) initialised from the 2883000 2x2 "
+                          "patches of 3000 training images"), std::string::npos) << r.output;
+  const YAML::Node s = YAML::LoadFile(dir + "/run/summary.yaml");
+  EXPECT_GT(s["test_accuracy"].as<double>(), 0.25) << r.output;  // chance is 0.10
+  // The frozen whitening kernel is the same in both epochs' checkpoints (never updated).
+  const auto kernel = [&](int epoch) {
+    return run("h5dump -d /model/conv2d/kernel " + dir + "/run/checkpoints/ckpt-000" +
+               std::to_string(epoch) + "-*.h5 | tail -n +3").output;
+  };
+  EXPECT_EQ(kernel(1), kernel(2));
+  EXPECT_NE(kernel(1).find("DATA"), std::string::npos) << kernel(1);
+}
+
 TEST(EndToEnd, MissingDataIsAClearError) {
   const TempDir tmp("e2e");
   const std::string& dir = tmp.path();
