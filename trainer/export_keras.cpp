@@ -74,7 +74,10 @@ class Obj {
   std::string text_;
 };
 
-std::string initializer(const std::string& name) {
+std::string initializer(const std::string& init) {
+  // dirac and whiten have no Keras class (whiten needs the training images): the file carries
+  // the trained weights either way, so such a layer records Keras' default initializer.
+  const std::string name = init == "dirac" || init == "whiten" ? "glorot_uniform" : init;
   static const std::map<std::string, std::string> classes = {{"zeros", "Zeros"},
                                                              {"ones", "Ones"},
                                                              {"glorot_uniform", "GlorotUniform"},
