@@ -42,16 +42,24 @@ TEST(EndToEnd, MnistConvnetLearnsOnASubset) {
   EXPECT_NE(read_file(dir + "/run/log.txt").find("Test: 2000 samples"), std::string::npos);
 }
 
+// Prepares CIFAR-10 in 2 shards under dir and trains configs/<config>.yaml there (run_dir
+// dir/run) with the extra --set arguments.
+RunResult prepare_and_train_cifar(const std::string& dir, const std::string& config,
+                                  const std::string& extra) {
+  const RunResult p = run(dptrain() + " prepare cifar10 --raw " + datasets() + "/cifar10 --out " +
+                          dir + "/data --shards 2");
+  if (p.exit_code != 0) return p;
+  return run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/" + config + ".yaml --set data.dir=" +
+             dir + "/data --set run_dir=" + dir + "/run " + extra);
+}
+
 TEST(EndToEnd, CifarSmallLearnsInOneEpoch) {
   const TempDir tmp("e2e");
   const std::string& dir = tmp.path();
-  auto r = run(dptrain() + " prepare cifar10 --raw " + datasets() + "/cifar10 --out " + dir +
-               "/data --shards 2");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/cifar10_small.yaml --set data.dir=" +
-          dir + "/data --set run_dir=" + dir + "/run --set train.epochs=1 --set train.batch_size=32"
-          " --set data.max_train_samples=4000 --set data.max_test_samples=2000"
-          " --set 'data.augment={random_crop: 4, horizontal_flip: true}'");
+  const auto r = prepare_and_train_cifar(dir, "cifar10_small",
+      "--set train.epochs=1 --set train.batch_size=32"
+      " --set data.max_train_samples=4000 --set data.max_test_samples=2000"
+      " --set 'data.augment={random_crop: 4, horizontal_flip: true}'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const YAML::Node s = YAML::LoadFile(dir + "/run/summary.yaml");
   EXPECT_GT(s["test_accuracy"].as<double>(), 0.20) << r.output;  // chance is 0.10
@@ -62,13 +70,10 @@ TEST(EndToEnd, CifarSmallLearnsInOneEpoch) {
 TEST(EndToEnd, CifarFastRecipeWhitensAndLearns) {
   const TempDir tmp("e2e");
   const std::string& dir = tmp.path();
-  auto r = run(dptrain() + " prepare cifar10 --raw " + datasets() + "/cifar10 --out " + dir +
-               "/data --shards 2");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/cifar10_fast.yaml --set data.dir=" +
-          dir + "/data --set run_dir=" + dir + "/run --set train.epochs=2 --set train.batch_size=256"
-          " --set data.max_train_samples=1500 --set data.max_test_samples=500"
-          " --set train.lookahead.start_epoch=0 --set checkpoint.every_epochs=1");
+  const auto r = prepare_and_train_cifar(dir, "cifar10_fast",
+      "--set train.epochs=2 --set train.batch_size=256"
+      " --set data.max_train_samples=1500 --set data.max_test_samples=500"
+      " --set train.lookahead.start_epoch=0 --set checkpoint.every_epochs=1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("Whitening: layer 'conv2d' (Conv2D) initialised from the 2883000 2x2 "
                           "patches of 3000 training images"), std::string::npos) << r.output;
