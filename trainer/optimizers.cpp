@@ -115,22 +115,6 @@ class Adam : public Optimizer {
 
 }  // namespace
 
-std::vector<std::pair<int64_t, int64_t>> bias_and_norm_ranges(const Model& model) {
-  std::vector<std::pair<int64_t, int64_t>> out;
-  const float* base = model.host_weights().data();
-  for (const Param& p : model.params()) {
-    const std::string& n = p.spec.name;
-    if (!p.grad || (n != "bias" && n != "gamma" && n != "beta")) continue;
-    const int64_t b = p.host_value - base;
-    if (!out.empty() && out.back().second == b) {
-      out.back().second = b + p.size();  // adjacent: one range
-    } else {
-      out.emplace_back(b, b + p.size());
-    }
-  }
-  return out;
-}
-
 std::vector<Optimizer::Range> optimizer_ranges(const Model& model, const OptimizerConfig& cfg) {
   const bool keep_off = !cfg.decay_bias_and_norm && cfg.weight_decay > 0;
   if (!keep_off && cfg.norm_lr_scale == 1.0) return {};

@@ -32,10 +32,6 @@ class Optimizer {
     float lr_scale = 1.0f;
   };
   void set_ranges(std::vector<Range> ranges) { ranges_ = std::move(ranges); }
-  void set_no_decay(const std::vector<std::pair<int64_t, int64_t>>& ranges) {
-    ranges_.clear();
-    for (const auto& [b, e] : ranges) ranges_.push_back({b, e, false, 1.0f});
-  }
   void set_iterations(int64_t t) { iterations_ = t; }
   // Lookahead's slow weights (Note [lookahead]): optimizer state "lookahead", so checkpoints
   // keep them. Call before reading a checkpoint.
@@ -69,10 +65,7 @@ class Optimizer {
   std::vector<Tensor> device_state_, host_state_;  // the same tensors on the CPU
 };
 
-// The flat-buffer ranges of biases and BatchNorm gamma/beta (for Optimizer::set_no_decay).
 class Model;
-std::vector<std::pair<int64_t, int64_t>> bias_and_norm_ranges(const Model& model);
-
 // The optimizer's ranges for a config: biases and BatchNorm gamma/beta undecayed unless
 // decay_bias_and_norm, BatchNorm gamma/beta at norm_lr_scale times the learning rate. Empty
 // when neither applies (one update over the whole buffer).

@@ -74,22 +74,24 @@ TEST(OneCycle, RisesLinearlyToThePeakAndFallsToTheFloor) {
 TEST(WeightDecay, CanBeKeptOffBiasesAndBatchNorm) {
   Model m(YAML::Load("input: [6]\nlayers:\n  - dense: {units: 4}\n  - batch_norm: {}\n  - dense: {units: 2}\n"), "m");
   m.initialize(1);
-  const auto ranges = bias_and_norm_ranges(m);
-  // dense/bias (4), then BN gamma+beta (8) right after it, then dense_1/bias (2).
-  ASSERT_EQ(ranges.size(), 2u);
-  EXPECT_EQ(ranges[0].second - ranges[0].first, 4 + 8);
-  EXPECT_EQ(ranges[1].second - ranges[1].first, 2);
   OptimizerConfig oc;
   oc.kind = "sgd";
   oc.weight_decay = 0.5;
+  oc.decay_bias_and_norm = false;
+  const auto ranges = optimizer_ranges(m, oc);
+  // dense/bias (4), then BN gamma+beta (8) right after it, then dense_1/bias (2).
+  ASSERT_EQ(ranges.size(), 2u);
+  EXPECT_EQ(ranges[0].end - ranges[0].begin, 4 + 8);
+  EXPECT_EQ(ranges[1].end - ranges[1].begin, 2);
+  for (const auto& r : ranges) EXPECT_FALSE(r.decayed);
   auto opt = make_optimizer(oc, m.num_trainable());
-  opt->set_no_decay(ranges);
+  opt->set_ranges(ranges);
   std::vector<float> w(m.weights().data(), m.weights().data() + m.num_trainable());
   const std::vector<float> zero(w.size(), 0.0f), before = w;
   opt->step(w.data(), zero.data(), 0.1f);  // zero gradient: only decay moves anything
   for (size_t i = 0; i < w.size(); ++i) {
     bool kept_off = false;
-    for (const auto& [b, e] : ranges) kept_off |= int64_t(i) >= b && int64_t(i) < e;
+    for (const auto& r : ranges) kept_off |= int64_t(i) >= r.begin && int64_t(i) < r.end;
     if (kept_off) {
       EXPECT_EQ(w[i], before[i]) << i;
     } else if (before[i] != 0) {
