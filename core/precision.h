@@ -12,7 +12,11 @@ namespace dpt {
 // a convolution's output and gradients are rounded to bf16 before they are widened to FP32;
 // CPU and GPU bf16 results differ by that rounding. kTf32 lets a GPU
 // use TF32 tensor cores for FP32 tensors; on a CPU it is FP32.
-enum class Precision { kFp32, kBf16, kTf32 };
+// kAuto is a request, never an arithmetic: the trainer resolves it once the device is known
+// (models/kernels/precision_support.h) to kBf16 where the hardware computes bf16 natively
+// (AVX512-BF16 or AMX CPUs, Ampere or newer GPUs) and to kFp32 elsewhere, since emulated bf16
+// is slower than fp32. Checkpoints and summary.yaml record what it resolved to.
+enum class Precision { kFp32, kBf16, kTf32, kAuto };
 
 Precision parse_precision(const std::string& name, const std::string& where);
 const char* precision_name(Precision p);

@@ -144,7 +144,7 @@ TrainConfig parse_train(Options o) {
   t.nonfinite = o.get_choice("nonfinite", "abort", {"abort", "skip"});
   t.collective_timeout_s = o.get_double_in("collective_timeout_s", 300, 0, 1e7);
   t.label_smoothing = o.get_double_in("label_smoothing", 0.0, 0.0, 0.999);
-  t.precision = parse_precision(o.get_choice("precision", "fp32", {"fp32", "bf16", "tf32"}),
+  t.precision = parse_precision(o.get_choice("precision", "fp32", {"fp32", "bf16", "tf32", "auto"}),
                                 o.at("precision"));
   t.tensorboard = o.get_bool("tensorboard", true);
   if (o.has("lookahead")) {

@@ -10,6 +10,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include <yaml-cpp/yaml.h>
+
 #include "core/error.h"
 #include "core/files.h"
 
@@ -78,13 +80,21 @@ void write_config_file(const std::string& run_dir, const std::string& resolved_y
 
 void write_summary_file(const std::string& run_dir, const std::string& name, int world_size,
                         const TrainSummary& s) {
-  std::ostringstream o;
-  o << "name: " << name << "\nworld_size: " << world_size << "\nepochs_run: " << s.epochs_run
-    << "\ntest_samples: " << s.test.count << "\ntest_accuracy: " << s.test.accuracy
-    << "\ntest_loss: " << s.test.loss << "\nimages_per_sec: " << s.images_per_sec
-    << "\nseconds_per_epoch: " << s.seconds_per_epoch << "\nskipped_steps: " << s.skipped_steps
-    << "\ncheckpoint: " << s.last_checkpoint << "\n";
-  write_file_atomically(run_dir + "/summary.yaml", o.str());
+  // An emitter, not text: a run name or checkpoint path may hold ':', '#' or quotes.
+  YAML::Emitter o;
+  o.SetDoublePrecision(6);
+  o << YAML::BeginMap << YAML::Key << "name" << YAML::Value << name << YAML::Key << "world_size"
+    << YAML::Value << world_size << YAML::Key << "epochs_run" << YAML::Value << s.epochs_run
+    << YAML::Key << "test_samples" << YAML::Value << s.test.count << YAML::Key << "test_accuracy"
+    << YAML::Value << s.test.accuracy << YAML::Key << "test_loss" << YAML::Value << s.test.loss
+    << YAML::Key << "images_per_sec" << YAML::Value << s.images_per_sec << YAML::Key
+    << "seconds_per_epoch" << YAML::Value << s.seconds_per_epoch << YAML::Key << "skipped_steps"
+    << YAML::Value << s.skipped_steps << YAML::Key << "precision" << YAML::Value
+    << precision_name(s.precision.precision);
+  if (!s.precision.reason.empty())
+    o << YAML::Key << "precision_reason" << YAML::Value << "auto: " + s.precision.reason;
+  o << YAML::Key << "checkpoint" << YAML::Value << s.last_checkpoint << YAML::EndMap;
+  write_file_atomically(run_dir + "/summary.yaml", std::string(o.c_str()) + "\n");
 }
 
 RunLock::RunLock(const std::string& dir) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "models/kernels/precision_support.h"
 #include "trainer/evaluator.h"
 
 namespace dpt {
@@ -40,6 +41,7 @@ struct TrainSummary {
   bool stopped_by_signal = false;  // checkpointed on SIGTERM/SIGUSR1; resume to finish
   bool already_complete = false;   // --resume auto found a finished run: nothing was done
   std::string last_checkpoint;
+  PrecisionChoice precision;       // what train.precision resolved to (auto), and why
   EvalResult test;
 };
 

@@ -131,6 +131,7 @@ struct Trainer::Run {
   bool divergence_warned = false;
   Tensor state_snapshot;  // BatchNorm statistics before the step (train.nonfinite: skip)
   Device device = Device::kCpu;        // where the model lives (train.backend)
+  PrecisionChoice precision;           // train.precision as resolved for that device
   std::unique_ptr<Communicator> nccl;  // device gradients on several GPUs
   Communicator* grad_comm = nullptr;   // all-reduces gradients and BatchNorm statistics
 };
@@ -249,7 +250,10 @@ void Trainer::load_state_and_data(Run& r, const std::string& path) {
   const int rank = comm_.rank(), world = comm_.size();
   agree(comm_, [&] {
     r.device = select_device(tc.backend, comm_);  // before any GPU allocation
-    check_precision(tc.precision, r.device == Device::kCuda);
+    r.precision = resolve_precision(tc.precision, r.device == Device::kCuda);
+    if (!r.precision.reason.empty())
+      r.notes.push_back(std::string("Precision: auto chose ") + precision_name(r.precision.precision) +
+                        ": " + r.precision.reason);
     r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable(), r.device);
     r.optimizer->set_ranges(optimizer_ranges(*model_, tc.optimizer));
     if (tc.lookahead.on) r.optimizer->enable_lookahead();
@@ -284,9 +288,9 @@ void Trainer::load_state_and_data(Run& r, const std::string& path) {
       r.last_checkpoint_step = r.pos.global_step;
       r.pos.finished = 0;
       // The master weights are FP32 in any precision: a run may change it when it resumes.
-      if (r.pos.precision != precision_name(tc.precision))
+      if (r.pos.precision != precision_name(r.precision.precision))
         r.notes.push_back("Resume: the checkpoint was trained in " + r.pos.precision +
-                          ", this run continues in " + precision_name(tc.precision));
+                          ", this run continues in " + precision_name(r.precision.precision));
     }
     r.plan = std::make_unique<DataPlan>(cfg_.data, tc.batch_size, rank, world);
     const ShardData& data = r.plan->train_data();
@@ -342,8 +346,9 @@ void Trainer::start_communication(Run& r) {
   }
   broadcast_weights();  // rank 0's initial (or resumed) values on every rank
   if (r.device != Device::kCpu) model_->to_device(r.device);
-  model_->set_precision(tc.precision);
-  r.pos.precision = precision_name(tc.precision);
+  model_->set_precision(r.precision.precision);
+  r.pos.precision = precision_name(r.precision.precision);
+  r.summary.precision = r.precision;
   r.nccl = make_gradient_communicator(r.device, comm_);
   r.grad_comm = r.nccl ? r.nccl.get() : &comm_;
   if (r.device != Device::kCpu) log::info(describe_device(r.device, *r.grad_comm));
@@ -354,7 +359,7 @@ void Trainer::start_communication(Run& r) {
             " train / " + std::to_string(r.plan->global_val_samples()) +
             " validation samples, global batch " + std::to_string(tc.batch_size) + " (" + split +
             " per rank), " + std::to_string(r.plan->steps_per_epoch()) + " steps per epoch, precision " +
-            precision_name(tc.precision));
+            precision_name(r.precision.precision) + (r.precision.reason.empty() ? "" : " (auto)"));
   r.reducer = std::make_unique<GradientReducer>(*r.grad_comm, *model_, int64_t(tc.bucket_mb * (1 << 20)),
                                                 int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);
   r.batches = std::make_unique<BatchSource>(r.plan->train_data(), r.plan->local_batch(),

@@ -4,44 +4,14 @@
 #include <hdf5.h>
 #include <mpi.h>
 
-#include <fstream>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "core/cpu_info.h"
 #include "core/device_memory.h"
+#include "models/kernels/precision_support.h"
 #include "trainer/build_info.h"
 
 namespace dpt {
-
-namespace {
-
-std::string isa_name(dnnl_cpu_isa_t isa) {
-  switch (isa) {
-    case dnnl_cpu_isa_sse41: return "sse41";
-    case dnnl_cpu_isa_avx: return "avx";
-    case dnnl_cpu_isa_avx2: return "avx2";
-    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
-    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
-    case dnnl_cpu_isa_avx512_core: return "avx512_core";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-    default: return "isa " + std::to_string(int(isa));
-  }
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  return "unknown";
-}
-
-}  // namespace
 
 std::string version_report() {
   std::string out = "dptrain " DPT_VERSION " (" DPT_GIT_COMMIT ", " DPT_BUILD_TYPE
@@ -50,7 +20,7 @@ std::string version_report() {
   out += "oneDNN " + std::to_string(d->major) + "." + std::to_string(d->minor) + "." +
          std::to_string(d->patch) +
          (std::string(d->hash) == "N/A" ? "" : " (" + std::string(d->hash) + ")") + ", dispatching to " +
-         isa_name(dnnl_get_effective_cpu_isa()) + " on " + cpu_model() + "\n";
+         cpu_isa_name() + " on " + cpu_description() + "\n";
   int mpi_major = 0, mpi_minor = 0, len = 0;
   MPI_Get_version(&mpi_major, &mpi_minor);
   char lib[MPI_MAX_LIBRARY_VERSION_STRING] = {0};

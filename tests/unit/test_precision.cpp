@@ -2,11 +2,17 @@
 // configuration and hardware checks.
 #include <gtest/gtest.h>
 
-#include <cmath>
+#include <oneapi/dnnl/dnnl.h>
 
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/cpu_info.h"
 #include "core/device_memory.h"
 #include "layer_harness.h"
 #include "models/kernels/precision_support.h"
+#include "models/model.h"
 
 namespace dpt::testing {
 namespace {
@@ -77,8 +83,45 @@ TEST(Precision, Fp32IsTheDefaultAndStaysExact) {
 TEST(Precision, NamesParseAndUnknownOnesAreRefused) {
   EXPECT_EQ(parse_precision("bf16", "train.precision"), Precision::kBf16);
   EXPECT_EQ(parse_precision("tf32", "train.precision"), Precision::kTf32);
+  EXPECT_EQ(parse_precision("auto", "train.precision"), Precision::kAuto);
   EXPECT_STREQ(precision_name(Precision::kFp32), "fp32");
+  EXPECT_STREQ(precision_name(Precision::kAuto), "auto");
   EXPECT_THROW(parse_precision("fp16", "train.precision"), Error);
+}
+
+TEST(Precision, NativeBf16IsAvx512Bf16OrAnyIsaAboveIt) {
+  EXPECT_FALSE(isa_has_native_bf16(dnnl_cpu_isa_avx2));
+  EXPECT_FALSE(isa_has_native_bf16(dnnl_cpu_isa_avx2_vnni));
+  EXPECT_FALSE(isa_has_native_bf16(dnnl_cpu_isa_avx512_core));
+  EXPECT_FALSE(isa_has_native_bf16(dnnl_cpu_isa_avx512_core_vnni));
+  EXPECT_TRUE(isa_has_native_bf16(dnnl_cpu_isa_avx512_core_bf16));
+  EXPECT_TRUE(isa_has_native_bf16(dnnl_cpu_isa_avx512_core_amx));
+}
+
+// auto is a request: on the CPU it resolves to what this CPU's ISA computes natively, with a
+// reason naming the ISA and the CPU; explicit precisions pass through without a reason.
+TEST(Precision, AutoResolvesToWhatThisCpuComputesNatively) {
+  const PrecisionChoice c = resolve_precision(Precision::kAuto, false);
+  EXPECT_EQ(c.precision, isa_has_native_bf16(unsigned(dnnl_get_effective_cpu_isa()))
+                             ? Precision::kBf16 : Precision::kFp32);
+  EXPECT_NE(c.reason.find("oneDNN dispatches to " + cpu_isa_name() + " on " + cpu_description()),
+            std::string::npos) << c.reason;
+  const PrecisionChoice f = resolve_precision(Precision::kFp32, false);
+  EXPECT_EQ(f.precision, Precision::kFp32);
+  EXPECT_TRUE(f.reason.empty());
+  // A layer or model is never set to auto.
+  Model m(YAML::Load("input: [3]\nlayers:\n  - dense: {units: 2}\n"), "m");
+  EXPECT_THROW(m.set_precision(Precision::kAuto), Error);
+}
+
+// CI's check of the AVX2 path on bigger CPUs (tests/CMakeLists.txt, label avx2): the cap must
+// have reached oneDNN, or those tests would prove nothing.
+TEST(Precision, TheAvx2CapOfOneDnnIsHonoured) {
+  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (!cap || std::strcmp(cap, "AVX2") != 0) GTEST_SKIP() << "ONEDNN_MAX_CPU_ISA=AVX2 is not set";
+  EXPECT_EQ(cpu_isa_name(), "avx2");
+  EXPECT_EQ(resolve_precision(Precision::kAuto, false).precision, Precision::kFp32);
+  EXPECT_THROW(check_precision_cpu(Precision::kBf16), Error);
 }
 
 TEST(Precision, GpuBf16MatchesCpuFp32WithinBf16Rounding) {

@@ -3,6 +3,7 @@
 
 #include <ios>
 
+#include "core/cpu_info.h"
 #include "models/kernels/precision_support.h"
 
 namespace dpt::cpu {
@@ -39,16 +40,46 @@ dnnl::memory make_scratchpad(const dnnl::memory::desc& md) { return dnnl::memory
 
 namespace dpt {
 
+std::string cpu_isa_name() {
+  switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "isa " + std::to_string(int(dnnl_get_effective_cpu_isa()));
+  }
+}
+
+// ISA values are bit sets, each including the ones below it: AMX and later ISAs pass too.
+// Anything without AVX512-BF16 would run bf16 emulated, slower than fp32.
+bool isa_has_native_bf16(unsigned isa) {
+  return (isa & unsigned(dnnl_cpu_isa_avx512_core_bf16)) == unsigned(dnnl_cpu_isa_avx512_core_bf16);
+}
+
+namespace {
+std::string dispatch() { return "oneDNN dispatches to " + cpu_isa_name() + " on " + cpu_description(); }
+}  // namespace
+
+PrecisionChoice auto_precision_cpu() {
+  if (isa_has_native_bf16(unsigned(dnnl_get_effective_cpu_isa())))
+    return {Precision::kBf16, dispatch() + ", which computes bf16 natively"};
+  return {Precision::kFp32, dispatch() + ", which has no native bf16 (AVX512-BF16 or AMX), "
+                            "where bf16 would be emulated and slower than fp32"};
+}
+
 void check_precision_cpu(Precision p) {
+  DPT_ASSERT(p != Precision::kAuto);  // resolved first (resolve_precision)
   if (p != Precision::kBf16) return;
-  // AVX512-BF16 (Cooper Lake, Zen 4 and later) or AMX (Sapphire Rapids and later); anything
-  // older would run bf16 emulated, slower than fp32.
-  const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-  // ISA values are bit sets, each including the ones below it: AMX and later ISAs pass too.
-  DPT_CHECK((isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16,
-            "train.precision bf16 needs a CPU with AVX512-BF16 or AMX, but oneDNN dispatches to "
-            "ISA code 0x" << std::hex << int(isa) << std::dec << " here (see dptrain --version); "
-            "use precision: fp32");
+  DPT_CHECK(isa_has_native_bf16(unsigned(dnnl_get_effective_cpu_isa())),
+            "train.precision bf16 needs a CPU with AVX512-BF16 or AMX, but " << dispatch()
+            << " (see dptrain --version); use precision: auto (bf16 where the hardware has it, "
+               "fp32 elsewhere) or precision: fp32");
 }
 
 }  // namespace dpt

@@ -54,6 +54,7 @@ void lookahead_sync_cuda(float*, float*, int64_t, float) { no_cuda(); }
 void adam_update_cuda(float*, const float*, float*, float*, int64_t, const AdamRule&) { no_cuda(); }
 
 void check_precision_cuda(Precision) { no_cuda(); }
+PrecisionChoice auto_precision_cuda() { no_cuda(); }
 bool cuda_available() { return false; }
 int gpu_count() { return 0; }
 std::string gpu_library_versions() { return ""; }

@@ -66,13 +66,34 @@ void select_gpu(int local_rank, int local_size) {
   DPT_CUDA_CHECK(cudaSetDevice(local_rank));
 }
 
-void check_precision_cuda(Precision p) {
-  if (p == Precision::kFp32) return;
-  int major = 0, dev = 0;
-  DPT_CUDA_CHECK(cudaGetDevice(&dev));
+namespace {
+int compute_capability_major(int dev) {
+  int major = 0;
   DPT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  return major;
+}
+}  // namespace
+
+void check_precision_cuda(Precision p) {
+  DPT_ASSERT(p != Precision::kAuto);  // resolved first (resolve_precision)
+  if (p == Precision::kFp32) return;
+  int dev = 0;
+  DPT_CUDA_CHECK(cudaGetDevice(&dev));
+  const int major = compute_capability_major(dev);
   DPT_CHECK(major >= 8, "train.precision " << precision_name(p) << " needs an Ampere or newer GPU "
-            "(compute capability 8.0); GPU " << dev << " has " << major << ".x; use precision: fp32");
+            "(compute capability 8.0); GPU " << dev << " has " << major << ".x; use precision: "
+            "auto (bf16 where the hardware has it, fp32 elsewhere) or precision: fp32");
+}
+
+PrecisionChoice auto_precision_cuda() {
+  int dev = 0;
+  DPT_CUDA_CHECK(cudaGetDevice(&dev));
+  cudaDeviceProp prop{};
+  DPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+  const std::string gpu = "GPU " + std::to_string(dev) + " (" + prop.name + ", compute capability " +
+                          std::to_string(prop.major) + "." + std::to_string(prop.minor) + ")";
+  if (prop.major >= 8) return {Precision::kBf16, gpu + " computes bf16 natively"};
+  return {Precision::kFp32, gpu + " has no native bf16 (Ampere or newer has)"};
 }
 
 int current_gpu() {
