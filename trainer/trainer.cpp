@@ -251,6 +251,7 @@ void Trainer::load_state_and_data(Run& r, const std::string& path) {
   agree(comm_, [&] {
     r.device = select_device(tc.backend, comm_);  // before any GPU allocation
     r.precision = resolve_precision(tc.precision, r.device == Device::kCuda);
+    if (r.device == Device::kCpu) r.notes.push_back("CPU kernels: " + cpu_kernel_choices());
     if (!r.precision.reason.empty())
       r.notes.push_back(std::string("Precision: auto chose ") + precision_name(r.precision.precision) +
                         ": " + r.precision.reason);

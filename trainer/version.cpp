@@ -7,11 +7,23 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/cpu_info.h"
+#include "core/error.h"
 #include "core/device_memory.h"
 #include "models/kernels/precision_support.h"
 #include "trainer/build_info.h"
 
 namespace dpt {
+
+namespace {
+// A bad DPT_MAX_POOL is refused by train; --version shows it instead of failing.
+std::string kernel_choices() {
+  try {
+    return cpu_kernel_choices();
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+}  // namespace
 
 std::string version_report() {
   std::string out = "dptrain " DPT_VERSION " (" DPT_GIT_COMMIT ", " DPT_BUILD_TYPE
@@ -20,7 +32,7 @@ std::string version_report() {
   out += "oneDNN " + std::to_string(d->major) + "." + std::to_string(d->minor) + "." +
          std::to_string(d->patch) +
          (std::string(d->hash) == "N/A" ? "" : " (" + std::string(d->hash) + ")") + ", dispatching to " +
-         cpu_isa_name() + " on " + cpu_description() + "\n";
+         cpu_isa_name() + " on " + cpu_description() + "; " + kernel_choices() + "\n";
   int mpi_major = 0, mpi_minor = 0, len = 0;
   MPI_Get_version(&mpi_major, &mpi_minor);
   char lib[MPI_MAX_LIBRARY_VERSION_STRING] = {0};

@@ -1,5 +1,5 @@
-// Whether this machine can run a precision, and what train.precision: auto means here: oneDNN's
-// CPU ISA, the GPU's compute capability.
+// What this machine offers the kernels: whether it can run a precision, what train.precision:
+// auto means here (oneDNN's CPU ISA, the GPU's compute capability), and the CPU kernel choices.
 #pragma once
 #include <string>
 
@@ -37,5 +37,8 @@ PrecisionChoice auto_precision_cuda();
 // whether an ISA (a dnnl_cpu_isa_t value) has native bf16 (AVX512-BF16 or AMX).
 std::string cpu_isa_name();
 bool isa_has_native_bf16(unsigned isa);
+// The CPU kernels this process chose where dptrain has two for an op (Note [own max-pool
+// kernel]): said at the start of training and by dptrain --version.
+std::string cpu_kernel_choices();
 
 }  // namespace dpt

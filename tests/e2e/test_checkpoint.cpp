@@ -82,6 +82,19 @@ TEST_F(Checkpoints, ResumeOnTwoRanksIsBitExact) {
   expect_identical_state(a, b);
 }
 
+// Note [own max-pool kernel]: the CPU picks the max-pool kernel, and the pick changes no bit of
+// the training (mnist_convnet's pools carry the ReLU moved behind them).
+TEST_F(Checkpoints, EitherMaxPoolKernelTrainsToTheSameBits) {
+  for (const char* k : {"own", "onednn"}) {
+    const auto r = run(std::string("DPT_MAX_POOL=") + k + " " + train_cmd(1, k, "--set train.epochs=1"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(std::string("CPU kernels: max pooling on ") +
+                            (k == std::string("own") ? "dptrain's NHWC kernel" : "oneDNN") +
+                            " (DPT_MAX_POOL=" + k + ")"), std::string::npos) << r.output;
+  }
+  expect_identical_state(newest(ckpt_dir("own")), newest(ckpt_dir("onednn")));
+}
+
 TEST_F(Checkpoints, SignalMidEpochCheckpointsAndResumeMatchesStraightRun) {
   auto r = run(train_cmd(2, "straight", "--set train.epochs=2 --set checkpoint.every_epochs=0"));
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -4,6 +4,7 @@
 #include <ios>
 
 #include "core/cpu_info.h"
+#include "models/kernels/cpu/max_pool_nhwc.h"
 #include "models/kernels/precision_support.h"
 
 namespace dpt::cpu {
@@ -60,6 +61,12 @@ std::string cpu_isa_name() {
 // Anything without AVX512-BF16 would run bf16 emulated, slower than fp32.
 bool isa_has_native_bf16(unsigned isa) {
   return (isa & unsigned(dnnl_cpu_isa_avx512_core_bf16)) == unsigned(dnnl_cpu_isa_avx512_core_bf16);
+}
+
+std::string cpu_kernel_choices() {
+  const bool own = cpu::max_pool_kernel() == cpu::MaxPoolKernel::kOwn;
+  return std::string("max pooling on ") + (own ? "dptrain's NHWC kernel" : "oneDNN") + " (" +
+         cpu::max_pool_kernel_reason() + ")";
 }
 
 namespace {
