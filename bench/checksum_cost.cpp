@@ -9,13 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu_info.h"
 #include "data/hdf5_util.h"
 #include "data/raw_readers.h"
 #include "data/shards.h"
 #include "models/model.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
-#include "trainer/optimizers.h"
+#include "trainer/optim/optimizers.h"
 
 namespace {
 
@@ -28,14 +29,6 @@ double seconds_of(const std::function<void()>& f) {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
 }
 
 }  // namespace
@@ -89,7 +82,7 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove_all(tmp);
 
-  std::printf("CPU: %s; medians of %d runs; files on %s\n\n", cpu_model().c_str(), repeats,
+  std::printf("CPU: %s; medians of %d runs; files on %s\n\n", dpt::cpu_description().c_str(), repeats,
               std::filesystem::temp_directory_path().c_str());
   std::printf("| operation | without checksums | with Fletcher32 | cost |\n|---|---|---|---|\n");
   const char* names[] = {"write a cifar10_cnn checkpoint (Adam, 6.6 MB, fsync)",

@@ -6,8 +6,8 @@
 
 namespace dpt {
 
-Device select_device(const std::string& backend, const Communicator& comm) {
-  if (backend != "cuda") return Device::kCpu;
+Device select_device(Device backend, const Communicator& comm) {
+  if (backend != Device::kCuda) return Device::kCpu;
   select_gpu(comm.local_rank(), comm.local_size());
   return Device::kCuda;
 }

@@ -9,9 +9,9 @@
 
 namespace dpt {
 
-// "cpu" -> kCpu; "cuda" -> kCuda after selecting this rank's GPU (Note [gpu per rank]), which
-// must happen before any device allocation.
-Device select_device(const std::string& backend, const Communicator& comm);
+// kCuda: selects this rank's GPU (Note [gpu per rank]), which must happen before any device
+// allocation; returns the device the model lives on.
+Device select_device(Device backend, const Communicator& comm);
 
 // The communicator for gradients and BatchNorm statistics once the model is on `device`: NCCL
 // between several GPUs, else `host` itself (returned as null: nothing to own).

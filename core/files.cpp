@@ -113,4 +113,12 @@ std::vector<std::string> list_directory(const std::string& dir) {
 
 bool process_is_gone(long pid) { return pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH; }
 
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  for (const auto& n : list_directory(dir))
+    if (n.find(".tmp-") != std::string::npos && ::unlink((dir + "/" + n).c_str()) == 0)
+      removed.push_back(dir + "/" + n);
+  return removed;
+}
+
 }  // namespace dpt

@@ -30,4 +30,9 @@ std::vector<std::string> list_directory(const std::string& dir);
 // True if no process with this PID exists on this host.
 bool process_is_gone(long pid);
 
+// Temporary files (*.tmp-PID, as write_file_atomically names them) of writers that died. Only
+// called under the run lock, where no other writer of this directory can be alive; returns
+// what it removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
+
 }  // namespace dpt

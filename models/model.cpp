@@ -41,6 +41,14 @@ std::string with_commas(int64_t v) {
 }  // namespace
 
 Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(name)) {
+  const std::vector<ParamSpec> specs = build_layers(model_node);
+  check_ends_in_logits();
+  fuse_relu_into_pools();
+  lay_out_parameters(specs);
+}
+
+// The layers of model.layers with their shapes; returns their parameters' specs in order.
+std::vector<ParamSpec> Model::build_layers(const YAML::Node& model_node) {
   Options opt(model_node, "model");
   DPT_CHECK(opt.has("input"), "config key model.input is missing; e.g. input: [28, 28, 1]");
   DPT_CHECK(opt.has("layers"), "config key model.layers is missing");
@@ -49,7 +57,6 @@ Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(n
   opt.finish();
   DPT_CHECK(list.IsSequence() && list.size() > 0,
             "config key model.layers" << where(list) << " must be a non-empty list of layers");
-
   std::map<std::string, int> name_counts;
   std::vector<ParamSpec> specs;
   for (size_t i = 0; i < list.size(); ++i) {
@@ -67,6 +74,10 @@ Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(n
     }
     layers_.push_back(std::move(layer));
   }
+  return specs;
+}
+
+void Model::check_ends_in_logits() const {
   DPT_CHECK(output_shape().size() == 1,
             "the model's last layer outputs " << shape_str(output_shape(), true)
                                               << "; it must output one logit per class: "
@@ -78,8 +89,10 @@ Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(n
        static_cast<const Activation&>(last).act() == Act::kSoftmax);
   DPT_CHECK(!last_softmax, "the last layer (" << last.name() << ") applies softmax, but the loss "
                            "works on logits and applies softmax itself; remove the softmax");
+}
 
-  // Note [relu after pool] (conv2d.h): same numbers, less work in backward.
+// Note [relu after pool] (conv2d.h): same numbers, less work in backward.
+void Model::fuse_relu_into_pools() {
   for (size_t i = 0; i + 1 < layers_.size(); ++i) {
     auto* conv = dynamic_cast<Conv2D*>(layers_[i].get());
     auto* pool = dynamic_cast<Pool2D*>(layers_[i + 1].get());
@@ -88,7 +101,11 @@ Model::Model(const YAML::Node& model_node, std::string name) : name_(std::move(n
       pool->set_post_activation(Act::kRelu);
     }
   }
+}
 
+// Trainable parameters in one flat buffer (with its gradient twin), the rest (BatchNorm
+// statistics, frozen weights) in another; each layer is bound to its slices.
+void Model::lay_out_parameters(const std::vector<ParamSpec>& specs) {
   int64_t trainable = 0, state = 0;
   for (const auto& s : specs) (s.trainable ? trainable : state) += num_elements(s.shape);
   weights_ = Tensor({trainable});

@@ -66,6 +66,11 @@ class Model {
   std::string signature_text() const;  // one line per layer, as checkpoints store it
 
  private:
+  // The constructor's phases.
+  std::vector<ParamSpec> build_layers(const YAML::Node& model_node);
+  void check_ends_in_logits() const;
+  void fuse_relu_into_pools();
+  void lay_out_parameters(const std::vector<ParamSpec>& specs);
   struct Buffers {
     std::vector<Tensor> acts;   // acts[i] is the input of layer i; acts[L] the logits
     std::vector<Tensor> grads;  // grads[i] = d(loss)/d(acts[i])

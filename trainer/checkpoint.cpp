@@ -89,6 +89,76 @@ std::string checkpoint_name(int64_t epoch, int64_t global_step) {
   return buf;
 }
 
+namespace {
+
+// A diverged state is never written: it would replace good checkpoints in the rotation.
+void refuse_non_finite_state(Model& model, Optimizer& opt, const std::vector<std::string>& paths) {
+  for (size_t k = 0; k < model.params().size(); ++k)
+    if (!all_finite(model.params()[k].host_value, model.params()[k].size()))
+      DPT_FAIL_CODE(kExitNonFinite, "refusing to write a checkpoint: /model/" << paths[k]
+                                    << " holds non-finite values (the training diverged)");
+  for (auto& [name, t] : opt.state())
+    if (!all_finite(t->data(), t->size()))
+      DPT_FAIL_CODE(kExitNonFinite, "refusing to write a checkpoint: optimizer state '"
+                                    << name << "' holds non-finite values (the training diverged)");
+}
+
+void write_parameters(hid_t f, Model& model, Optimizer& opt, const std::vector<std::string>& paths) {
+  for (size_t k = 0; k < model.params().size(); ++k) {
+    const Param& p = model.params()[k];
+    h5::write_f32(f, "/model/" + paths[k], hdims(p.spec.shape), p.host_value);
+  }
+  // Optimizer state is laid out like the trainable parameters it belongs to.
+  h5::Handle og = h5::create_group(f, "/optimizer");
+  h5::set_attr(og, "iterations", opt.iterations());
+  for (auto& [name, t] : opt.state()) {
+    for (size_t k = 0; k < model.params().size(); ++k) {
+      const Param& p = model.params()[k];
+      if (!p.grad) continue;
+      const int64_t off = p.host_value - model.host_weights().data();
+      h5::write_f32(f, "/optimizer/" + name + "/" + paths[k], hdims(p.spec.shape), t->data() + off);
+    }
+  }
+}
+
+void write_position(hid_t f, const TrainPosition& pos) {
+  h5::Handle tg = h5::create_group(f, "/train");
+  h5::set_attr(tg, "epoch", pos.epoch);
+  h5::set_attr(tg, "step_in_epoch", pos.step_in_epoch);
+  h5::set_attr(tg, "global_step", pos.global_step);
+  h5::set_attr(tg, "seed", int64_t(pos.seed));
+  h5::set_attr(tg, "rng", std::string("philox4x32-10; key (seed, rank); counter (index, step|epoch, stream)"));
+  h5::set_attr(tg, "has_best", pos.has_best);
+  h5::set_attr(tg, "since_best", pos.since_best);
+  h5::set_attr(tg, "run_id", pos.run_id);
+  h5::set_attr(tg, "finished", pos.finished);
+  h5::set_attr(tg, "early_stopped", pos.early_stopped);
+  h5::set_attr(tg, "skipped_steps", pos.skipped_steps);
+  h5::set_attr(tg, "precision", pos.precision);
+  h5::write_f32(f, "/train/epoch_sums_and_best",
+                {4}, std::vector<float>{float(pos.epoch_stats.loss_sum), float(pos.epoch_stats.correct),
+                                        float(pos.epoch_stats.count), float(pos.best_metric)}.data());
+}
+
+// Keeps the newest `keep` checkpoints of this run; files of other runs are not ours to delete.
+void rotate(const std::string& dir, const std::string& run_id, int keep) {
+  std::vector<std::string> mine;
+  for (const auto& n : list_checkpoints(dir)) {
+    const std::string p = dir + "/" + n;
+    try {
+      h5::Handle f = h5::open_file(p);
+      h5::Handle tg = h5::open_group(f, "/train", p);
+      const std::string id = h5::has_attr(tg, "run_id") ? h5::get_attr_string(tg, "run_id", p) : "";
+      if (id == run_id) mine.push_back(p);
+    } catch (const Error&) {
+      // Unreadable: not provably ours, so not deleted.
+    }
+  }
+  for (size_t i = 0; i + size_t(keep) < mine.size(); ++i) std::remove(mine[i].c_str());
+}
+
+}  // namespace
+
 std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& opt,
                              const TrainPosition& pos, const std::string& config_text, int keep) {
   make_directories(dir);
@@ -98,49 +168,11 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
   model.download();  // GPU values to the host mirrors written below
   opt.download();
   const auto paths = param_paths(model);
-  // A diverged state is never written: it would replace good checkpoints in the rotation.
-  for (size_t k = 0; k < model.params().size(); ++k)
-    if (!all_finite(model.params()[k].host_value, model.params()[k].size()))
-      DPT_FAIL_CODE(kExitNonFinite, "refusing to write a checkpoint: /model/" << paths[k]
-                                    << " holds non-finite values (the training diverged)");
-  for (auto& [name, t] : opt.state())
-    if (!all_finite(t->data(), t->size()))
-      DPT_FAIL_CODE(kExitNonFinite, "refusing to write a checkpoint: optimizer state '"
-                                    << name << "' holds non-finite values (the training diverged)");
+  refuse_non_finite_state(model, opt, paths);
   try {
     h5::Handle f = h5::create_file(tmp);
-    for (size_t k = 0; k < model.params().size(); ++k) {
-      const Param& p = model.params()[k];
-      h5::write_f32(f, "/model/" + paths[k], hdims(p.spec.shape), p.host_value);
-    }
-    // Optimizer state is laid out like the trainable parameters it belongs to.
-    h5::Handle og = h5::create_group(f, "/optimizer");
-    h5::set_attr(og, "iterations", opt.iterations());
-    for (auto& [name, t] : opt.state()) {
-      for (size_t k = 0; k < model.params().size(); ++k) {
-        const Param& p = model.params()[k];
-        if (!p.grad) continue;
-        const int64_t off = p.host_value - model.host_weights().data();
-        h5::write_f32(f, "/optimizer/" + name + "/" + paths[k], hdims(p.spec.shape),
-                      t->data() + off);
-      }
-    }
-    h5::Handle tg = h5::create_group(f, "/train");
-    h5::set_attr(tg, "epoch", pos.epoch);
-    h5::set_attr(tg, "step_in_epoch", pos.step_in_epoch);
-    h5::set_attr(tg, "global_step", pos.global_step);
-    h5::set_attr(tg, "seed", int64_t(pos.seed));
-    h5::set_attr(tg, "rng", std::string("philox4x32-10; key (seed, rank); counter (index, step|epoch, stream)"));
-    h5::set_attr(tg, "has_best", pos.has_best);
-    h5::set_attr(tg, "since_best", pos.since_best);
-    h5::set_attr(tg, "run_id", pos.run_id);
-    h5::set_attr(tg, "finished", pos.finished);
-    h5::set_attr(tg, "early_stopped", pos.early_stopped);
-    h5::set_attr(tg, "skipped_steps", pos.skipped_steps);
-    h5::set_attr(tg, "precision", pos.precision);
-    h5::write_f32(f, "/train/epoch_sums_and_best",
-                  {4}, std::vector<float>{float(pos.epoch_stats.loss_sum), float(pos.epoch_stats.correct),
-                                          float(pos.epoch_stats.count), float(pos.best_metric)}.data());
+    write_parameters(f, model, opt, paths);
+    write_position(f, pos);
     h5::set_attr(f, "format_version", kCheckpointFormatVersion);
     h5::set_attr(f, "world_size", pos.world_size);
     h5::set_attr(f, "config", config_text);
@@ -154,21 +186,7 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
     std::remove(tmp.c_str());  // a failed write leaves nothing behind (a full disk stays usable)
     throw;
   }
-
-  // Keep the newest `keep` checkpoints of this run; files of other runs are not ours to delete.
-  std::vector<std::string> mine;
-  for (const auto& n : list_checkpoints(dir)) {
-    const std::string p = dir + "/" + n;
-    try {
-      h5::Handle f = h5::open_file(p);
-      h5::Handle tg = h5::open_group(f, "/train", p);
-      const std::string id = h5::has_attr(tg, "run_id") ? h5::get_attr_string(tg, "run_id", p) : "";
-      if (id == pos.run_id) mine.push_back(p);
-    } catch (const Error&) {
-      // Unreadable: not provably ours, so not deleted.
-    }
-  }
-  for (size_t i = 0; i + size_t(keep) < mine.size(); ++i) std::remove(mine[i].c_str());
+  rotate(dir, pos.run_id, keep);
   return path;
 }
 
@@ -179,17 +197,26 @@ std::string checkpoint_config(const std::string& path) {
   return h5::get_attr_string(f, "config", path);
 }
 
-TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* opt,
-                              std::string* warning) {
-  h5::Handle f = h5::open_file(path);
-  check_complete_and_version(f, path, warning);
-  // Signature: name the first layer that differs.
-  const SignatureDifference d =
-      first_difference(h5::get_attr_string(f, "model_signature", path), model.signature_text());
-  DPT_CHECK(!d.differ, "checkpoint '" << path << "' is of another model: layer " << d.layer
-                       << " is '" << d.a << "' there but '" << d.b << "' in this config");
-  // Read everything into scratch first, so a failure leaves the model as it was.
-  const auto paths = param_paths(model);
+namespace {
+
+// The names of the optimizer states a checkpoint holds ("m v", "velocity lookahead").
+std::string optimizer_states_in(hid_t f, const std::string& path) {
+  std::string names;
+  h5::Handle og = h5::open_group(f, "/optimizer", path);
+  H5G_info_t info{};
+  if (H5Gget_info(og, &info) < 0) return names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    char name[256] = {0};
+    if (H5Lget_name_by_idx(og, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) > 0)
+      names += std::string(names.empty() ? "" : " ") + name;
+  }
+  return names;
+}
+
+// Every /model dataset, checked (shape, finite) into scratch buffers in model order.
+std::vector<std::vector<float>> read_parameters(hid_t f, const Model& model,
+                                                const std::vector<std::string>& paths,
+                                                const std::string& path) {
   std::vector<std::vector<float>> values(model.params().size());
   for (size_t k = 0; k < model.params().size(); ++k) {
     const Param& p = model.params()[k];
@@ -200,36 +227,41 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
     h5::read_f32(f, ds, values[k].data(), path);
     if (!all_finite(values[k].data(), p.size())) fail_non_finite(path, ds);
   }
-  std::vector<std::pair<Tensor*, std::vector<float>>> opt_state;
-  int64_t iterations = 0;
-  if (opt) {
-    h5::Handle og = h5::open_group(f, "/optimizer", path);
-    iterations = h5::get_attr_int(og, "iterations", path);
-    for (auto& [name, t] : opt->state()) {
-      if (!h5::exists(f, "/optimizer/" + name)) {
-        std::string present;
-        for (const char* s : {"m", "v", "velocity"})
-          if (h5::exists(f, std::string("/optimizer/") + s)) present += std::string(" ") + s;
-        DPT_FAIL("checkpoint '" << path << "' has no optimizer state '" << name
-                 << "' (it holds:" << (present.empty() ? " none" : present)
-                 << "): it was written with another optimizer; set train.optimizer as in that run");
-      }
-      std::vector<float> buf(size_t(t->size()));
-      for (size_t k = 0; k < model.params().size(); ++k) {
-        const Param& p = model.params()[k];
-        if (!p.grad) continue;
-        const std::string ds = "/optimizer/" + name + "/" + paths[k];
-        DPT_CHECK(h5::exists(f, ds), "checkpoint '" << path << "' has no dataset '" << ds
-                                     << "': the file is damaged; use an earlier checkpoint");
-        DPT_CHECK(h5::dims_of(f, ds, path) == hdims(p.spec.shape),
-                  "checkpoint '" << path << "' dataset '" << ds << "' has the wrong shape");
-        float* dst = buf.data() + (p.host_value - model.host_weights().data());
-        h5::read_f32(f, ds, dst, path);
-        if (!all_finite(dst, p.size())) fail_non_finite(path, ds);
-      }
-      opt_state.emplace_back(t, std::move(buf));
-    }
+  return values;
+}
+
+// One optimizer state (m, v, velocity, lookahead) laid out like the trainable parameters.
+std::vector<float> read_optimizer_state(hid_t f, const std::string& name, const Model& model,
+                                        const std::vector<std::string>& paths, int64_t n,
+                                        const std::string& path) {
+  if (!h5::exists(f, "/optimizer/" + name)) {
+    const std::string present = optimizer_states_in(f, path);
+    const std::string held = " (it holds: " + (present.empty() ? std::string("none") : present) + ")";
+    // Lookahead's slow weights are state of train.lookahead, not of the optimizer's rule.
+    if (name == "lookahead")
+      DPT_FAIL("checkpoint '" << path << "' has no lookahead state" << held << ": it was written "
+               "by a run without train.lookahead; resume it without train.lookahead, or start a "
+               "new run with it");
+    DPT_FAIL("checkpoint '" << path << "' has no optimizer state '" << name << "'" << held
+             << ": it was written with another optimizer; set train.optimizer as in that run");
   }
+  std::vector<float> buf(static_cast<size_t>(n));
+  for (size_t k = 0; k < model.params().size(); ++k) {
+    const Param& p = model.params()[k];
+    if (!p.grad) continue;
+    const std::string ds = "/optimizer/" + name + "/" + paths[k];
+    DPT_CHECK(h5::exists(f, ds), "checkpoint '" << path << "' has no dataset '" << ds
+                                 << "': the file is damaged; use an earlier checkpoint");
+    DPT_CHECK(h5::dims_of(f, ds, path) == hdims(p.spec.shape),
+              "checkpoint '" << path << "' dataset '" << ds << "' has the wrong shape");
+    float* dst = buf.data() + (p.host_value - model.host_weights().data());
+    h5::read_f32(f, ds, dst, path);
+    if (!all_finite(dst, p.size())) fail_non_finite(path, ds);
+  }
+  return buf;
+}
+
+TrainPosition read_position(hid_t f, const std::string& path) {
   TrainPosition pos;
   h5::Handle tg = h5::open_group(f, "/train", path);
   pos.epoch = h5::get_attr_int(tg, "epoch", path);
@@ -256,6 +288,31 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
   pos.epoch_stats.correct = int64_t(sums[1]);
   pos.epoch_stats.count = int64_t(sums[2]);
   pos.best_metric = sums[3];
+  return pos;
+}
+
+}  // namespace
+
+TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* opt,
+                              std::string* warning) {
+  h5::Handle f = h5::open_file(path);
+  check_complete_and_version(f, path, warning);
+  // Signature: name the first layer that differs.
+  const SignatureDifference d =
+      first_difference(h5::get_attr_string(f, "model_signature", path), model.signature_text());
+  DPT_CHECK(!d.differ, "checkpoint '" << path << "' is of another model: layer " << d.layer
+                       << " is '" << d.a << "' there but '" << d.b << "' in this config");
+  // Read everything into scratch first, so a failure leaves the model as it was.
+  const auto paths = param_paths(model);
+  const auto values = read_parameters(f, model, paths, path);
+  std::vector<std::pair<Tensor*, std::vector<float>>> opt_state;
+  int64_t iterations = 0;
+  if (opt) {
+    iterations = h5::get_attr_int(h5::open_group(f, "/optimizer", path), "iterations", path);
+    for (auto& [name, t] : opt->state())
+      opt_state.emplace_back(t, read_optimizer_state(f, name, model, paths, t->size(), path));
+  }
+  const TrainPosition pos = read_position(f, path);
 
   for (size_t k = 0; k < values.size(); ++k)
     std::copy(values[k].begin(), values[k].end(), model.params()[k].host_value);

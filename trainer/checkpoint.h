@@ -6,7 +6,7 @@
 
 #include "models/layers/softmax_cross_entropy.h"
 #include "models/model.h"
-#include "trainer/optimizers.h"
+#include "trainer/optim/optimizers.h"
 
 namespace dpt {
 

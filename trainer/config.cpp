@@ -80,7 +80,8 @@ OptimizerConfig parse_optimizer(const YAML::Node& n) {
   DPT_CHECK(kind == "sgd" || kind == "adam" || kind == "adamw",
             "config key train.optimizer" << where(n) << ": unknown optimizer '" << kind
                                          << "'; expected sgd, adam or adamw");
-  c.kind = kind;
+  c.kind = kind == "sgd" ? OptimizerKind::kSgd : kind == "adam" ? OptimizerKind::kAdam
+                                                                : OptimizerKind::kAdamW;
   Options o(body, "train.optimizer." + kind);
   c.lr = o.get_double_in("lr", kind == "sgd" ? 0.01 : 1e-3, 0.0, 1e3);
   c.weight_decay = o.get_double_in("weight_decay", kind == "adamw" ? 0.004 : 0.0, 0.0, 1.0);
@@ -110,7 +111,9 @@ ScheduleConfig parse_schedule(const YAML::Node& n) {
                 kind == "onecycle",
             "config key train.lr_schedule" << where(n) << ": unknown schedule '" << kind
                                            << "'; expected constant, step, cosine, warmup or onecycle");
-  c.kind = kind;
+  c.kind = kind == "constant" ? ScheduleKind::kConstant : kind == "step" ? ScheduleKind::kStep
+           : kind == "cosine"   ? ScheduleKind::kCosine   : kind == "warmup" ? ScheduleKind::kWarmup
+                                                                             : ScheduleKind::kOneCycle;
   Options o(body, "train.lr_schedule." + kind);
   // onecycle has its own warm-up (pct_start): its warmup_epochs is refused as an unknown key.
   if (kind != "onecycle")
@@ -136,12 +139,13 @@ TrainConfig parse_train(Options o) {
   t.optimizer = parse_optimizer(o.node("optimizer"));
   t.schedule = parse_schedule(o.node("lr_schedule"));
   t.seed = uint64_t(o.get_int("seed", 1, 0));
-  t.backend = o.get_choice("backend", "cpu", {"cpu", "cuda"});
+  t.backend = o.get_choice("backend", "cpu", {"cpu", "cuda"}) == "cuda" ? Device::kCuda : Device::kCpu;
   t.log_every_steps = o.get_int("log_every_steps", 50, 1);
   t.bucket_mb = o.get_double_in("bucket_mb", 25, 1e-6, 1e4);
   t.first_bucket_mb = o.get_double_in("first_bucket_mb", 1, 1e-6, 1e4);
   t.overlap = o.get_bool("overlap", true);
-  t.nonfinite = o.get_choice("nonfinite", "abort", {"abort", "skip"});
+  t.nonfinite = o.get_choice("nonfinite", "abort", {"abort", "skip"}) == "skip"
+                    ? NonFinitePolicy::kSkip : NonFinitePolicy::kAbort;
   t.collective_timeout_s = o.get_double_in("collective_timeout_s", 300, 0, 1e7);
   t.label_smoothing = o.get_double_in("label_smoothing", 0.0, 0.0, 0.999);
   t.precision = parse_precision(o.get_choice("precision", "fp32", {"fp32", "bf16", "tf32", "auto"}),
@@ -157,8 +161,10 @@ TrainConfig parse_train(Options o) {
     la.finish();
   }
   Options es(o.node("early_stopping"), "train.early_stopping");
-  t.early_stopping.monitor =
+  const std::string monitor =
       es.get_choice("monitor", "", {"", "accuracy", "loss", "val_accuracy", "val_loss"});
+  for (Monitor m : {Monitor::kAccuracy, Monitor::kLoss, Monitor::kValAccuracy, Monitor::kValLoss})
+    if (monitor == monitor_name(m)) t.early_stopping.monitor = m;
   t.early_stopping.target = es.get_double("target", 0.0);
   t.early_stopping.patience = es.get_int("patience", 0, 0);
   t.early_stopping.min_delta = es.get_double("min_delta", 0.0);
@@ -168,6 +174,17 @@ TrainConfig parse_train(Options o) {
 }
 
 }  // namespace
+
+const char* monitor_name(Monitor m) {
+  switch (m) {
+    case Monitor::kNone: return "";
+    case Monitor::kAccuracy: return "accuracy";
+    case Monitor::kLoss: return "loss";
+    case Monitor::kValAccuracy: return "val_accuracy";
+    case Monitor::kValLoss: return "val_loss";
+  }
+  return "?";
+}
 
 Config parse_config(const YAML::Node& root) {
   DPT_CHECK(root.IsMap(), "the config must be a YAML map with name, data, model and train");

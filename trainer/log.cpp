@@ -4,11 +4,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <string>
-
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <string>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -62,6 +62,34 @@ void info(const std::string& line) {
 }
 
 void warn(const std::string& line) { info("Warning: " + line); }
+
+std::string format(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string bar(int64_t done, int64_t total) {
+  const int width = 30;
+  const int filled = int(width * done / std::max<int64_t>(total, 1));
+  std::string b = "[" + std::string(size_t(filled), '=');
+  if (filled < width) b += ">" + std::string(size_t(width - filled - 1), '.');
+  return b + "]";
+}
+
+std::string eta(double seconds) {
+  const int64_t t = int64_t(seconds + 0.5);
+  char buf[32];
+  if (t < 60) {
+    std::snprintf(buf, sizeof buf, "%llds", (long long)t);
+  } else if (t < 3600) {
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", (long long)(t / 60), (long long)(t % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(t / 3600),
+                  (long long)(t / 60 % 60), (long long)(t % 60));
+  }
+  return buf;
+}
 
 void progress(const std::string& line) {
   if (g_rank != 0 || !interactive()) return;

@@ -131,14 +131,6 @@ RunLock::~RunLock() {
   ::close(fd_);  // releases the flock
 }
 
-std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
-  std::vector<std::string> removed;
-  for (const auto& n : list_directory(dir))
-    if (n.find(".tmp-") != std::string::npos && ::unlink((dir + "/" + n).c_str()) == 0)
-      removed.push_back(dir + "/" + n);
-  return removed;
-}
-
 std::vector<std::string> earlier_run_files(const std::string& run_dir, const std::string& ckpt_dir) {
   std::vector<std::string> found;
   for (const auto& n : list_directory(ckpt_dir))

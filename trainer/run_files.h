@@ -6,17 +6,9 @@
 
 #include "models/kernels/precision_support.h"
 #include "trainer/evaluator.h"
+#include "trainer/sharing/metrics_row.h"
 
 namespace dpt {
-
-struct MetricsRow {
-  std::string epoch;  // 1-based epoch
-  int64_t step = 0;   // global step at the end of the interval
-  double loss = 0, accuracy = 0;
-  double val_loss = -1, val_accuracy = -1;  // -1: not evaluated in this row
-  double lr = 0, images_per_sec = 0, allreduce_sec = 0, elapsed_sec = 0;
-  int64_t skipped_steps = 0;  // non-finite steps skipped (train.nonfinite: skip)
-};
 
 // Appends rows to metrics.csv; every write is checked (a full disk is an error, not silence).
 class MetricsCsv {
@@ -62,10 +54,6 @@ class RunLock {
  private:
   int fd_ = -1;
 };
-
-// Temporary files (*.tmp-PID) of writers that died. Only called under the run lock, where no
-// other writer of this directory can be alive; returns what it removed.
-std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 
 // Files of an earlier run in run_dir / ckpt_dir (checkpoints, metrics.csv, summary.yaml):
 // a fresh run refuses to mix with them.

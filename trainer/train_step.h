@@ -4,7 +4,7 @@
 #include "data/batches.h"
 #include "models/layers/softmax_cross_entropy.h"
 #include "models/model.h"
-#include "trainer/optimizers.h"
+#include "trainer/optim/optimizers.h"
 
 namespace dpt {
 

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "../unit/test_helpers.h"
+#include "test_helpers.h"
 #include "data/hdf5_util.h"
 #include "models/model.h"
 #include "trainer/checkpoint.h"
@@ -18,8 +18,6 @@
 namespace dpt::testing {
 namespace {
 
-const std::string kMpiEnv =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ";
 const std::string kMpirun = kMpiEnv + "timeout 300 mpirun --oversubscribe ";
 
 class Checkpoints : public ::testing::Test {
@@ -34,7 +32,7 @@ class Checkpoints : public ::testing::Test {
   // A small mnist_convnet run; extra: more --set/--resume arguments.
   std::string train_cmd(int ranks, const std::string& run, const std::string& extra) const {
     return (ranks > 1 ? kMpirun + "-np " + std::to_string(ranks) + " " : std::string()) +
-           dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
+           dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
            dir_ + "/data --set run_dir=" + dir_ + "/" + run +
            " --set data.max_train_samples=600 --set data.max_test_samples=400"
            " --set train.batch_size=64 --set train.log_every_steps=2 " + extra;
@@ -176,6 +174,22 @@ class BadResume : public Checkpoints {
 TEST_F(BadResume, AnotherModel) {
   expect_refused("--set model.layers.2.conv2d.filters=32 --resume " + ckpt_,
                  "is of another model: layer 2 is 'conv2d_1:Conv2D(11, 11, 64) kernel(3, 3, 32, 64)");
+}
+
+// A checkpoint of a run without train.lookahead has no slow weights: resuming it with lookahead
+// switched on is refused naming train.lookahead, not the optimizer (whose state is all there).
+TEST_F(BadResume, LookaheadSwitchedOnIsNamedNotTheOptimizer) {
+  expect_refused("--set 'train.lookahead={every_steps: 2}' --resume " + ckpt_,
+                 "has no lookahead state (it holds: m v): it was written by a run without "
+                 "train.lookahead; resume it without train.lookahead");
+}
+
+// Another optimizer (SGD with momentum needs "velocity") still names train.optimizer, and the
+// states the file does hold.
+TEST_F(BadResume, AnotherOptimizerIsNamed) {
+  expect_refused("--set 'train.optimizer={sgd: {lr: 0.1, momentum: 0.9}}' --resume " + ckpt_,
+                 "has no optimizer state 'velocity' (it holds: m v): it was written with another "
+                 "optimizer; set train.optimizer as in that run");
 }
 
 TEST_F(BadResume, TruncatedFile) {

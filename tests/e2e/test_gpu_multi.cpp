@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "../unit/test_helpers.h"
+#include "test_helpers.h"
 #include "core/device_memory.h"
 
 namespace dpt::testing {
@@ -18,13 +18,6 @@ namespace {
 
 const std::string kMpirun =
     "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 300 mpirun --oversubscribe ";
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class TwoGpus : public ::testing::Test {
  protected:
@@ -36,7 +29,7 @@ class TwoGpus : public ::testing::Test {
                   "/data --shards 2").exit_code, 0);
   }
   std::string args(const std::string& extra) const {
-    return std::string(DPT_SOURCE_DIR) + "/configs/mnist_convnet.yaml --set train.backend=cuda"
+    return source_dir() + "/configs/mnist_convnet.yaml --set train.backend=cuda"
            " --set data.dir=" + dir_ + "/data --set run_dir=" + dir_ + "/run " + extra;
   }
   std::unique_ptr<TempDir> tmp_;
@@ -64,7 +57,7 @@ TEST_F(TwoGpus, StoppedPeerEndsTheJobWithinTheTimeout) {
   const pid_t pid = spawn_shell(cmd);
   for (int i = 0; i < 1200 && run("test -s " + dir_ + "/run/metrics.csv").exit_code != 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const pid_t rank1 = pid_t(std::atol(slurp(dir_ + "/rank1.pid").c_str()));
+  const pid_t rank1 = pid_t(std::atol(read_file(dir_ + "/rank1.pid").c_str()));
   ASSERT_GT(rank1, 0);
   ::kill(rank1, SIGSTOP);
   const auto t0 = std::chrono::steady_clock::now();
@@ -82,8 +75,8 @@ TEST_F(TwoGpus, StoppedPeerEndsTheJobWithinTheTimeout) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
   }
-  EXPECT_EQ(rc, 4) << slurp(dir_ + "/out.txt");
-  EXPECT_NE(slurp(dir_ + "/out.txt").find("stalled"), std::string::npos) << slurp(dir_ + "/out.txt");
+  EXPECT_EQ(rc, 4) << read_file(dir_ + "/out.txt");
+  EXPECT_NE(read_file(dir_ + "/out.txt").find("stalled"), std::string::npos) << read_file(dir_ + "/out.txt");
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "../unit/test_helpers.h"
+#include "test_helpers.h"
 #include "core/device_memory.h"
 #include "data/hdf5_util.h"
 
@@ -45,7 +45,7 @@ TEST(GpuRun, MatchesTheCpuRunWithinTolerance) {
   ASSERT_EQ(run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
                 "/data --shards 1").exit_code, 0);
   // 300 samples, 10% validation: 270 to train in batches of 64 -> 4 full and one of 14.
-  const std::string common = dptrain() + " train " + DPT_SOURCE_DIR +
+  const std::string common = dptrain() + " train " + source_dir() +
       "/configs/cifar10_small.yaml --set data.dataset=mnist --set data.dir=" + dir + "/data"
       " --set model.input=[28,28,1] --set data.max_train_samples=300 --set data.max_test_samples=500"
       " --set data.validation_split=0.1 --set data.augment={} --set train.batch_size=64"

@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "../unit/test_helpers.h"
+#include "test_helpers.h"
 #include "data/hdf5_util.h"
 
 namespace dpt::testing {
@@ -20,7 +20,7 @@ TEST(MpiCli, TwoRanksTrainAndReportOnce) {
   auto r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
                "/data --shards 4");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run(kMpirun + "-np 2 " + dptrain() + " train " + DPT_SOURCE_DIR +
+  r = run(kMpirun + "-np 2 " + dptrain() + " train " + source_dir() +
           "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir +
           "/run --set train.epochs=1 --set data.max_train_samples=1500 --set data.max_test_samples=1000");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -38,7 +38,7 @@ TEST(MpiCli, TwoRanksTrainAndReportOnce) {
 TEST(MpiCli, DifferentModelsOnRanksStopWithinSeconds) {
   const TempDir tmp("mismatch");
   const std::string& dir = tmp.path();
-  const std::string base = std::string(DPT_SOURCE_DIR) + "/configs/mnist_convnet.yaml";
+  const std::string base = source_dir() + "/configs/mnist_convnet.yaml";
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = run(kMpirun + "-np 1 " + dptrain() + " train " + base + " --set run_dir=" + dir +
                      " : -np 1 " + dptrain() + " train " + base + " --set run_dir=" + dir +
@@ -60,7 +60,7 @@ TEST(MpiCli, ThreeRanksRunTheShippedConfigWithAnUnevenBatchSplit) {
   auto r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
                "/data --shards 3");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run(kMpirun + "-np 3 " + dptrain() + " train " + DPT_SOURCE_DIR +
+  r = run(kMpirun + "-np 3 " + dptrain() + " train " + source_dir() +
           "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir +
           "/run --set train.epochs=1 --set data.max_train_samples=700 --set data.max_test_samples=300");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -89,7 +89,7 @@ void expect_one_clean_error(const RunResult& r, const std::string& message) {
 TEST(MpiCli, AnErrorOnEveryRankIsReportedOnceWithoutAnAbort) {
   const TempDir tmp("err");
   for (int attempt = 0; attempt < 3; ++attempt) {  // the old abort path raced: repeat
-    const auto r = run(kMpirun + "-np 2 " + dptrain() + " train " + DPT_SOURCE_DIR +
+    const auto r = run(kMpirun + "-np 2 " + dptrain() + " train " + source_dir() +
                        "/configs/mnist_convnet.yaml --set data.dir=" + tmp.path() +
                        "/missing --set run_dir=" + tmp.path() + "/run");
     expect_one_clean_error(r, "rank 0: error: data directory '" + tmp.path() +
@@ -115,7 +115,7 @@ TEST(MpiCli, AnErrorOnOneRankIsReportedOnceByRankZero) {
     h5::Handle ds(H5Dopen2(f, "labels", H5P_DEFAULT), H5Dclose);
     ASSERT_GE(H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels.data()), 0);
   }
-  r = run(kMpirun + "-np 2 " + dptrain() + " train " + DPT_SOURCE_DIR +
+  r = run(kMpirun + "-np 2 " + dptrain() + " train " + source_dir() +
           "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir + "/run");
   expect_one_clean_error(r, "rank 1: error: '" + bad + "' dataset 'labels' sample 7 has label 12");
 }

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
-#include "../unit/test_helpers.h"
+#include "test_helpers.h"
 #include "core/cpu_info.h"
 #include "core/error.h"
 #include "models/kernels/precision_support.h"
@@ -26,7 +26,7 @@ class PrecisionRun : public ::testing::Test {
                   tmp_->path() + "/data --shards 2").exit_code, 0);
   }
   std::string train(const std::string& run_name, const std::string& extra) const {
-    return dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
+    return dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
            tmp_->path() + "/data --set run_dir=" + tmp_->path() + "/" + run_name +
            " --set data.max_train_samples=3000 --set data.max_test_samples=2000 " + extra;
   }

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "../unit/test_helpers.h"
+#include "test_helpers.h"
 #include "models/kernels/precision_support.h"
 
 namespace dpt::testing {
@@ -21,7 +21,7 @@ TEST(ShippedConfigs, EveryOneStartsAndTrainsHereInThePrecisionItAsksFor) {
   }
   const std::string here = precision_name(resolve_precision(Precision::kAuto, false).precision);
   int configs = 0;
-  for (const auto& e : std::filesystem::directory_iterator(std::string(DPT_SOURCE_DIR) + "/configs")) {
+  for (const auto& e : std::filesystem::directory_iterator(source_dir() + "/configs")) {
     if (e.path().extension() != ".yaml") continue;
     const std::string name = e.path().stem().string();
     SCOPED_TRACE(name);

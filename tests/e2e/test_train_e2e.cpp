@@ -5,17 +5,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "../unit/test_helpers.h"
+#include "test_helpers.h"
 
 namespace dpt::testing {
 namespace {
-
-std::string read_file(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 TEST(EndToEnd, MnistConvnetLearnsOnASubset) {
   const TempDir tmp("e2e");
@@ -24,7 +17,7 @@ TEST(EndToEnd, MnistConvnetLearnsOnASubset) {
                "/data --shards 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("checksums verified"), std::string::npos);
-  r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
+  r = run(dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
           dir + "/data --set run_dir=" + dir + "/run --set train.epochs=2 --set train.batch_size=64"
           " --set data.max_train_samples=3000 --set data.max_test_samples=2000");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -49,7 +42,7 @@ RunResult prepare_and_train_cifar(const std::string& dir, const std::string& con
   const RunResult p = run(dptrain() + " prepare cifar10 --raw " + datasets() + "/cifar10 --out " +
                           dir + "/data --shards 2");
   if (p.exit_code != 0) return p;
-  return run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/" + config + ".yaml --set data.dir=" +
+  return run(dptrain() + " train " + source_dir() + "/configs/" + config + ".yaml --set data.dir=" +
              dir + "/data --set run_dir=" + dir + "/run " + extra);
 }
 
@@ -91,7 +84,7 @@ TEST(EndToEnd, CifarFastRecipeWhitensAndLearns) {
 TEST(EndToEnd, MissingDataIsAClearError) {
   const TempDir tmp("e2e");
   const std::string& dir = tmp.path();
-  const auto r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
+  const auto r = run(dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
                      dir + "/nothing --set run_dir=" + dir + "/run");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("dptrain prepare mnist"), std::string::npos) << r.output;
@@ -110,7 +103,7 @@ TEST(EndToEnd, EarlyStoppingOnTrainingAccuracyEndsTheRun) {
                "/data --shards 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // The Keras example's callback: stop once training accuracy reaches the target.
-  r = run(dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
+  r = run(dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
           dir + "/data --set run_dir=" + dir + "/run --set train.epochs=5"
           " --set data.max_train_samples=1500 --set data.max_test_samples=500"
           " --set 'train.early_stopping={monitor: accuracy, target: 0.5}'");
@@ -127,7 +120,7 @@ TEST(EndToEnd, ProgressBarShowsAnEtaAndTestEveryEpochLogsEachEpoch) {
   const std::string& dir = tmp.path();
   ASSERT_EQ(run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
                 "/data --shards 1").exit_code, 0);
-  const auto r = run("DPT_PROGRESS=1 " + dptrain() + " train " + DPT_SOURCE_DIR +
+  const auto r = run("DPT_PROGRESS=1 " + dptrain() + " train " + source_dir() +
                      "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" +
                      dir + "/run --set train.epochs=2 --set data.max_train_samples=1000"
                      " --set data.max_test_samples=500 --set train.log_every_steps=2"

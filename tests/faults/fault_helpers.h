@@ -8,21 +8,12 @@
 #include <memory>
 #include <sstream>
 
-#include "../unit/test_helpers.h"
+#include "test_helpers.h"
 #include "data/hdf5_util.h"
 
 namespace dpt::testing {
 
-const std::string kMpiEnv =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ";
 const std::string kMpirun = kMpiEnv + "timeout 120 mpirun --oversubscribe ";
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 inline void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
@@ -91,7 +82,7 @@ class FaultTest : public ::testing::Test {
   std::string train_cmd(const std::string& run_name, const std::string& extra, int ranks = 1,
                         const std::string& data_dir = "") const {
     return (ranks > 1 ? kMpirun + "-np " + std::to_string(ranks) + " " : std::string()) +
-           dptrain() + " train " + DPT_SOURCE_DIR + "/configs/mnist_convnet.yaml --set data.dir=" +
+           dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
            (data_dir.empty() ? data() : data_dir) + " --set run_dir=" + dir_ + "/" + run_name +
            " --set data.max_train_samples=300 --set data.max_test_samples=200"
            " --set train.batch_size=64 --set train.log_every_steps=2 " + extra;

@@ -97,7 +97,7 @@ TEST_F(RunDir, MetricsHaveNoRowsOfTheInterruptedRunAfterItsCheckpoint) {
 }
 
 TEST_F(RunDir, RotationDeletesOnlyThisRunsCheckpoints) {
-  const Config cfg = load_config(std::string(DPT_SOURCE_DIR) + "/configs/mnist_convnet.yaml");
+  const Config cfg = load_config(source_dir() + "/configs/mnist_convnet.yaml");
   Model m(cfg.model, cfg.name);
   m.initialize(1);
   auto opt = make_optimizer(cfg.train.optimizer, m.num_trainable());

@@ -71,7 +71,7 @@ class TwoRankJob {
 class Stall : public FaultTest {
  protected:
   std::string args(const std::string& extra) const {
-    return std::string(DPT_SOURCE_DIR) + "/configs/mnist_convnet.yaml --set data.dir=" + data() +
+    return source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" + data() +
            " --set run_dir=" + dir_ + "/run --set checkpoint.every_epochs=0 " + extra;
   }
 };

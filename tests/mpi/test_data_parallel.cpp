@@ -12,9 +12,10 @@
 #include "mpi_env.h"
 #include "trainer/config.h"
 #include "trainer/data_plan.h"
-#include "trainer/optimizers.h"
+#include "trainer/optim/optimizers.h"
 #include "trainer/train_step.h"
 #include "trainer/trainer.h"
+#include "comm/nccl_communicator.h"
 
 namespace dpt::testing {
 
@@ -60,40 +61,42 @@ Batch make_batch(const RawSplit& s, int64_t first, int64_t n) {
   return b;
 }
 
-uint64_t fnv1a(const float* p, int64_t n, uint64_t h = 1469598103934665603ull) {
-  const auto* b = reinterpret_cast<const unsigned char*>(p);
-  for (int64_t i = 0; i < n * int64_t(sizeof(float)); ++i) h = (h ^ b[i]) * 1099511628211ull;
-  return h;
-}
+// The MPI tests' fixtures: a test of TwoRanks (ThreeRanks) runs only under mpiexec -n 2 (3).
+class TwoRanks : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
+  }
+};
+class ThreeRanks : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (g_comm->size() != 3) GTEST_SKIP() << "needs exactly 3 ranks";
+  }
+};
 
-TEST(TwoRanks, OneStepEqualsOneProcessOnTheConcatenatedBatch) {
-  if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
-  const RawDataset d = synthetic_dataset(16, 0, 3);
-  const int64_t b = 4;
-  OptimizerConfig oc;
-  oc.kind = "sgd";
-  oc.lr = 0.1;
-  oc.momentum = 0.9;
-  const StepContext ctx{Mode::kTrain, 1, 0, 0};
+// One side of a step comparison: kModel (seed 5), its reducer and an optimizer on `device`.
+// Distributed sides use tiny buckets, so that several all-reduces overlap backward; a
+// one-process side one bucket.
+struct StepSide {
+  StepSide(Communicator& comm, const OptimizerConfig& oc, bool distributed, Device device = Device::kCpu)
+      : model(YAML::Load(kModel), distributed ? "dist" : "single") {
+    model.initialize(5);
+    if (device != Device::kCpu) model.to_device(device);
+    reducer = std::make_unique<GradientReducer>(comm, model, distributed ? 64 : 1 << 20,
+                                                distributed ? 16 : 1 << 20, true);
+    opt = make_optimizer(oc, model.num_trainable(), device);
+  }
+  StepResult step(const Batch& b, int64_t global_count, const StepContext& ctx) {
+    return train_step(model, *reducer, *opt, &b, global_count, ctx, 0.1f);
+  }
+  Model model;
+  std::unique_ptr<GradientReducer> reducer;
+  std::unique_ptr<Optimizer> opt;
+};
 
-  // Two ranks, b samples each; tiny buckets so that several all-reduces overlap backward.
-  Model dist(YAML::Load(kModel), "dist");
-  dist.initialize(5);
-  GradientReducer reducer(*g_comm, dist, 64, 16, true);
-  ASSERT_GT(reducer.buckets().size(), 2u);
-  auto opt = make_optimizer(oc, dist.num_trainable());
-  const Batch mine = make_batch(d.train, g_comm->rank() * b, b);
-  train_step(dist, reducer, *opt, &mine, 2 * b, ctx, 0.1f);
-
-  // One process, the same 2b samples in one batch.
-  LocalCommunicator local;
-  Model single(YAML::Load(kModel), "single");
-  single.initialize(5);
-  GradientReducer local_reducer(local, single, 1 << 20, 1 << 20, true);
-  auto opt1 = make_optimizer(oc, single.num_trainable());
-  const Batch both = make_batch(d.train, 0, 2 * b);
-  train_step(single, local_reducer, *opt1, &both, 2 * b, ctx, 0.1f);
-
+// The distributed step's gradients and weights equal the one-process step's.
+void expect_same_step(Model& dist, Model& single) {
   for (int64_t i = 0; i < single.num_trainable(); ++i) {
     ASSERT_NEAR(dist.grads().data()[i], single.grads().data()[i],
                 1e-6 + 1e-4 * std::fabs(single.grads().data()[i])) << "gradient " << i;
@@ -101,11 +104,38 @@ TEST(TwoRanks, OneStepEqualsOneProcessOnTheConcatenatedBatch) {
   }
 }
 
-TEST(TwoRanks, ANonFiniteLossOnOneRankIsEveryRanksVerdict) {
-  if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
+OptimizerConfig sgd_momentum() {
+  OptimizerConfig oc;
+  oc.kind = OptimizerKind::kSgd;
+  oc.lr = 0.1;
+  oc.momentum = 0.9;
+  return oc;
+}
+
+uint64_t fnv1a(const float* p, int64_t n, uint64_t h = 1469598103934665603ull) {
+  const auto* b = reinterpret_cast<const unsigned char*>(p);
+  for (int64_t i = 0; i < n * int64_t(sizeof(float)); ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+TEST_F(TwoRanks, OneStepEqualsOneProcessOnTheConcatenatedBatch) {
+  const RawDataset d = synthetic_dataset(16, 0, 3);
+  const int64_t b = 4;
+  const StepContext ctx{Mode::kTrain, 1, 0, 0};
+  // Two ranks, b samples each, against one process on the same 2b samples in one batch.
+  StepSide dist(*g_comm, sgd_momentum(), true);
+  ASSERT_GT(dist.reducer->buckets().size(), 2u);
+  dist.step(make_batch(d.train, g_comm->rank() * b, b), 2 * b, ctx);
+  LocalCommunicator local;
+  StepSide single(local, sgd_momentum(), false);
+  single.step(make_batch(d.train, 0, 2 * b), 2 * b, ctx);
+  expect_same_step(dist.model, single.model);
+}
+
+TEST_F(TwoRanks, ANonFiniteLossOnOneRankIsEveryRanksVerdict) {
   const RawDataset d = synthetic_dataset(16, 0, 3);
   OptimizerConfig oc;
-  oc.kind = "adam";
+  oc.kind = OptimizerKind::kAdam;
   Model m(YAML::Load(kModel), "m");
   m.initialize(5);
   GradientReducer reducer(*g_comm, m, 64, 16, true);
@@ -125,8 +155,7 @@ TEST(TwoRanks, ANonFiniteLossOnOneRankIsEveryRanksVerdict) {
   EXPECT_EQ(opt->iterations(), 1);
 }
 
-TEST(ThreeRanks, UnevenSplitOfTheGlobalBatchEqualsOneProcessStep) {
-  if (g_comm->size() != 3) GTEST_SKIP() << "needs exactly 3 ranks";
+TEST_F(ThreeRanks, UnevenSplitOfTheGlobalBatchEqualsOneProcessStep) {
   // The global batch of 128 on 3 ranks: 43/43/42, the split the DataPlan makes (checked below
   // on a real plan), each rank on its own consecutive slice of the same 128 samples.
   const SharedTempDir tmp("split");
@@ -146,31 +175,13 @@ TEST(ThreeRanks, UnevenSplitOfTheGlobalBatchEqualsOneProcessStep) {
   for (int r = 0; r < g_comm->rank(); ++r) first += plan.batch_of(r);
 
   const RawDataset d = synthetic_dataset(128, 0, 3);
-  OptimizerConfig oc;
-  oc.kind = "sgd";
-  oc.lr = 0.1;
-  oc.momentum = 0.9;
   const StepContext ctx{Mode::kTrain, 1, 0, 0};
-  Model dist(YAML::Load(kModel), "dist");
-  dist.initialize(5);
-  GradientReducer reducer(*g_comm, dist, 64, 16, true);
-  auto opt = make_optimizer(oc, dist.num_trainable());
-  const Batch mine = make_batch(d.train, first, plan.local_batch());
-  train_step(dist, reducer, *opt, &mine, plan.global_count_at(0), ctx, 0.1f);
-
+  StepSide dist(*g_comm, sgd_momentum(), true);
+  dist.step(make_batch(d.train, first, plan.local_batch()), plan.global_count_at(0), ctx);
   LocalCommunicator local;
-  Model single(YAML::Load(kModel), "single");
-  single.initialize(5);
-  GradientReducer local_reducer(local, single, 1 << 20, 1 << 20, true);
-  auto opt1 = make_optimizer(oc, single.num_trainable());
-  const Batch all = make_batch(d.train, 0, 128);
-  train_step(single, local_reducer, *opt1, &all, 128, ctx, 0.1f);
-
-  for (int64_t i = 0; i < single.num_trainable(); ++i) {
-    ASSERT_NEAR(dist.grads().data()[i], single.grads().data()[i],
-                1e-6 + 1e-4 * std::fabs(single.grads().data()[i])) << "gradient " << i;
-    ASSERT_NEAR(dist.weights().data()[i], single.weights().data()[i], 1e-6) << "weight " << i;
-  }
+  StepSide single(local, sgd_momentum(), false);
+  single.step(make_batch(d.train, 0, 128), 128, ctx);
+  expect_same_step(dist.model, single.model);
 }
 
 Config small_config(const std::string& dir, int64_t batch, int64_t epochs) {
@@ -191,8 +202,7 @@ Config small_config(const std::string& dir, int64_t batch, int64_t epochs) {
   return c;
 }
 
-TEST(TwoRanks, RanksStayInLockStepAndLearn) {
-  if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
+TEST_F(TwoRanks, RanksStayInLockStepAndLearn) {
   const SharedTempDir tmp("lockstep");
   const std::string& dir = tmp.path();
   if (g_comm->rank() == 0) write_shards(synthetic_dataset(400, 90, 11), dir + "/data", 4, 1);
@@ -209,8 +219,7 @@ TEST(TwoRanks, RanksStayInLockStepAndLearn) {
   EXPECT_GT(s.test.accuracy, 0.8);
 }
 
-TEST(ThreeRanks, UnevenShardsFinishAndCountEverySampleOnce) {
-  if (g_comm->size() != 3) GTEST_SKIP() << "needs exactly 3 ranks";
+TEST_F(ThreeRanks, UnevenShardsFinishAndCountEverySampleOnce) {
   const SharedTempDir tmp("uneven");
   const std::string& dir = tmp.path();
   // 4 shards of ~26 on 3 ranks: rank 0 owns shards 0 and 3, ranks 1 and 2 one each.
@@ -227,22 +236,11 @@ TEST(ThreeRanks, UnevenShardsFinishAndCountEverySampleOnce) {
   EXPECT_EQ(seen, 37);
 }
 
-}  // namespace
-}  // namespace dpt::testing
-
 // The GPU path on 2 ranks (skips without 2 GPUs on the node).
-#include "comm/nccl_communicator.h"
+#define REQUIRE_TWO_GPUS() \
+  if (gpu_count() < 2) GTEST_SKIP() << "needs 2 GPUs on this node (found " << gpu_count() << ")"
 
-namespace dpt::testing {
-namespace {
-
-#define REQUIRE_TWO_GPUS()                                                                  \
-  do {                                                                                      \
-    if (g_comm->size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";                        \
-    if (gpu_count() < 2) GTEST_SKIP() << "needs 2 GPUs on this node (found " << gpu_count() << ")"; \
-  } while (0)
-
-TEST(TwoRanks, NcclAllReduceSumsDeviceBuffers) {
+TEST_F(TwoRanks, NcclAllReduceSumsDeviceBuffers) {
   REQUIRE_TWO_GPUS();
   select_gpu(g_comm->local_rank(), g_comm->local_size());
   auto nccl = make_nccl_communicator(*g_comm);
@@ -256,13 +254,13 @@ TEST(TwoRanks, NcclAllReduceSumsDeviceBuffers) {
 }
 
 // Two GPUs over NCCL, b samples each, against one GPU on the same 2b samples.
-TEST(TwoRanks, NcclStepEqualsOneGpuOnTheConcatenatedBatch) {
+TEST_F(TwoRanks, NcclStepEqualsOneGpuOnTheConcatenatedBatch) {
   REQUIRE_TWO_GPUS();
   select_gpu(g_comm->local_rank(), g_comm->local_size());
   const RawDataset d = synthetic_dataset(16, 0, 3);
   const int64_t b = 4;
   OptimizerConfig oc;
-  oc.kind = "sgd";
+  oc.kind = OptimizerKind::kSgd;
   oc.lr = 0.1;
   const StepContext ctx{Mode::kTrain, 1, 0, 0};
   auto on_gpu = [](const Batch& host, Tensor* x, Tensor* y) {
@@ -277,29 +275,19 @@ TEST(TwoRanks, NcclStepEqualsOneGpuOnTheConcatenatedBatch) {
     g.device_labels = reinterpret_cast<const int32_t*>(y->data());
     return g;
   };
-  Model dist(YAML::Load(kModel), "dist");
-  dist.initialize(5);
-  dist.to_device(Device::kCuda);
   auto nccl = make_nccl_communicator(*g_comm);
-  GradientReducer reducer(*nccl, dist, 64, 16, true);
-  auto opt = make_optimizer(oc, dist.num_trainable(), Device::kCuda);
+  StepSide dist(*nccl, oc, true, Device::kCuda);
   Tensor x1, y1;
-  const Batch mine = on_gpu(make_batch(d.train, g_comm->rank() * b, b), &x1, &y1);
-  train_step(dist, reducer, *opt, &mine, 2 * b, ctx, 0.1f);
-
+  dist.step(on_gpu(make_batch(d.train, g_comm->rank() * b, b), &x1, &y1), 2 * b, ctx);
   LocalCommunicator local;
-  Model single(YAML::Load(kModel), "single");
-  single.initialize(5);
-  single.to_device(Device::kCuda);
-  GradientReducer local_reducer(local, single, 1 << 20, 1 << 20, true);
-  auto opt1 = make_optimizer(oc, single.num_trainable(), Device::kCuda);
+  StepSide single(local, oc, false, Device::kCuda);
   Tensor x2, y2;
-  const Batch both = on_gpu(make_batch(d.train, 0, 2 * b), &x2, &y2);
-  train_step(single, local_reducer, *opt1, &both, 2 * b, ctx, 0.1f);
-  single.download();
-  dist.download();
-  for (int64_t i = 0; i < single.num_trainable(); ++i)
-    ASSERT_NEAR(dist.host_weights().data()[i], single.host_weights().data()[i], 1e-5) << "weight " << i;
+  single.step(on_gpu(make_batch(d.train, 0, 2 * b), &x2, &y2), 2 * b, ctx);
+  single.model.download();
+  dist.model.download();
+  for (int64_t i = 0; i < single.model.num_trainable(); ++i)
+    ASSERT_NEAR(dist.model.host_weights().data()[i], single.model.host_weights().data()[i], 1e-5)
+        << "weight " << i;
 }
 
 }  // namespace

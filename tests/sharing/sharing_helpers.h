@@ -7,24 +7,14 @@
 #include <memory>
 #include <sstream>
 
-#include "../unit/test_helpers.h"
+#include "test_helpers.h"
 #include "data/raw_readers.h"
 #include "data/shards.h"
 
 namespace dpt::testing {
 
-inline std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Text without its trailing newlines (command output).
-inline std::string chomp(std::string s) {
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
-}
+// The sharing tests' venv (Note [test locations] in test_helpers.h).
+inline std::string pyenv_dir() { return location("DPT_PYENV", DPT_PYENV); }
 
 // Keras on JAX's CPU backend, its settings file in dir (not in $HOME), no GPU probing.
 inline std::string keras_env(const std::string& dir) {
@@ -37,16 +27,16 @@ inline std::string keras_env(const std::string& dir) {
 // env: variables for the import check (keras_env() for Keras).
 inline std::string pyenv_python(const std::string& modules, std::string* why,
                                 const std::string& env = "") {
-  const std::string py = std::string(DPT_PYENV) + "/bin/python";
+  const std::string py = pyenv_dir() + "/bin/python";
   if (::access(py.c_str(), X_OK) != 0) {
-    *why = "no Python venv at " + std::string(DPT_PYENV) + ": run bash scripts/setup-pyenv.sh " +
-           DPT_PYENV + " (needs PyPI)";
+    *why = "no Python venv at " + pyenv_dir() + ": run bash scripts/setup-pyenv.sh " +
+           pyenv_dir() + " (needs PyPI)";
     return "";
   }
   const RunResult r = run(env + py + " -c 'import " + modules + "'");
   if (r.exit_code != 0) {
-    *why = "the venv " + std::string(DPT_PYENV) + " cannot import " + modules + " (" +
-           r.output.substr(0, 300) + "): run bash scripts/setup-pyenv.sh " + DPT_PYENV;
+    *why = "the venv " + pyenv_dir() + " cannot import " + modules + " (" +
+           r.output.substr(0, 300) + "): run bash scripts/setup-pyenv.sh " + pyenv_dir();
     return "";
   }
   return py;
@@ -84,7 +74,7 @@ class SharingTest : public ::testing::Test {
   }
   // A short mnist_convnet run in dir_/<run_name>: 9 steps per epoch, a row every 3 steps.
   std::string train_cmd(const std::string& run_name, const std::string& extra) const {
-    return dptrain() + " train " + DPT_SOURCE_DIR +
+    return dptrain() + " train " + source_dir() +
            "/configs/mnist_convnet.yaml --set data.dir=" + data("mnist") +
            " --set run_dir=" + dir_ + "/" + run_name +
            " --set data.max_train_samples=320 --set train.batch_size=64"

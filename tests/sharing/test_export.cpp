@@ -6,7 +6,7 @@
 #include "sharing_helpers.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
-#include "trainer/optimizers.h"
+#include "trainer/optim/optimizers.h"
 
 namespace dpt::testing {
 namespace {
@@ -90,7 +90,7 @@ TEST_F(Export, EveryZooModelPredictsTheSameInKerasAndOnnxruntime) {
                            "mnist_cnn3conv", "cifar10_cnn", "cifar10_small", "cifar10_fast",
                            "every_layer"}) {
     const bool extra = std::string(name) == "every_layer";
-    std::string path = std::string(DPT_SOURCE_DIR) + "/configs/" + name + ".yaml";
+    std::string path = source_dir() + "/configs/" + name + ".yaml";
     if (extra) write_text(path = dir_ + "/every_layer.yaml", kEveryLayer);
     const std::string dataset =
         std::string(name).rfind("cifar", 0) == 0 || extra ? "cifar10" : "mnist";
@@ -103,11 +103,11 @@ TEST_F(Export, EveryZooModelPredictsTheSameInKerasAndOnnxruntime) {
   // A trained model too: there every prediction must agree, not only the clear ones.
   RunResult r = run(train_cmd("run", "--set train.epochs=1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::string ckpt = chomp(run("ls " + dir_ + "/run/checkpoints/ckpt-*.h5 | tail -1").output);
+  const std::string ckpt = trim_newline(run("ls " + dir_ + "/run/checkpoints/ckpt-*.h5 | tail -1").output);
   manifest += export_and_eval("trained_convnet", ckpt, data("mnist") + "/mnist-test.h5", 34826);
   write_text(dir_ + "/manifest.tsv", manifest);
   // Its verdict (exit code): decided argmax equal, probabilities within 1e-4, parameter counts.
-  r = run(keras_env(dir_) + py + " " + DPT_SOURCE_DIR + "/tests/sharing/compare_exports.py " +
+  r = run(keras_env(dir_) + py + " " + source_dir() + "/tests/sharing/compare_exports.py " +
           dir_ + "/manifest.tsv");
   std::cout << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -119,7 +119,7 @@ TEST_F(Export, EveryZooModelPredictsTheSameInKerasAndOnnxruntime) {
 TEST_F(Export, BadRequestsAreClearErrors) {
   RunResult r = run(train_cmd("run", "--set train.epochs=1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::string ckpt = chomp(run("ls " + dir_ + "/run/checkpoints/ckpt-*.h5 | tail -1").output);
+  const std::string ckpt = trim_newline(run("ls " + dir_ + "/run/checkpoints/ckpt-*.h5 | tail -1").output);
   r = run(dptrain() + " export " + ckpt);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("give --keras OUT.keras and/or --onnx OUT.onnx"), std::string::npos)

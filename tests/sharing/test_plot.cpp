@@ -11,7 +11,7 @@ struct PngSize {
 
 // The PNG signature, then the IHDR chunk (length 13) with big-endian width and height.
 PngSize png_size(const std::string& path) {
-  const std::string b = read_text(path);
+  const std::string b = read_file(path);
   PngSize s;
   if (b.size() < 33 || b.compare(0, 8, "\x89PNG\r\n\x1a\n", 8) != 0 ||
       b.compare(12, 4, "IHDR") != 0)
@@ -59,7 +59,7 @@ TEST_F(Plot, WritesCurvesConfusionAndWorstImages) {
     EXPECT_NE(r.output.find("wrote " + out + name), std::string::npos) << r.output;
   }
   // The predictions it plotted: dptrain eval's columns, then a probability per class.
-  const std::string csv = read_text(out + "predictions.csv");
+  const std::string csv = read_file(out + "predictions.csv");
   EXPECT_EQ(csv.rfind("index,label,predicted,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9\n0,7,", 0), 0u)
       << csv.substr(0, 200);
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 301);

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "sharing_helpers.h"
-#include "trainer/tensorboard.h"
+#include "trainer/sharing/tensorboard.h"
 
 namespace dpt::testing {
 namespace {
@@ -22,7 +22,7 @@ class TensorBoard : public SharingTest {
   }
   // run -> kind ("scalars"/"tensors") -> tag -> [[step, value], ...], as EventAccumulator sees it.
   YAML::Node events(const std::string& run_name) {
-    const RunResult r = run(python_ + " " + DPT_SOURCE_DIR + "/tests/sharing/read_events.py " +
+    const RunResult r = run(python_ + " " + source_dir() + "/tests/sharing/read_events.py " +
                             dir_ + "/" + run_name + " 2>/dev/null");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return YAML::Load(r.output);  // JSON is YAML
@@ -39,7 +39,7 @@ class TensorBoard : public SharingTest {
     std::map<int64_t, std::pair<double, double>> epoch_loss;  // epoch -> (loss, val_loss)
   };
   Rows metrics(const std::string& run_name) {
-    std::istringstream in(read_text(dir_ + "/" + run_name + "/metrics.csv"));
+    std::istringstream in(read_file(dir_ + "/" + run_name + "/metrics.csv"));
     std::string line, prev;
     std::getline(in, line);
     Rows rows;

@@ -5,7 +5,23 @@
 set -euo pipefail
 cmd=${1:?start|stop}; dir=${2:?scratch dir}
 
+# The processes of this cluster: slurmd starts every slurmstepd (and they their tasks) with the
+# environment it was started with, so they all carry SLURM_CONF=$dir/slurm.conf; nothing else on
+# the machine does. This shell and its ancestors (the test that called it) are never listed.
+ours() {
+  local keep=" $$ " p=$$
+  while [ "$p" -gt 1 ]; do p=$(awk '/^PPid:/ {print $2}' /proc/$p/status 2>/dev/null || echo 1); keep+="$p "; done
+  for e in /proc/[0-9]*/environ; do
+    local pid=${e#/proc/}; pid=${pid%/environ}
+    case "$keep" in *" $pid "*) continue ;; esac
+    if tr '\0' '\n' 2>/dev/null < "$e" | grep -qxF "SLURM_CONF=$dir/slurm.conf"; then echo "$pid"; fi
+  done
+  return 0
+}
+
 stop() {
+  # Jobs first, while the daemons still run; then whatever of their steps is left, by PID.
+  SLURM_CONF=$dir/slurm.conf scancel --full --quiet --user "$(id -un)" 2>/dev/null || true
   for pidfile in "$dir"/slurmd.pid "$dir"/slurmctld.pid; do
     [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
   done
@@ -14,8 +30,14 @@ stop() {
     [ -s "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile"
   done
-  # Leftover job processes of ours (steps of a killed job).
-  pkill -f "slurmstepd: \[" 2>/dev/null || true
+  # Leftover step daemons and tasks of this cluster's jobs.
+  local left; left=$(ours)
+  if [ -n "$left" ]; then
+    kill $left 2>/dev/null || true
+    sleep 1
+    left=$(ours)
+    [ -z "$left" ] || kill -9 $left 2>/dev/null || true
+  fi
   # munged too, if this script started it.
   if [ -f "$dir/munge.ours" ]; then
     [ -s /run/munge/munged.pid ] && kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true

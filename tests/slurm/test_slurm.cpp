@@ -6,7 +6,7 @@
 #include <chrono>
 #include <thread>
 
-#include "../unit/test_helpers.h"
+#include "test_helpers.h"
 
 namespace dpt::testing {
 namespace {
@@ -17,7 +17,7 @@ class SlurmCluster : public ::testing::Test {
     if (run("command -v slurmctld && command -v munged").exit_code != 0)
       GTEST_SKIP() << "slurm-wlm and munge are not installed (scripts/install-deps.sh installs them)";
     scratch_ = temp_dir("slurm");
-    const auto r = run("bash " + std::string(DPT_SOURCE_DIR) + "/tests/slurm/cluster.sh start " + scratch_);
+    const auto r = run("bash " + source_dir() + "/tests/slurm/cluster.sh start " + scratch_);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     started_ = true;
     work_ = scratch_ + "/work";
@@ -26,7 +26,7 @@ class SlurmCluster : public ::testing::Test {
     ASSERT_EQ(p.exit_code, 0) << p.output;
   }
   void TearDown() override {  // runs whether the test passed or failed
-    if (started_) run("bash " + std::string(DPT_SOURCE_DIR) + "/tests/slurm/cluster.sh stop " + scratch_);
+    if (started_) run("bash " + source_dir() + "/tests/slurm/cluster.sh stop " + scratch_);
     remove_tree(scratch_);
   }
   std::string slurm(const std::string& cmd) const {
@@ -35,7 +35,7 @@ class SlurmCluster : public ::testing::Test {
   // Submits slurm/train_cpu.sbatch as it is in the repository; returns the job id.
   std::string submit(const std::string& run_dir, const std::string& sets) {
     const auto r = run(slurm("DPTRAIN=" + dptrain() + " sbatch --parsable --chdir=" + work_ + " " +
-                             DPT_SOURCE_DIR + "/slurm/train_cpu.sbatch " + DPT_SOURCE_DIR +
+                             source_dir() + "/slurm/train_cpu.sbatch " + source_dir() +
                              "/configs/mnist_convnet.yaml --set data.dir=" + work_ +
                              "/data --set run_dir=" + work_ + "/" + run_dir + " " + sets));
     EXPECT_EQ(r.exit_code, 0) << r.output;

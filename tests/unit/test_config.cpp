@@ -22,7 +22,7 @@ TEST(Zoo, EveryConfigHasTheDesignParameterCount) {
                            {"cifar10_small", 528054, 0}};
   for (const auto& c : cases) {
     SCOPED_TRACE(c.file);
-    const Config cfg = load_config(std::string(DPT_SOURCE_DIR) + "/configs/" + c.file + ".yaml");
+    const Config cfg = load_config(source_dir() + "/configs/" + c.file + ".yaml");
     Model m(cfg.model, cfg.name);
     EXPECT_EQ(m.num_trainable() + m.num_non_trainable(), c.total);
     EXPECT_EQ(m.num_non_trainable(), c.non_trainable);
@@ -31,7 +31,7 @@ TEST(Zoo, EveryConfigHasTheDesignParameterCount) {
 }
 
 TEST(Zoo, SummaryCommandPrintsKerasTotals) {
-  const auto r = run(dptrain() + " summary " + DPT_SOURCE_DIR + "/configs/cifar10_cnn.yaml");
+  const auto r = run(dptrain() + " summary " + source_dir() + "/configs/cifar10_cnn.yaml");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("Total params: 551,466"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("Non-trainable params: 448"), std::string::npos) << r.output;
@@ -40,7 +40,7 @@ TEST(Zoo, SummaryCommandPrintsKerasTotals) {
 
 TEST(Zoo, SummaryColumnsStayAlignedWithLongLayerNames) {
   // "batch_normalization_2 (BatchNormalization)" is longer than Keras 2's 38-character column.
-  const Config cfg = load_config(std::string(DPT_SOURCE_DIR) + "/configs/cifar10_cnn.yaml");
+  const Config cfg = load_config(source_dir() + "/configs/cifar10_cnn.yaml");
   const std::string text = Model(cfg.model, cfg.name).summary();
   std::istringstream in(text);
   std::string line;
@@ -152,7 +152,7 @@ TEST(Config, SetOverridesAnyKey) {
   const Config c = load_config(dir + "/c.yaml", {"train.epochs=7", "train.optimizer={sgd: {lr: 0.5, momentum: 0.9}}",
                                                  "model.layers.0.conv2d.filters=4", "data.validation_split=0.2"});
   EXPECT_EQ(c.train.epochs, 7);
-  EXPECT_EQ(c.train.optimizer.kind, "sgd");
+  EXPECT_EQ(c.train.optimizer.kind, OptimizerKind::kSgd);
   EXPECT_DOUBLE_EQ(c.train.optimizer.momentum, 0.9);
   EXPECT_DOUBLE_EQ(c.data.validation_split, 0.2);
   Model m(c.model, c.name);

@@ -7,7 +7,7 @@
 #include "layer_harness.h"
 #include "models/layers/softmax_cross_entropy.h"
 #include "models/model.h"
-#include "trainer/optimizers.h"
+#include "trainer/optim/optimizers.h"
 
 namespace dpt::testing {
 namespace {
@@ -253,7 +253,7 @@ layers:
     gpu.initialize(4);
     gpu.to_device(Device::kCuda);
     OptimizerConfig oc;
-    oc.kind = "sgd";
+    oc.kind = OptimizerKind::kSgd;
     oc.lr = 0.05;
     auto ocpu = make_optimizer(oc, cpu.num_trainable());
     auto ogpu = make_optimizer(oc, gpu.num_trainable(), Device::kCuda);

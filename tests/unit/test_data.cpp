@@ -174,7 +174,7 @@ TEST(Hdf5Errors, NameTheSourceFileRelativeToTheRepository) {
   // file:line helps a bug report; the build machine's absolute path only leaks.
   const auto e = error_of([&] { h5::create_file("/nonexistent-dir-of-dptrain/x.h5"); });
   EXPECT_NE(e.find("[HDF5 call failed at data/hdf5_util.cpp:"), std::string::npos) << e;
-  EXPECT_EQ(e.find(DPT_SOURCE_DIR), std::string::npos) << e;
+  EXPECT_EQ(e.find(source_dir()), std::string::npos) << e;
 }
 
 class BadShards : public ::testing::Test {

@@ -10,8 +10,9 @@
 #include "models/whitening.h"
 #include "trainer/config.h"
 #include "models/kernels/update_rules.h"
-#include "trainer/lr_schedule.h"
-#include "trainer/optimizers.h"
+#include "trainer/optim/lookahead.h"
+#include "trainer/optim/lr_schedule.h"
+#include "trainer/optim/optimizers.h"
 
 namespace dpt::testing {
 namespace {
@@ -120,7 +121,7 @@ TEST(NormLrScale, BatchNormParametersLearnFasterWithTheSameDecayPerStep) {
   Model m(YAML::Load("input: [6]\nlayers:\n  - dense: {units: 4}\n  - batch_norm: {}\n  - dense: {units: 2}\n"), "m");
   m.initialize(1);
   OptimizerConfig oc;
-  oc.kind = "sgd";
+  oc.kind = OptimizerKind::kSgd;
   oc.weight_decay = 0.5;
   oc.norm_lr_scale = 4;
   const auto ranges = optimizer_ranges(m, oc);

@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "trainer/lr_schedule.h"
-#include "trainer/optimizers.h"
+#include "trainer/optim/lr_schedule.h"
+#include "trainer/optim/optimizers.h"
 
 namespace dpt {
 namespace {
@@ -30,7 +30,7 @@ TEST(Optimizers, AdamFollowsKerasFormula) {
 
 TEST(Optimizers, SgdMomentumAndNesterov) {
   OptimizerConfig c;
-  c.kind = "sgd";
+  c.kind = OptimizerKind::kSgd;
   c.momentum = 0.9;
   for (bool nesterov : {false, true}) {
     c.nesterov = nesterov;
@@ -49,14 +49,14 @@ TEST(Optimizers, SgdMomentumAndNesterov) {
 
 TEST(Optimizers, WeightDecayCoupledForSgdDecoupledForAdamW) {
   OptimizerConfig s;
-  s.kind = "sgd";
+  s.kind = OptimizerKind::kSgd;
   s.weight_decay = 0.1;
   auto sgd = make_optimizer(s, 1);
   float w = 2.0f, g = 0.0f;
   sgd->step(&w, &g, 0.5f);
   EXPECT_NEAR(w, 2.0 - 0.5 * 0.1 * 2.0, 1e-6);
   OptimizerConfig a;
-  a.kind = "adamw";
+  a.kind = OptimizerKind::kAdamW;
   a.weight_decay = 0.1;
   auto adamw = make_optimizer(a, 1);
   w = 2.0f;
@@ -67,14 +67,14 @@ TEST(Optimizers, WeightDecayCoupledForSgdDecoupledForAdamW) {
 TEST(Schedules, ConstantStepCosineWarmup) {
   ScheduleConfig s;
   EXPECT_DOUBLE_EQ(learning_rate(s, 0.1, 500, 100, 10), 0.1);
-  s.kind = "step";
+  s.kind = ScheduleKind::kStep;
   s.step_epochs = 2;
   s.gamma = 0.5;
   EXPECT_DOUBLE_EQ(learning_rate(s, 0.1, 199, 100, 10), 0.1);
   EXPECT_DOUBLE_EQ(learning_rate(s, 0.1, 200, 100, 10), 0.05);
   EXPECT_DOUBLE_EQ(learning_rate(s, 0.1, 450, 100, 10), 0.025);
   s = ScheduleConfig{};
-  s.kind = "cosine";
+  s.kind = ScheduleKind::kCosine;
   EXPECT_NEAR(learning_rate(s, 0.1, 0, 100, 10), 0.1, 1e-12);
   EXPECT_NEAR(learning_rate(s, 0.1, 500, 100, 10), 0.05, 1e-12);
   EXPECT_NEAR(learning_rate(s, 0.1, 1000, 100, 10), 0.0, 1e-12);

@@ -9,9 +9,9 @@
 #include "models/layers/softmax_cross_entropy.h"
 #include "models/model.h"
 #include "trainer/config.h"
-#include "trainer/lr_schedule.h"
+#include "trainer/optim/lr_schedule.h"
 #include "trainer/evaluator.h"
-#include "trainer/optimizers.h"
+#include "trainer/optim/optimizers.h"
 #include "comm/local_communicator.h"
 #include "data/shards.h"
 
@@ -47,7 +47,7 @@ TEST(LabelSmoothing, LossAndGradientMatchSmoothedTargets) {
 
 TEST(OneCycle, RisesLinearlyToThePeakAndFallsToTheFloor) {
   ScheduleConfig s;
-  s.kind = "onecycle";
+  s.kind = ScheduleKind::kOneCycle;
   s.pct_start = 0.25;
   s.div_factor = 10;
   s.final_div_factor = 100;
@@ -75,7 +75,7 @@ TEST(WeightDecay, CanBeKeptOffBiasesAndBatchNorm) {
   Model m(YAML::Load("input: [6]\nlayers:\n  - dense: {units: 4}\n  - batch_norm: {}\n  - dense: {units: 2}\n"), "m");
   m.initialize(1);
   OptimizerConfig oc;
-  oc.kind = "sgd";
+  oc.kind = OptimizerKind::kSgd;
   oc.weight_decay = 0.5;
   oc.decay_bias_and_norm = false;
   const auto ranges = optimizer_ranges(m, oc);
@@ -107,7 +107,7 @@ TEST(RecipeConfig, KeysParseAndBadValuesAreRefused) {
              " optimizer: {sgd: {lr: 0.1, momentum: 0.9, nesterov: true, decay_bias_and_norm: false}}}\n"
              "eval: {tta: flip, test_every_epoch: true}\n"));
   EXPECT_DOUBLE_EQ(c.train.label_smoothing, 0.1);
-  EXPECT_EQ(c.train.schedule.kind, "onecycle");
+  EXPECT_EQ(c.train.schedule.kind, ScheduleKind::kOneCycle);
   EXPECT_DOUBLE_EQ(c.train.schedule.pct_start, 0.3);
   EXPECT_FALSE(c.train.optimizer.decay_bias_and_norm);
   EXPECT_EQ(c.eval.tta, Tta::kFlip);

@@ -1,6 +1,7 @@
 // Element-wise activations on oneDNN eltwise/softmax primitives, cached per shape.
 #include "models/kernels/cpu/activation_cpu.h"
 #include "models/layers/activation.h"
+#include "models/kernels/no_cuda.h"
 
 namespace dpt {
 
@@ -124,5 +125,9 @@ void Activation::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy
   const int64_t cols = y.shape().back(), rows = y.size() / cols;
   cpu_->op.backward(y.data(), dy.data(), dx->data(), rows, cols, label() + " backward", x.data());
 }
+
+// The GPU side of a CPU-only build (kernels/cuda/activation_cuda.cu otherwise).
+DPT_NO_CUDA_KERNELS(Activation)
+DPT_NO_CUDA_STATE(Activation)
 
 }  // namespace dpt

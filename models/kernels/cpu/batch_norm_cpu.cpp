@@ -4,6 +4,7 @@
 
 #include "models/kernels/cpu/dnnl_context.h"
 #include "models/layers/batch_norm.h"
+#include "models/kernels/no_cuda.h"
 
 namespace dpt {
 
@@ -109,5 +110,9 @@ void BatchNorm::backward_cpu(const Tensor& x, const Tensor&, const Tensor& dy, T
                   {DNNL_ARG_SCRATCHPAD, p.scratch}},
           label() + " backward");
 }
+
+// The GPU side of a CPU-only build (kernels/cuda/batch_norm_cuda.cu otherwise).
+DPT_NO_CUDA_KERNELS(BatchNorm)
+DPT_NO_CUDA_STATE(BatchNorm)
 
 }  // namespace dpt

@@ -4,6 +4,7 @@
 #include "models/kernels/cpu/activation_cpu.h"
 #include "models/kernels/cpu/reordered_memory.h"
 #include "models/layers/conv2d.h"
+#include "models/kernels/no_cuda.h"
 
 namespace dpt {
 
@@ -130,5 +131,9 @@ void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
             label() + " backward data");
   }
 }
+
+// The GPU side of a CPU-only build (kernels/cuda/conv2d_cuda.cu otherwise).
+DPT_NO_CUDA_KERNELS(Conv2D)
+DPT_NO_CUDA_STATE(Conv2D)
 
 }  // namespace dpt

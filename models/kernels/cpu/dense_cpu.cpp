@@ -4,6 +4,7 @@
 #include "models/kernels/cpu/activation_cpu.h"
 #include "models/kernels/cpu/reordered_memory.h"
 #include "models/layers/dense.h"
+#include "models/kernels/no_cuda.h"
 
 namespace dpt {
 
@@ -107,5 +108,9 @@ void Dense::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Ten
             label() + " backward data");
   }
 }
+
+// The GPU side of a CPU-only build (kernels/cuda/dense_cuda.cu otherwise).
+DPT_NO_CUDA_KERNELS(Dense)
+DPT_NO_CUDA_STATE(Dense)
 
 }  // namespace dpt

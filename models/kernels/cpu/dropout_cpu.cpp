@@ -5,6 +5,7 @@
 
 #include "core/philox.h"
 #include "models/layers/dropout.h"
+#include "models/kernels/no_cuda.h"
 
 namespace dpt {
 
@@ -89,5 +90,8 @@ void Dropout::backward_cpu(const Tensor&, const Tensor&, const Tensor& dy, Tenso
   apply_mask(dy.data(), dx->data(), dy.size(), rate_, last_.seed, last_.rank, last_.step,
              uint32_t(index()));
 }
+
+// The GPU side of a CPU-only build (kernels/cuda/dropout_cuda.cu otherwise).
+DPT_NO_CUDA_KERNELS(Dropout)
 
 }  // namespace dpt

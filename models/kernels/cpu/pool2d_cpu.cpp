@@ -5,6 +5,7 @@
 #include "models/kernels/cpu/activation_cpu.h"
 #include "models/kernels/cpu/max_pool_nhwc.h"
 #include "models/layers/pool2d.h"
+#include "models/kernels/no_cuda.h"
 
 namespace dpt {
 
@@ -127,5 +128,9 @@ void Pool2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
   if (p.has_workspace) args[DNNL_ARG_WORKSPACE] = p.workspace;
   execute(p.bwd, args, label() + " backward");
 }
+
+// The GPU side of a CPU-only build (kernels/cuda/pool2d_cuda.cu otherwise).
+DPT_NO_CUDA_KERNELS(Pool2D)
+DPT_NO_CUDA_STATE(Pool2D)
 
 }  // namespace dpt

@@ -1,5 +1,6 @@
 // Rescaling on the CPU: one vectorised loop each way (y = s x + b; dx = s dy).
 #include "models/layers/rescaling.h"
+#include "models/kernels/no_cuda.h"
 
 namespace dpt {
 
@@ -21,5 +22,8 @@ void Rescaling::backward_cpu(const Tensor&, const Tensor&, const Tensor& dy, Ten
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) out[i] = s * in[i];
 }
+
+// The GPU side of a CPU-only build (kernels/cuda/rescaling_cuda.cu otherwise).
+DPT_NO_CUDA_KERNELS(Rescaling)
 
 }  // namespace dpt

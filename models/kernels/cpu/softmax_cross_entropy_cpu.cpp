@@ -1,6 +1,7 @@
 // Softmax cross-entropy on the CPU: per-sample log-sum-exp loss, accuracy and gradient in one pass.
 #include <cmath>
 
+#include "models/kernels/no_cuda.h"
 #include "models/layers/softmax_cross_entropy.h"
 
 namespace dpt {
@@ -44,5 +45,12 @@ LossStats SoftmaxCrossEntropy::compute_cpu(const Tensor& logits, const int32_t* 
   stats.correct = correct;
   return stats;
 }
+
+#ifndef DPT_WITH_CUDA
+// The GPU side of a CPU-only build (kernels/cuda/softmax_cross_entropy_cuda.cu otherwise).
+LossStats SoftmaxCrossEntropy::compute_cuda(const Tensor&, const int32_t*, Tensor*, float, float) {
+  fail_no_cuda();
+}
+#endif
 
 }  // namespace dpt

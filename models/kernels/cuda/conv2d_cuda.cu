@@ -37,6 +37,7 @@ struct Conv2D::CudaState {
     }
   };
   explicit CudaState(Act a) : act(a) {}
+  static std::unique_ptr<Plan> make_plan(const Conv2D& c, const Shape& x, const Shape& y);
   ActivationCuda act;
   std::map<int64_t, std::unique_ptr<Plan>> plans;
 };
@@ -65,83 +66,94 @@ Algo pick_algorithm(const Perf* perf, int count, std::initializer_list<Algo> exc
   DPT_FAIL("cuDNN offers no deterministic algorithm for " << what << " (" << count
            << " candidates); this convolution shape cannot run on this GPU");
 }
+
+// Algorithms chosen once per shape by cuDNN's heuristics (Note [conv algorithms]); one
+// workspace for all three.
+template <typename Plan>
+void choose_algorithms(Plan& p, bool tensor_cores, const std::string& label) {
+  int got = 0;
+  cudnnConvolutionFwdAlgoPerf_t fperf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  DPT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+      cudnn(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fperf));
+  p.fwd_algo = pick_algorithm(fperf, got, {CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+                                           CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+                                           CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
+                                           CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED},
+                              label + " forward", tensor_cores);
+  cudnnConvolutionBwdDataAlgoPerf_t dperf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+      cudnn(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dperf));
+  p.bwd_data_algo = pick_algorithm(dperf, got, {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
+                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
+                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD,
+                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED},
+                                   label + " backward data", tensor_cores);
+  cudnnConvolutionBwdFilterAlgoPerf_t wperf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+      cudnn(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wperf));
+  p.bwd_filter_algo = pick_algorithm(wperf, got, {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
+                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
+                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED},
+                                     label + " backward filter", tensor_cores);
+  size_t a = 0, b = 0, c = 0;
+  DPT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p.x, p.w, p.conv, p.y, p.fwd_algo, &a));
+  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p.w, p.y, p.conv, p.x, p.bwd_data_algo, &b));
+  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p.x, p.y, p.conv, p.w, p.bwd_filter_algo, &c));
+  p.workspace = Tensor({int64_t(std::max({a, b, c, size_t(4)}) / 4 + 1)}, Device::kCuda);
+}
+
 }  // namespace
+
+// The descriptors, algorithms and buffers of one batch size (Caffe's Reshape).
+std::unique_ptr<Conv2D::CudaState::Plan> Conv2D::CudaState::make_plan(const Conv2D& c, const Shape& x,
+                                                                     const Shape& y) {
+  const int64_t n = x[0], h = x[1], w = x[2], cin = x[3];
+  auto p = std::make_unique<Plan>();
+  const Window2D g = c.geometry({h, w, cin});
+  p->explicit_pad = g.h.pad_lo != g.h.pad_hi || g.w.pad_lo != g.w.pad_hi;
+  p->ph = p->explicit_pad ? h + g.h.pad_lo + g.h.pad_hi : h;
+  p->pw = p->explicit_pad ? w + g.w.pad_lo + g.w.pad_hi : w;
+  p->bf16 = c.precision_ == Precision::kBf16;
+  const cudnnDataType_t io = p->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  p->x.nhwc(n, p->ph, p->pw, cin, io);
+  p->y.nhwc(n, g.h.out, g.w.out, c.filters_, io);
+  p->y32.nhwc(n, g.h.out, g.w.out, c.filters_);
+  p->bias.nhwc(1, 1, 1, c.filters_);
+  DPT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
+  DPT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, io, CUDNN_TENSOR_NHWC,
+                                             int(c.filters_), int(cin), int(g.kh), int(g.kw)));
+  DPT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
+  const int pad_h = p->explicit_pad ? 0 : int(g.h.pad_lo), pad_w = p->explicit_pad ? 0 : int(g.w.pad_lo);
+  DPT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, pad_h, pad_w, int(g.sh), int(g.sw), 1, 1,
+                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  // fp32: plain FP32 arithmetic (no TF32), so results stay comparable with the CPU path;
+  // bf16 and tf32 let cuDNN use tensor cores.
+  const bool tensor_cores = c.precision_ != Precision::kFp32;
+  DPT_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, tensor_cores ? CUDNN_TENSOR_OP_MATH
+                                                                    : CUDNN_FMA_MATH));
+  choose_algorithms(*p, tensor_cores, c.label());
+  const int64_t wsize = g.kh * g.kw * cin * c.filters_;
+  p->w_krsc = Tensor({wsize}, Device::kCuda);
+  p->dw_krsc = Tensor({wsize}, Device::kCuda);
+  if (c.applied_activation() != Act::kLinear) p->dy_pre = Tensor(y, Device::kCuda);
+  if (p->explicit_pad) {
+    p->x_pad = Tensor({n, p->ph, p->pw, cin}, Device::kCuda);
+    p->dx_pad = Tensor({n, p->ph, p->pw, cin}, Device::kCuda);
+  }
+  if (p->bf16) {
+    const int64_t xs = n * p->ph * p->pw * cin, ys = num_elements(y);
+    for (auto [buf, size] : {std::pair{&p->x16, xs}, {&p->dx16, xs}, {&p->w16, wsize},
+                             {&p->dw16, wsize}, {&p->y16, ys}, {&p->dy16, ys}})
+      buf->reserve(size);
+  }
+  return p;
+}
 
 void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
   if (!cuda_) cuda_.reset(new CudaState(applied_activation()));
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), cin = x.dim(3);
   auto it = cuda_->plans.find(n);
-  if (it == cuda_->plans.end()) {
-    auto p = std::make_unique<CudaState::Plan>();
-    const Window2D g = geometry({h, w, cin});
-    p->explicit_pad = g.h.pad_lo != g.h.pad_hi || g.w.pad_lo != g.w.pad_hi;
-    p->ph = p->explicit_pad ? h + g.h.pad_lo + g.h.pad_hi : h;
-    p->pw = p->explicit_pad ? w + g.w.pad_lo + g.w.pad_hi : w;
-    p->bf16 = precision_ == Precision::kBf16;
-    const cudnnDataType_t io = p->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
-    p->x.nhwc(n, p->ph, p->pw, cin, io);
-    p->y.nhwc(n, g.h.out, g.w.out, filters_, io);
-    p->y32.nhwc(n, g.h.out, g.w.out, filters_);
-    p->bias.nhwc(1, 1, 1, filters_);
-    DPT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
-    DPT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, io, CUDNN_TENSOR_NHWC,
-                                               int(filters_), int(cin), int(g.kh), int(g.kw)));
-    DPT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
-    const int pad_h = p->explicit_pad ? 0 : int(g.h.pad_lo), pad_w = p->explicit_pad ? 0 : int(g.w.pad_lo);
-    DPT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, pad_h, pad_w, int(g.sh), int(g.sw), 1, 1,
-                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    // fp32: plain FP32 arithmetic (no TF32), so results stay comparable with the CPU path;
-    // bf16 and tf32 let cuDNN use tensor cores.
-    const bool tensor_cores = precision_ != Precision::kFp32;
-    DPT_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, tensor_cores ? CUDNN_TENSOR_OP_MATH
-                                                                      : CUDNN_FMA_MATH));
-    // Algorithms chosen once per shape by cuDNN's heuristics (Note [conv algorithms]); one
-    // workspace for all three.
-    int got = 0;
-    cudnnConvolutionFwdAlgoPerf_t fperf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    DPT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-        cudnn(), p->x, p->w, p->conv, p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fperf));
-    p->fwd_algo = pick_algorithm(fperf, got, {CUDNN_CONVOLUTION_FWD_ALGO_FFT,
-                                              CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
-                                              CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
-                                              CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED},
-                                 label() + " forward", tensor_cores);
-    cudnnConvolutionBwdDataAlgoPerf_t dperf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-        cudnn(), p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dperf));
-    p->bwd_data_algo = pick_algorithm(dperf, got, {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
-                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
-                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD,
-                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED},
-                                      label() + " backward data", tensor_cores);
-    cudnnConvolutionBwdFilterAlgoPerf_t wperf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-        cudnn(), p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wperf));
-    p->bwd_filter_algo = pick_algorithm(wperf, got, {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
-                                                     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
-                                                     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED},
-                                        label() + " backward filter", tensor_cores);
-    size_t a = 0, b = 0, c = 0;
-    DPT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p->x, p->w, p->conv, p->y, p->fwd_algo, &a));
-    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p->w, p->y, p->conv, p->x, p->bwd_data_algo, &b));
-    DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p->x, p->y, p->conv, p->w, p->bwd_filter_algo, &c));
-    p->workspace = Tensor({int64_t(std::max({a, b, c, size_t(4)}) / 4 + 1)}, Device::kCuda);
-    const int64_t wsize = g.kh * g.kw * cin * filters_;
-    p->w_krsc = Tensor({wsize}, Device::kCuda);
-    p->dw_krsc = Tensor({wsize}, Device::kCuda);
-    if (applied_activation() != Act::kLinear) p->dy_pre = Tensor(y.shape(), Device::kCuda);
-    if (p->explicit_pad) {
-      p->x_pad = Tensor({n, p->ph, p->pw, cin}, Device::kCuda);
-      p->dx_pad = Tensor({n, p->ph, p->pw, cin}, Device::kCuda);
-    }
-    if (p->bf16) {
-      const int64_t xs = n * p->ph * p->pw * cin, ys = y.size();
-      for (auto [buf, size] : {std::pair{&p->x16, xs}, {&p->dx16, xs}, {&p->w16, wsize},
-                               {&p->dw16, wsize}, {&p->y16, ys}, {&p->dy16, ys}})
-        buf->reserve(size);
-    }
-    it = cuda_->plans.emplace(n, std::move(p)).first;
-  }
+  if (it == cuda_->plans.end()) it = cuda_->plans.emplace(n, cuda_->make_plan(*this, x.shape(), y.shape())).first;
   auto& p = *it->second;
   const Window2D g = geometry({h, w, cin});
   const float* src = x.data();

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <initializer_list>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/files.h"
@@ -18,7 +19,7 @@
 #include "models/layers/dropout.h"
 #include "models/layers/pool2d.h"
 #include "models/layers/rescaling.h"
-#include "trainer/export.h"
+#include "trainer/sharing/export.h"
 
 namespace dpt {
 
@@ -32,49 +33,22 @@ namespace {
 // empty /vars for the model itself. The config lists the layers' from_config arguments; only
 // keys every Keras 3 release accepts are written, so older 3.x versions load it too.
 
-std::string q(const std::string& s) {  // a JSON string
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
+using Json = nlohmann::ordered_json;  // keys in insertion order, as Keras writes them
+
+Json pair_list(int64_t a, int64_t b) { return Json::array({a, b}); }
+
+Json batch_shape(const Shape& s) {
+  Json out = Json::array({nullptr});
+  for (int64_t d : s) out.push_back(d);
+  return out;
 }
 
-std::string pair_list(int64_t a, int64_t b) {
-  return "[" + std::to_string(a) + ", " + std::to_string(b) + "]";
+Json nulls(Json o, std::initializer_list<const char*> keys) {
+  for (const char* k : keys) o[k] = nullptr;
+  return o;
 }
 
-std::string batch_shape(const Shape& s) {
-  std::string out = "[null";
-  for (int64_t d : s) out += ", " + std::to_string(d);
-  return out + "]";
-}
-
-// A JSON object written in insertion order.
-class Obj {
- public:
-  Obj& add(const std::string& key, const std::string& json) {
-    text_ += (text_.empty() ? "" : ", ") + q(key) + ": " + json;
-    return *this;
-  }
-  Obj& nulls(std::initializer_list<const char*> keys) {
-    for (const char* k : keys) add(k, "null");
-    return *this;
-  }
-  std::string str() const { return "{" + text_ + "}"; }
-
- private:
-  std::string text_;
-};
-
-std::string initializer(const std::string& init) {
+Json initializer(const std::string& init) {
   // dirac and whiten have no Keras class (whiten needs the training images): the file carries
   // the trained weights either way, so such a layer records Keras' default initializer.
   const std::string name = init == "dirac" || init == "whiten" ? "glorot_uniform" : init;
@@ -89,145 +63,130 @@ std::string initializer(const std::string& init) {
   const auto it = classes.find(name);
   DPT_CHECK(it != classes.end(), "initializer '" << name << "' has no Keras counterpart");
   const bool random = name != "zeros" && name != "ones";
-  return Obj()
-      .add("module", q("keras.initializers"))
-      .add("class_name", q(it->second))
-      .add("config", random ? Obj().add("seed", "null").str() : "{}")
-      .add("registered_name", "null")
-      .str();
+  return {{"module", "keras.initializers"},
+          {"class_name", it->second},
+          {"config", random ? Json{{"seed", nullptr}} : Json::object()},
+          {"registered_name", nullptr}};
 }
 
-std::string layer_json(const std::string& class_name, const Obj& config, const Shape* build_input) {
-  Obj o;
-  o.add("module", q("keras.layers")).add("class_name", q(class_name)).add("config", config.str());
-  o.add("registered_name", "null");
-  if (build_input) o.add("build_config", Obj().add("input_shape", batch_shape(*build_input)).str());
-  return o.str();
+Json layer_json(const std::string& class_name, Json config, const Shape* build_input) {
+  Json o{{"module", "keras.layers"}, {"class_name", class_name}, {"config", std::move(config)},
+         {"registered_name", nullptr}};
+  if (build_input) o["build_config"] = {{"input_shape", batch_shape(*build_input)}};
+  return o;
 }
 
 // What Conv2D and Dense share: activation, bias, initialisers, no regularisers or constraints.
-void add_weight_options(Obj& c, Act act, bool use_bias, const std::vector<const Param*>& params) {
-  c.add("activation", q(activation_name(act)))
-      .add("use_bias", use_bias ? "true" : "false")
-      .add("kernel_initializer", initializer(params.at(0)->spec.init))
-      .add("bias_initializer", initializer(use_bias ? params.at(1)->spec.init : "zeros"))
-      .nulls({"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-              "bias_constraint"});
+void add_weight_options(Json& c, Act act, bool use_bias, const std::vector<const Param*>& params) {
+  c["activation"] = activation_name(act);
+  c["use_bias"] = use_bias;
+  c["kernel_initializer"] = initializer(params.at(0)->spec.init);
+  c["bias_initializer"] = initializer(use_bias ? params.at(1)->spec.init : "zeros");
+  c = nulls(c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                "kernel_constraint", "bias_constraint"});
 }
 
+// A float32 option as the double that reads back as the same float32.
+double real(float v) { return double(v); }
+
 // The from_config arguments of one dptrain layer as its Keras twin.
-std::string keras_layer(const Model& model, size_t i) {
+Json keras_layer(const Model& model, size_t i) {
   const Layer& layer = *model.layers()[i];
   const Shape& in = model.shapes()[i];
   const auto params = layer_params(model, i);
-  Obj c;
-  c.add("name", q(layer.name())).add("trainable", "true").add("dtype", q("float32"));
+  Json c{{"name", layer.name()}, {"trainable", true}, {"dtype", "float32"}};
   const std::string t = layer.type();
   if (t == "Conv2D") {
     const auto& l = static_cast<const Conv2D&>(layer);
     const Window2D g = l.geometry(in);
-    c.add("filters", std::to_string(l.filters()))
-        .add("kernel_size", pair_list(g.kh, g.kw))
-        .add("strides", pair_list(g.sh, g.sw))
-        .add("padding", q(l.padding_same() ? "same" : "valid"))
-        .add("data_format", q("channels_last"))
-        .add("dilation_rate", "[1, 1]")
-        .add("groups", "1");
+    c["filters"] = l.filters();
+    c["kernel_size"] = pair_list(g.kh, g.kw);
+    c["strides"] = pair_list(g.sh, g.sw);
+    c["padding"] = l.padding_same() ? "same" : "valid";
+    c["data_format"] = "channels_last";
+    c["dilation_rate"] = pair_list(1, 1);
+    c["groups"] = 1;
     add_weight_options(c, l.activation(), l.use_bias(), params);
     return layer_json(t, c, &in);
   }
   if (t == "Dense") {
     const auto& l = static_cast<const Dense&>(layer);
-    c.add("units", std::to_string(l.units()));
+    c["units"] = l.units();
     add_weight_options(c, l.activation(), l.use_bias(), params);
     return layer_json(t, c, &in);
   }
   if (t == "MaxPooling2D" || t == "AveragePooling2D") {
     const auto& l = static_cast<const Pool2D&>(layer);
     const Window2D g = l.geometry(in);
-    c.add("pool_size", pair_list(g.kh, g.kw))
-        .add("padding", q(l.padding_same() ? "same" : "valid"))
-        .add("strides", pair_list(g.sh, g.sw))
-        .add("data_format", q("channels_last"));
+    c["pool_size"] = pair_list(g.kh, g.kw);
+    c["padding"] = l.padding_same() ? "same" : "valid";
+    c["strides"] = pair_list(g.sh, g.sw);
+    c["data_format"] = "channels_last";
     return layer_json(t, c, nullptr);
   }
   if (t == "GlobalAveragePooling2D") {
-    c.add("data_format", q("channels_last")).add("keepdims", "false");
+    c["data_format"] = "channels_last";
+    c["keepdims"] = false;
     return layer_json(t, c, nullptr);
   }
   if (t == "BatchNormalization") {
     const auto& l = static_cast<const BatchNorm&>(layer);
-    char num[32];
-    auto real = [&](float v) {  // the float32 value, printed so that it reads back the same
-      std::snprintf(num, sizeof num, "%.9g", double(v));
-      return std::string(num);
-    };
-    c.add("axis", "-1")
-        .add("momentum", real(l.momentum()))
-        .add("epsilon", real(l.epsilon()))
-        .add("center", "true")
-        .add("scale", "true")
-        .add("beta_initializer", initializer("zeros"))
-        .add("gamma_initializer", initializer("ones"))
-        .add("moving_mean_initializer", initializer("zeros"))
-        .add("moving_variance_initializer", initializer("ones"))
-        .nulls({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"})
-        .add("synchronized", "false");
+    c["axis"] = -1;
+    c["momentum"] = real(l.momentum());
+    c["epsilon"] = real(l.epsilon());
+    c["center"] = true;
+    c["scale"] = true;
+    c["beta_initializer"] = initializer("zeros");
+    c["gamma_initializer"] = initializer("ones");
+    c["moving_mean_initializer"] = initializer("zeros");
+    c["moving_variance_initializer"] = initializer("ones");
+    c = nulls(c, {"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"});
+    c["synchronized"] = false;
     return layer_json(t, c, &in);
   }
   if (t == "Dropout") {
-    char rate[32];
-    std::snprintf(rate, sizeof rate, "%.9g", double(static_cast<const Dropout&>(layer).rate()));
-    c.add("rate", rate).nulls({"seed", "noise_shape"});
-    return layer_json(t, c, nullptr);
+    c["rate"] = real(static_cast<const Dropout&>(layer).rate());
+    return layer_json(t, nulls(c, {"seed", "noise_shape"}), nullptr);
   }
   if (t == "Rescaling") {
-    char num[64];
     const auto& l = static_cast<const Rescaling&>(layer);
-    std::snprintf(num, sizeof num, "%.9g", double(l.scale()));
-    c.add("scale", num);
-    std::snprintf(num, sizeof num, "%.9g", double(l.offset()));
-    c.add("offset", num);
+    c["scale"] = real(l.scale());
+    c["offset"] = real(l.offset());
     return layer_json(t, c, nullptr);
   }
   if (t == "Flatten") {
-    c.add("data_format", q("channels_last"));
+    c["data_format"] = "channels_last";
     return layer_json(t, c, &in);
   }
   if (t == "Activation") {
-    c.add("activation", q(activation_name(static_cast<const Activation&>(layer).act())));
+    c["activation"] = activation_name(static_cast<const Activation&>(layer).act());
     return layer_json(t, c, nullptr);
   }
   DPT_FAIL(layer.label() << " has no Keras export; docs/SHARING.md lists the layers that do");
 }
 
 std::string config_json(const Model& model) {
-  const std::string shape = batch_shape(model.input_shape());
-  std::string layers = Obj()
-                           .add("module", q("keras.layers"))
-                           .add("class_name", q("InputLayer"))
-                           .add("config", Obj()
-                                              .add("batch_shape", shape)
-                                              .add("dtype", q("float32"))
-                                              .add("sparse", "false")
-                                              .add("name", q("input_layer"))
-                                              .str())
-                           .add("registered_name", "null")
-                           .str();
-  for (size_t i = 0; i < model.layers().size(); ++i) layers += ", " + keras_layer(model, i);
-  const Obj config = Obj()
-                         .add("name", q(model.name()))
-                         .add("trainable", "true")
-                         .add("dtype", q("float32"))
-                         .add("layers", "[" + layers + "]")
-                         .add("build_input_shape", shape);
-  return Obj()
-      .add("module", q("keras"))
-      .add("class_name", q("Sequential"))
-      .add("config", config.str())
-      .add("registered_name", "null")
-      .add("build_config", Obj().add("input_shape", shape).str())
-      .str();
+  const Json shape = batch_shape(model.input_shape());
+  Json layers = Json::array();
+  layers.push_back({{"module", "keras.layers"},
+                    {"class_name", "InputLayer"},
+                    {"config", {{"batch_shape", shape},
+                                {"dtype", "float32"},
+                                {"sparse", false},
+                                {"name", "input_layer"}}},
+                    {"registered_name", nullptr}});
+  for (size_t i = 0; i < model.layers().size(); ++i) layers.push_back(keras_layer(model, i));
+  const Json config{{"name", model.name()},
+                    {"trainable", true},
+                    {"dtype", "float32"},
+                    {"layers", layers},
+                    {"build_input_shape", shape}};
+  return Json{{"module", "keras"},
+              {"class_name", "Sequential"},
+              {"config", config},
+              {"registered_name", nullptr},
+              {"build_config", {{"input_shape", shape}}}}
+      .dump();
 }
 
 // model.weights.h5 (Note [keras layout]), written to a temporary file and returned as bytes.
@@ -297,8 +256,7 @@ void export_keras(const Model& model, const std::string& path) {
   std::tm tm{};
   localtime_r(&now, &tm);
   std::strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", &tm);
-  const std::string metadata =
-      Obj().add("keras_version", q("3.0.0")).add("date_saved", q(date)).str();
+  const std::string metadata = Json{{"keras_version", "3.0.0"}, {"date_saved", date}}.dump();
   // HDF5 writes to a file: the weights go through a temporary one beside the output.
   const std::string tmp_h5 = path + ".tmp-" + std::to_string(::getpid()) + ".weights.h5";
   std::string weights;

@@ -1,39 +1,23 @@
 // `dptrain export`: rebuilds the checkpoint's model and writes it as Keras 3 and/or ONNX.
 #include <cstdio>
-#include <set>
+#include <memory>
 
 #include "data/shards.h"
-#include "trainer/build_info.h"
 #include "trainer/checkpoint.h"
+#include "trainer/cli/commands.h"
 #include "trainer/config.h"
-#include "trainer/export.h"
+#include "trainer/sharing/export.h"
 
-namespace dpt {
-
-std::vector<const Param*> layer_params(const Model& model, size_t layer) {
-  std::vector<const Param*> out;
-  for (size_t k = 0; k < model.params().size(); ++k)
-    if (model.param_layer(k) == int(layer)) out.push_back(&model.params()[k]);
-  return out;
-}
-
-void check_exportable_names(const Model& model) {
-  std::set<std::string> seen{"input_layer"};  // Keras' name for the input
-  for (const auto& l : model.layers()) {
-    DPT_CHECK(l->name().find('/') == std::string::npos && !l->name().empty(),
-              l->label() << ": Keras and ONNX names cannot hold '/'; rename the layer (name:) "
-                            "in the config and retrain, or export a config without it");
-    DPT_CHECK(seen.insert(l->name()).second,
-              l->label() << ": another layer has the same name; Keras needs unique layer names. "
-                            "Give one of them another name: in the config");
-  }
-}
+namespace dpt::cli {
 
 namespace {
 bool ends_with(const std::string& s, const std::string& end) {
   return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
 }
-}  // namespace
+
+struct ExportArgs {
+  std::string checkpoint, keras, onnx;
+};
 
 int run_export(const std::string& checkpoint, const std::string& keras_path,
                const std::string& onnx_path) {
@@ -72,4 +56,20 @@ int run_export(const std::string& checkpoint, const std::string& keras_path,
   return 0;
 }
 
-}  // namespace dpt
+}  // namespace
+
+void add_export_command(CLI::App& app, Action& action) {
+  auto a = std::make_shared<ExportArgs>();
+  auto* cmd = app.add_subcommand("export", "write a checkpoint's model as Keras 3 (.keras) and/or ONNX");
+  cmd->add_option("checkpoint", a->checkpoint, "a checkpoint file (ckpt-*.h5)")->required();
+  cmd->add_option("--keras", a->keras, "write a Keras 3 model (keras.models.load_model) here");
+  cmd->add_option("--onnx", a->onnx, "write an ONNX model (opset 17, NHWC input) here");
+  cmd->callback([a, &action] {
+    action = [a](Communicator& c) {
+      DPT_CHECK(c.size() == 1, "run dptrain export as one process, not under mpirun");
+      return run_export(a->checkpoint, a->keras, a->onnx);
+    };
+  });
+}
+
+}  // namespace dpt::cli

@@ -1,5 +1,10 @@
-// ONNX export: the Sequential as an opset-17 graph (NHWC input, NCHW inside), hand-encoded.
+// ONNX export: the Sequential as an opset-17 graph (NHWC input, NCHW inside), built with ONNX's
+// generated classes and checked by ONNX's checker and shape inference before it is written.
 #include <unistd.h>
+
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include <fstream>
 
@@ -10,97 +15,71 @@
 #include "models/layers/dense.h"
 #include "models/layers/pool2d.h"
 #include "models/layers/rescaling.h"
-#include "trainer/build_info.h"
-#include "trainer/export.h"
-#include "trainer/protobuf_wire.h"
+#include "core/build_info.h"
+#include "trainer/sharing/export.h"
 
 namespace dpt {
 
 namespace {
 
-// Field numbers of onnx/onnx.proto (IR version 8), the only messages written here.
-// clang-format off
-enum : int {  // one line per message
-  kModelIrVersion = 1, kModelProducerName = 2, kModelProducerVersion = 3, kModelDocString = 6,
-  kModelGraph = 7, kModelOpsetImport = 8, kModelMetadataProps = 14,
-  kOpsetDomain = 1, kOpsetVersion = 2,
-  kGraphNode = 1, kGraphName = 2, kGraphInitializer = 5, kGraphInput = 11, kGraphOutput = 12,
-  kNodeInput = 1, kNodeOutput = 2, kNodeName = 3, kNodeOpType = 4, kNodeAttribute = 5,
-  kAttrName = 1, kAttrF = 2, kAttrI = 3, kAttrInts = 8, kAttrType = 20,
-  kTensorDims = 1, kTensorDataType = 2, kTensorName = 8, kTensorRawData = 9,
-  kValueName = 1, kValueType = 2, kTypeTensor = 1, kTensorElemType = 1, kTensorShape = 2,
-  kShapeDim = 1, kDimValue = 1, kDimParam = 2,
-};
-// clang-format on
-enum : int64_t { kFloat = 1, kAttrTypeFloat = 1, kAttrTypeInt = 2, kAttrTypeInts = 7 };
 constexpr int64_t kIrVersion = 8, kOpset = 17;
 
 struct Attr {
   std::string name;
-  int64_t type;
+  onnx::AttributeProto::AttributeType type;
   std::vector<int64_t> ints;  // INT: ints[0]
   float f = 0;
 };
-Attr ints(const std::string& n, std::vector<int64_t> v) { return {n, kAttrTypeInts, std::move(v)}; }
-Attr one(const std::string& n, int64_t v) { return {n, kAttrTypeInt, {v}}; }
-Attr real(const std::string& n, float v) { return {n, kAttrTypeFloat, {}, v}; }
+Attr ints(const std::string& n, std::vector<int64_t> v) {
+  return {n, onnx::AttributeProto::INTS, std::move(v)};
+}
+Attr one(const std::string& n, int64_t v) { return {n, onnx::AttributeProto::INT, {v}}; }
+Attr real(const std::string& n, float v) { return {n, onnx::AttributeProto::FLOAT, {}, v}; }
 
-// Accumulates nodes and initializers; names tensors t0, t1, ... in graph order.
+// Adds nodes and initializers to an onnx::GraphProto; names tensors t0, t1, ... in graph order.
 class GraphBuilder {
  public:
+  explicit GraphBuilder(onnx::GraphProto* graph) : graph_(graph) {}
   std::string node(const std::string& op, const std::vector<std::string>& inputs,
                    const std::vector<Attr>& attrs, const std::string& name) {
     const std::string out = "t" + std::to_string(next_++);
-    ProtoWriter n;
-    for (const auto& in : inputs) n.bytes(kNodeInput, in);
-    n.bytes(kNodeOutput, out);
-    n.bytes(kNodeName, name);
-    n.bytes(kNodeOpType, op);
+    onnx::NodeProto* n = graph_->add_node();
+    for (const auto& in : inputs) n->add_input(in);
+    n->add_output(out);
+    n->set_name(name);
+    n->set_op_type(op);
     for (const Attr& a : attrs) {
-      ProtoWriter w;
-      w.bytes(kAttrName, a.name);
-      w.int64(kAttrType, a.type);
-      if (a.type == kAttrTypeFloat) w.fixed32(kAttrF, a.f);
-      if (a.type == kAttrTypeInt) w.int64(kAttrI, a.ints.at(0));
-      if (a.type == kAttrTypeInts)
-        for (int64_t v : a.ints) w.int64(kAttrInts, v);
-      n.message(kNodeAttribute, w);
+      onnx::AttributeProto* w = n->add_attribute();
+      w->set_name(a.name);
+      w->set_type(a.type);
+      if (a.type == onnx::AttributeProto::FLOAT) w->set_f(a.f);
+      if (a.type == onnx::AttributeProto::INT) w->set_i(a.ints.at(0));
+      if (a.type == onnx::AttributeProto::INTS)
+        for (int64_t v : a.ints) w->add_ints(v);
     }
-    graph_.message(kGraphNode, n);
     return out;
   }
   std::string initializer(const std::string& name, const std::vector<int64_t>& dims,
                           const std::vector<float>& values) {
-    ProtoWriter t;
-    for (int64_t d : dims) t.int64(kTensorDims, d);
-    t.int64(kTensorDataType, kFloat);
-    t.bytes(kTensorName, name);
-    t.bytes(kTensorRawData, values.data(), values.size() * sizeof(float));  // little-endian
-    graph_.message(kGraphInitializer, t);
+    onnx::TensorProto* t = graph_->add_initializer();
+    for (int64_t d : dims) t->add_dims(d);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->set_name(name);
+    t->set_raw_data(values.data(), values.size() * sizeof(float));  // little-endian, as ONNX's
     return name;
   }
-  // A float tensor (batch "N", dims...) as a graph input or output.
-  void value(int field, const std::string& name, const Shape& dims) {
-    ProtoWriter shape, dim;
-    dim.bytes(kDimParam, "N");
-    shape.message(kShapeDim, dim);
-    for (int64_t d : dims) {
-      ProtoWriter di;
-      di.int64(kDimValue, d);
-      shape.message(kShapeDim, di);
-    }
-    ProtoWriter tensor, type, v;
-    tensor.int64(kTensorElemType, kFloat);
-    tensor.message(kTensorShape, shape);
-    type.message(kTypeTensor, tensor);
-    v.bytes(kValueName, name);
-    v.message(kValueType, type);
-    graph_.message(field, v);
+  // A float tensor (batch "N", dims...) for a graph input or output.
+  static void value(onnx::ValueInfoProto* v, const std::string& name, const Shape& dims) {
+    v->set_name(name);
+    onnx::TypeProto::Tensor* tensor = v->mutable_type()->mutable_tensor_type();
+    tensor->set_elem_type(onnx::TensorProto::FLOAT);
+    onnx::TensorShapeProto* shape = tensor->mutable_shape();
+    shape->add_dim()->set_dim_param("N");
+    for (int64_t d : dims) shape->add_dim()->set_dim_value(d);
   }
-  ProtoWriter& graph() { return graph_; }
 
  private:
-  ProtoWriter graph_;
+  onnx::GraphProto* graph_;
   int next_ = 0;
 };
 
@@ -227,42 +206,57 @@ std::string add_layer(GraphBuilder& g, const Model& model, size_t i, std::string
   DPT_FAIL(layer.label() << " has no ONNX export; docs/SHARING.md lists the layers that do");
 }
 
+// ONNX's own checks before anything is written: the checker (schemas, types, topology) and
+// shape inference, whose logits shape must be the model's. A failure is dptrain's bug.
+void validate(onnx::ModelProto& m, const Model& model, const std::string& path) {
+  try {
+    onnx::checker::check_model(m);
+    onnx::shape_inference::InferShapes(m);
+  } catch (const std::exception& e) {
+    DPT_FAIL("the ONNX export of '" << model.name() << "' for '" << path << "' fails ONNX's "
+             "checker: " << e.what() << "; nothing was written. This is a dptrain bug: please "
+             "report it with the config");
+  }
+  const auto& dims = m.graph().output(0).type().tensor_type().shape().dim();
+  DPT_CHECK(dims.size() == 2 && dims[1].dim_value() == model.num_classes(),
+            "the ONNX export of '" << model.name() << "' infers a logits shape other than (N, "
+            << model.num_classes() << "); nothing was written. This is a dptrain bug");
+}
+
 }  // namespace
 
 void export_onnx(const Model& model, const std::string& path,
                  const std::vector<std::pair<std::string, std::string>>& metadata) {
   check_exportable_names(model);
-  GraphBuilder g;
-  g.value(kGraphInput, "input", model.input_shape());
+  onnx::ModelProto m;
+  m.set_ir_version(kIrVersion);
+  onnx::OperatorSetIdProto* opset = m.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(kOpset);
+  m.set_producer_name("dptrain");
+  m.set_producer_version(DPT_VERSION);
+  m.set_doc_string("input: float32 (N, H, W, C) pixels / 255; output: logits (N, classes)");
+  onnx::GraphProto* graph = m.mutable_graph();
+  graph->set_name(model.name());
+  GraphBuilder g(graph);
+  GraphBuilder::value(graph->add_input(), "input", model.input_shape());
   std::string x = "input";
   if (model.input_shape().size() == 3)  // NHWC as Keras takes it; ONNX's Conv and pools want NCHW
     x = g.node("Transpose", {x}, {ints("perm", {0, 3, 1, 2})}, "input/to_nchw");
   for (size_t i = 0; i < model.layers().size(); ++i) x = add_layer(g, model, i, x);
-  ProtoWriter out;
-  out.bytes(kNodeInput, x);
-  out.bytes(kNodeOutput, "logits");
-  out.bytes(kNodeName, "logits");
-  out.bytes(kNodeOpType, "Identity");
-  g.graph().message(kGraphNode, out);
-  g.value(kGraphOutput, "logits", model.output_shape());
-  g.graph().bytes(kGraphName, model.name());
-
-  ProtoWriter m, opset;
-  m.int64(kModelIrVersion, kIrVersion);
-  opset.bytes(kOpsetDomain, "");
-  opset.int64(kOpsetVersion, kOpset);
-  m.message(kModelOpsetImport, opset);
-  m.bytes(kModelProducerName, "dptrain");
-  m.bytes(kModelProducerVersion, DPT_VERSION);
-  m.bytes(kModelDocString, "input: float32 (N, H, W, C) pixels / 255; output: logits (N, classes)");
-  m.message(kModelGraph, g.graph());
+  onnx::NodeProto* out = graph->add_node();
+  out->add_input(x);
+  out->add_output("logits");
+  out->set_name("logits");
+  out->set_op_type("Identity");
+  GraphBuilder::value(graph->add_output(), "logits", model.output_shape());
   for (const auto& [key, value] : metadata) {
-    ProtoWriter kv;
-    kv.bytes(1, key);
-    kv.bytes(2, value);
-    m.message(kModelMetadataProps, kv);
+    onnx::StringStringEntryProto* kv = m.add_metadata_props();
+    kv->set_key(key);
+    kv->set_value(value);
   }
-  write_file_atomically(path, m.bytes());
+  validate(m, model, path);
+  write_file_atomically(path, m.SerializeAsString());
 }
 
 }  // namespace dpt

@@ -1,8 +1,7 @@
 // verify: every object of each file read once (HDF5 checks the checksums), then the same
 // checks training and eval make: structure, finiteness, label range.
-#include "trainer/verify_command.h"
-
 #include <cstdio>
+#include <memory>
 
 #include "comm/agree.h"
 #include "data/hdf5_util.h"
@@ -10,10 +9,11 @@
 #include "core/exit_codes.h"
 #include "models/model.h"
 #include "trainer/checkpoint.h"
+#include "trainer/cli/commands.h"
 #include "trainer/config.h"
-#include "trainer/optimizers.h"
+#include "trainer/optim/optimizers.h"
 
-namespace dpt {
+namespace dpt::cli {
 
 namespace {
 
@@ -46,7 +46,10 @@ std::string verify_one(const std::string& path, std::string* warning) {
 
 }  // namespace
 
-int run_verify(const std::vector<std::string>& files) {
+// Prints one line per file ("ok: ..." or the error naming the first bad dataset); returns 0
+// if every file is good, kExitError otherwise.
+int run_verify(const std::vector<std::string>& files, Communicator& comm) {
+  DPT_CHECK(comm.size() == 1, "run dptrain verify as one process, not under mpirun");
   int bad = 0;
   for (const auto& path : files) {
     std::string warning;
@@ -65,4 +68,14 @@ int run_verify(const std::vector<std::string>& files) {
   return bad > 0 ? kExitError : kExitOk;
 }
 
-}  // namespace dpt
+void add_verify_command(CLI::App& app, Action& action) {
+  auto files = std::make_shared<std::vector<std::string>>();
+  auto* cmd = app.add_subcommand(
+      "verify", "check checkpoints and data shards (checksums, structure) without training");
+  cmd->add_option("files", *files, "checkpoint (ckpt-*.h5) and shard files")->required();
+  cmd->callback([files, &action] {
+    action = [files](Communicator& c) { return run_verify(*files, c); };
+  });
+}
+
+}  // namespace dpt::cli

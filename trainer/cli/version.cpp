@@ -1,5 +1,5 @@
 // Version report: compile-time dptrain version, run-time library versions, CPU model and ISA.
-#include "trainer/version.h"
+#include "trainer/cli/commands.h"
 
 #include <hdf5.h>
 #include <mpi.h>
@@ -10,9 +10,9 @@
 #include "core/error.h"
 #include "core/device_memory.h"
 #include "models/kernels/precision_support.h"
-#include "trainer/build_info.h"
+#include "core/build_info.h"
 
-namespace dpt {
+namespace dpt::cli {
 
 namespace {
 // A bad DPT_MAX_POOL is refused by train; --version shows it instead of failing.
@@ -48,4 +48,4 @@ std::string version_report() {
   return out;
 }
 
-}  // namespace dpt
+}  // namespace dpt::cli

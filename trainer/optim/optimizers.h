@@ -6,9 +6,21 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "trainer/config.h"
 
 namespace dpt {
+
+enum class OptimizerKind { kSgd, kAdam, kAdamW };
+const char* optimizer_name(OptimizerKind k);  // "sgd", "adam", "adamw": the config's names
+
+// train.optimizer (parsed in trainer/config.cpp).
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::kAdam;
+  double lr = 1e-3, momentum = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+  bool decay_bias_and_norm = true;  // false: no weight decay on biases and BatchNorm gamma/beta
+  double norm_lr_scale = 1.0;       // sgd: BatchNorm gamma/beta learn at this times lr
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;  // Keras' defaults
+};
 
 class Optimizer {
  public:
@@ -33,16 +45,14 @@ class Optimizer {
   };
   void set_ranges(std::vector<Range> ranges) { ranges_ = std::move(ranges); }
   void set_iterations(int64_t t) { iterations_ = t; }
-  // Lookahead's slow weights (Note [lookahead]): optimizer state "lookahead", so checkpoints
-  // keep them. Call before reading a checkpoint.
-  void enable_lookahead() { slow_ = add_state("lookahead"); }
-  // One sync of Note [lookahead] at rho; false when lookahead is off.
-  bool lookahead_sync(float* w, float rho);
+  // A named state buffer of n zeroed floats on the optimizer's device, kept in checkpoints
+  // with the rule's own (Lookahead's slow weights are one: trainer/optim/lookahead.h).
+  float* add_state(const std::string& name);
+  int64_t size() const { return n_; }
+  bool on_device() const { return device_ == Device::kCuda; }
 
  protected:
   Optimizer(int64_t n, Device device) : n_(n), device_(device) {}
-  float* add_state(const std::string& name);  // zeroed, n floats on the device
-  bool on_device() const { return device_ == Device::kCuda; }
   // Runs update(begin, end, decayed, lr_scale) over [0, n_) in pieces, as ranges_ says.
   template <typename F>
   void for_each_segment(F update) const {
@@ -57,7 +67,6 @@ class Optimizer {
   int64_t n_;
   int64_t iterations_ = 0;
   std::vector<Range> ranges_;
-  float* slow_ = nullptr;
 
  private:
   Device device_;
@@ -71,7 +80,7 @@ class Model;
 // when neither applies (one update over the whole buffer).
 std::vector<Optimizer::Range> optimizer_ranges(const Model& model, const OptimizerConfig& cfg);
 
-// sgd, adam or adamw by cfg.kind (any other name is an error), state on `device`.
+// sgd, adam or adamw by cfg.kind, state on `device`.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t num_weights,
                                           Device device = Device::kCpu);
 

@@ -1,4 +1,4 @@
-// Small helpers shared by tests: temporary directories, files, running the dptrain binary.
+// The helpers every test binary shares: temporary directories, files, running the dptrain binary.
 #pragma once
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -6,8 +6,10 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace dpt::testing {
@@ -42,7 +44,28 @@ inline void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
-inline std::string datasets() { return DPT_DATASETS; }
+// A whole file as bytes; "" when it cannot be read.
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The environment of tests that start dptrain under mpirun as root, one thread per rank.
+inline const std::string kMpiEnv =
+    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ";
+
+// Note [test locations]: where the tests find the datasets, the dptrain binary, the sources
+// (configs, scripts) and the Python venv: the environment variables DPT_DATASETS, DPT_BINARY,
+// DPT_SOURCE_DIR and DPT_PYENV when set (the GPU bundle sets them on a machine that has none of
+// this machine's paths), else what CMake saw at build time.
+inline std::string location(const char* variable, const char* built_in) {
+  const char* v = std::getenv(variable);
+  return v && *v ? v : built_in;
+}
+inline std::string datasets() { return location("DPT_DATASETS", DPT_DATASETS); }
+inline std::string source_dir() { return location("DPT_SOURCE_DIR", DPT_SOURCE_DIR); }
 
 struct RunResult {
   int exit_code;
@@ -60,7 +83,7 @@ inline RunResult run(const std::string& cmd) {
   return r;
 }
 
-inline std::string dptrain() { return DPT_BINARY; }
+inline std::string dptrain() { return location("DPT_BINARY", DPT_BINARY); }
 
 // Starts `sh -c cmd` in the background; the caller waits for (or kills) it by this PID.
 inline pid_t spawn_shell(const std::string& cmd) {

@@ -1,5 +1,5 @@
 // SGD and Adam/AdamW: state, bias correction and the choice of kernel by device.
-#include "trainer/optimizers.h"
+#include "trainer/optim/optimizers.h"
 
 #include <cmath>
 
@@ -33,16 +33,6 @@ void Optimizer::upload() {
   for (size_t i = 0; i < names_.size(); ++i)
     copy_memory(device_state_[i].data(), true, host_state_[i].data(), false,
                 size_t(n_) * sizeof(float));
-}
-
-bool Optimizer::lookahead_sync(float* w, float rho) {
-  if (!slow_) return false;
-  if (on_device()) {
-    lookahead_sync_cuda(w, slow_, n_, rho);
-  } else {
-    lookahead_sync_cpu(w, slow_, n_, rho);
-  }
-  return true;
 }
 
 namespace {
@@ -137,11 +127,22 @@ std::vector<Optimizer::Range> optimizer_ranges(const Model& model, const Optimiz
   return out;
 }
 
+const char* optimizer_name(OptimizerKind k) {
+  switch (k) {
+    case OptimizerKind::kSgd: return "sgd";
+    case OptimizerKind::kAdam: return "adam";
+    case OptimizerKind::kAdamW: return "adamw";
+  }
+  return "?";
+}
+
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t n, Device device) {
-  if (cfg.kind == "sgd") return std::make_unique<Sgd>(cfg, n, device);
-  if (cfg.kind == "adam") return std::make_unique<Adam>(cfg, n, device, false);
-  if (cfg.kind == "adamw") return std::make_unique<Adam>(cfg, n, device, true);
-  DPT_FAIL("unknown optimizer '" << cfg.kind << "'; expected sgd, adam or adamw");
+  switch (cfg.kind) {
+    case OptimizerKind::kSgd: return std::make_unique<Sgd>(cfg, n, device);
+    case OptimizerKind::kAdam: return std::make_unique<Adam>(cfg, n, device, false);
+    case OptimizerKind::kAdamW: return std::make_unique<Adam>(cfg, n, device, true);
+  }
+  DPT_FAIL("unknown optimizer kind " << int(cfg.kind));
 }
 
 }  // namespace dpt

@@ -1,5 +1,5 @@
 // TensorBoard event files: TFRecord framing with masked CRC32C, Event/Summary protobufs, resume.
-#include "trainer/tensorboard.h"
+#include "trainer/sharing/tensorboard.h"
 
 #include <unistd.h>
 
@@ -12,11 +12,13 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "trainer/protobuf_wire.h"
+#include "trainer/sharing/tensorboard_event.pb.h"
 
 namespace dpt {
 
 namespace {
+
+namespace tb = dptrain::tensorboard;
 
 // CRC32C (Castagnoli), as TFRecord uses; Debian 12 packages no libcrc32c, and a table is
 // 10 lines. Event files are a few KB per epoch, so speed does not matter.
@@ -53,88 +55,43 @@ double wall_time() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-// Event{wall_time = 1, step = 2, file_version = 3, summary = 5}; Summary{value = 1};
-// Summary.Value{tag = 1, simple_value = 2, tensor = 8, metadata = 9} (tensorflow/core/util/
-// event.proto and framework/summary.proto).
-std::string event(int64_t step, const ProtoWriter& value) {
-  ProtoWriter summary, e;
-  summary.message(1, value);
-  e.fixed64(1, wall_time());
-  e.int64(2, step);
-  e.message(5, summary);
-  return e.bytes();
+// Note [event protos]: the records are Event messages of trainer/sharing/tensorboard_event.proto
+// (TensorFlow's field numbers), encoded and decoded by protobuf's generated classes.
+tb::Event event_at(int64_t step) {
+  tb::Event e;
+  e.set_wall_time(wall_time());
+  e.set_step(step);
+  return e;
 }
 
 std::string scalar_event(const std::string& tag, double v, int64_t step) {
-  ProtoWriter value;
-  value.bytes(1, tag);
-  value.fixed32(2, float(v));
-  return event(step, value);
+  tb::Event e = event_at(step);
+  tb::Summary::Value* value = e.mutable_summary()->add_value();
+  value->set_tag(tag);
+  value->set_simple_value(float(v));
+  return e.SerializeAsString();
 }
 
-// The text plugin's summary: a scalar DT_STRING tensor (TensorProto{dtype = 1: DT_STRING = 7,
-// tensor_shape = 2: scalar, string_val = 8}), SummaryMetadata{plugin_data = 1: {plugin_name = 1:
-// "text", content = 2: TextPluginData{version 0}, i.e. empty}}.
+// The text plugin's summary: a scalar DT_STRING tensor with plugin_name "text" (version 0: no
+// content).
 std::string text_event(const std::string& tag, const std::string& text, int64_t step) {
-  ProtoWriter tensor, shape, plugin, metadata, value;
-  tensor.int64(1, 7);
-  tensor.message(2, shape);
-  tensor.bytes(8, text);
-  plugin.bytes(1, "text");
-  metadata.message(1, plugin);
-  value.bytes(1, tag);
-  value.message(8, tensor);
-  value.message(9, metadata);
-  return event(step, value);
+  tb::Event e = event_at(step);
+  tb::Summary::Value* value = e.mutable_summary()->add_value();
+  value->set_tag(tag);
+  tb::TensorProto* tensor = value->mutable_tensor();
+  tensor->set_dtype(tb::DT_STRING);
+  tensor->mutable_tensor_shape();  // present and empty: a scalar
+  tensor->add_string_val(text);
+  value->mutable_metadata()->mutable_plugin_data()->set_plugin_name("text");
+  return e.SerializeAsString();
 }
 
-// Reads back what event() wrote: a varint/length-delimited field walk, enough for the step
-// and the tag of an Event's one value.
-struct Field {
-  int number = 0, type = 0;
-  uint64_t value = 0;
-  std::string bytes;
-};
-
-bool next_field(const std::string& s, size_t& pos, Field& f) {
-  auto varint = [&](uint64_t& v) {
-    v = 0;
-    for (int shift = 0; pos < s.size() && shift < 64; shift += 7) {
-      const auto b = uint8_t(s[pos++]);
-      v |= uint64_t(b & 0x7f) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  };
-  uint64_t key = 0;
-  if (pos >= s.size() || !varint(key)) return false;
-  f.number = int(key >> 3);
-  f.type = int(key & 7);
-  if (f.type == 0) return varint(f.value);
-  const size_t n = f.type == 1 ? 8 : f.type == 5 ? 4 : 0;
-  if (f.type == 2 && !varint(f.value)) return false;
-  const size_t len = f.type == 2 ? size_t(f.value) : n;
-  if ((f.type != 1 && f.type != 2 && f.type != 5) || len > s.size() - pos) return false;
-  f.bytes = s.substr(pos, len);
-  pos += len;
-  return true;
-}
-
-// (step, tag) of an Event; tag "" for events without a summary (the file_version event).
-std::pair<int64_t, std::string> step_and_tag(const std::string& ev) {
-  int64_t step = 0;
-  std::string tag;
-  Field f;
-  for (size_t pos = 0; next_field(ev, pos, f);) {
-    if (f.number == 2 && f.type == 0) step = int64_t(f.value);
-    if (f.number != 5 || f.type != 2) continue;
-    Field v, t;
-    for (size_t p = 0; next_field(f.bytes, p, v);)
-      if (v.number == 1 && v.type == 2)
-        for (size_t q = 0; next_field(v.bytes, q, t);)
-          if (t.number == 1 && t.type == 2) tag = t.bytes;
-  }
-  return {step, tag};
+// (step, tag) of an Event; tag "" for events without a summary (the file_version event), and
+// (-1, "") for bytes that are no Event.
+std::pair<int64_t, std::string> step_and_tag(const std::string& bytes) {
+  tb::Event e;
+  if (!e.ParseFromString(bytes)) return {-1, ""};
+  return {e.step(), e.has_summary() && e.summary().value_size() > 0 ? e.summary().value(0).tag() : ""};
 }
 
 // Note [events after a resume] (tensorboard.h): rewrites each earlier file of dir without the
@@ -182,10 +139,10 @@ class TensorBoardWriter::EventFile {
     out_.open(path_, std::ios::binary | std::ios::trunc);
     DPT_CHECK(out_, "cannot create the TensorBoard event file '" << path_ << "'"
                                                                  << write_failure_hint(path_));
-    ProtoWriter e;
-    e.fixed64(1, wall_time());
-    e.bytes(3, "brain.Event:2");
-    write({e.bytes()});
+    tb::Event e;
+    e.set_wall_time(wall_time());
+    e.set_file_version("brain.Event:2");
+    write({e.SerializeAsString()});
   }
   void write(const std::vector<std::string>& events) {
     std::string bytes;
@@ -230,7 +187,7 @@ void TensorBoardWriter::write_interval(const MetricsRow& r) {
 }
 
 void TensorBoardWriter::write_epoch(const MetricsRow& r) {
-  const int64_t epoch = std::stoll(r.epoch);
+  const int64_t epoch = r.epoch;
   if (epoch <= keep_epoch_) return;
   train_->write({scalar_event("epoch_loss", r.loss, epoch),
                  scalar_event("epoch_accuracy", r.accuracy, epoch),
@@ -241,9 +198,9 @@ void TensorBoardWriter::write_epoch(const MetricsRow& r) {
                       scalar_event("epoch_accuracy", r.val_accuracy, epoch)});
 }
 
-void TensorBoardWriter::write_test(const EvalResult& test, int64_t epochs_done) {
-  train_->write({scalar_event("test_accuracy", test.accuracy, epochs_done),
-                 scalar_event("test_loss", test.loss, epochs_done)});
+void TensorBoardWriter::write_test(double accuracy, double loss, int64_t epochs_done) {
+  train_->write({scalar_event("test_accuracy", accuracy, epochs_done),
+                 scalar_event("test_loss", loss, epochs_done)});
 }
 
 }  // namespace dpt

@@ -4,8 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "trainer/evaluator.h"
-#include "trainer/run_files.h"
+#include "trainer/sharing/metrics_row.h"
 
 namespace dpt {
 
@@ -29,7 +28,7 @@ class TensorBoardWriter {
   ~TensorBoardWriter();
   void write_interval(const MetricsRow& row);  // a metrics.csv interval row
   void write_epoch(const MetricsRow& row);     // a metrics.csv epoch row (row.epoch: 1-based)
-  void write_test(const EvalResult& test, int64_t epochs_done);
+  void write_test(double accuracy, double loss, int64_t epochs_done);
 
   class EventFile;  // one events.out.tfevents.* file: tensorboard.cpp
 

@@ -1,23 +1,30 @@
 // `dptrain plot`: finds the run's checkpoint, evaluates it, and runs scripts/plot_run.py.
-#include "trainer/plot_command.h"
-
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <memory>
 #include <vector>
 
 #include "core/error.h"
 #include "core/files.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
-#include "trainer/eval_command.h"
+#include "trainer/cli/commands.h"
 
-namespace dpt {
+namespace dpt::cli {
 
 namespace {
+
+struct PlotOptions {
+  std::string run_dir;
+  std::string checkpoint;                   // "": the newest good checkpoint of the run
+  std::string data;                         // "": the checkpoint config's test file
+  std::string out_dir;                      // "": <run_dir>/plots
+  std::string python = "/usr/bin/python3";  // Debian's, where python3-matplotlib installs
+};
 
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
@@ -81,8 +88,9 @@ int run_child(const std::vector<std::string>& args) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-}  // namespace
-
+// Writes curves.png from metrics.csv; with a checkpoint, evaluates it (as dptrain eval, with
+// probabilities, into <out>/predictions.csv) and writes confusion.png and misclassified.png,
+// by running scripts/plot_run.py. Returns the exit code.
 int run_plot(const PlotOptions& o, Communicator& comm) {
   DPT_CHECK(comm.size() == 1, "run dptrain plot as one process, not under mpirun");
   const std::string metrics = o.run_dir + "/metrics.csv";
@@ -115,4 +123,18 @@ int run_plot(const PlotOptions& o, Communicator& comm) {
   return 0;
 }
 
-}  // namespace dpt
+}  // namespace
+
+void add_plot_command(CLI::App& app, Action& action) {
+  auto o = std::make_shared<PlotOptions>();
+  auto* cmd = app.add_subcommand(
+      "plot", "curves.png, confusion.png and misclassified.png of a run (needs python3-matplotlib)");
+  cmd->add_option("run_dir", o->run_dir, "a run directory (holds metrics.csv)")->required();
+  cmd->add_option("--checkpoint", o->checkpoint, "evaluate this checkpoint (default: the run's newest)");
+  cmd->add_option("--data", o->data, "HDF5 file to evaluate on (default: the config's test file)");
+  cmd->add_option("--out", o->out_dir, "folder for the PNG files (default: RUN_DIR/plots)");
+  cmd->add_option("--python", o->python, "Python with matplotlib (default: /usr/bin/python3)");
+  cmd->callback([o, &action] { action = [o](Communicator& c) { return run_plot(*o, c); }; });
+}
+
+}  // namespace dpt::cli

@@ -1,4 +1,4 @@
-// Export of a trained model to Keras 3 (.keras) and ONNX, and the `dptrain export` command.
+// Export of a trained model to Keras 3 (.keras) and ONNX (the command: trainer/cli/export_command.cpp).
 #pragma once
 #include <string>
 #include <utility>
@@ -21,10 +21,6 @@ void export_keras(const Model& model, const std::string& path);
 // metadata: (key, value) pairs stored as the model's metadata_props.
 void export_onnx(const Model& model, const std::string& path,
                  const std::vector<std::pair<std::string, std::string>>& metadata);
-
-// `dptrain export CKPT [--keras OUT.keras] [--onnx OUT.onnx]`: one process, no MPI needed.
-int run_export(const std::string& checkpoint, const std::string& keras_path,
-               const std::string& onnx_path);
 
 // The parameters of model.layers()[layer], in the layer's order (kernel, bias; gamma, beta,
 // moving_mean, moving_variance), which is Keras' variable order too.
