@@ -100,12 +100,18 @@ int cpu_baseline_message(const char* cpu, unsigned present, unsigned required,
     if (size > 0) buf[0] = '\0';
     return 0;
   }
+  // The level this CPU does reach: what a rebuild for it should ask for.
+  const char* fits = "x86-64";
+  static const char* const kLevels[] = {"x86-64-v2", "x86-64-v3", "x86-64-v4"};
+  for (const char* level : kLevels) {
+    const unsigned need = cpu_features_required(level);
+    if ((present & need) == need) fits = level;
+  }
   snprintf(buf, size,
            "dptrain: error: this CPU (%s) lacks %s, which this dptrain needs: it was built for "
-           "%s (the Release build's -march; AVX2 and FMA came with Intel Haswell and AMD Zen). "
-           "Run it on a newer CPU, or rebuild for this one with "
-           "'bash scripts/build.sh -DDPT_MARCH=x86-64-v2' (slower).\n",
-           cpu, missing, march);
+           "%s (the Release build's -march). Run it on a CPU that has them, or rebuild for this "
+           "one with 'bash scripts/build.sh -DDPT_MARCH=%s'.\n",
+           cpu, missing, march, fits);
   return count;
 }
 
