@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
     for (int i = 0; i < repeats; ++i) {
       pos.global_step = i + 1;
       std::string path;
-      w.push_back(seconds_of([&] { path = dpt::write_checkpoint(dir, model, *opt, pos, cfg.resolved, 1); }));
+      w.push_back(seconds_of(
+          [&] { path = dpt::write_checkpoint(dir, model, *opt, pos, cfg.resolved, 1); }));
       r.push_back(seconds_of([&] { dpt::read_checkpoint(path, model, opt.get()); }));
     }
     write[with] = median(w);
@@ -82,8 +83,8 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove_all(tmp);
 
-  std::printf("CPU: %s; medians of %d runs; files on %s\n\n", dpt::cpu_description().c_str(), repeats,
-              std::filesystem::temp_directory_path().c_str());
+  std::printf("CPU: %s; medians of %d runs; files on %s\n\n", dpt::cpu_description().c_str(),
+              repeats, std::filesystem::temp_directory_path().c_str());
   std::printf("| operation | without checksums | with Fletcher32 | cost |\n|---|---|---|---|\n");
   const char* names[] = {"write a cifar10_cnn checkpoint (Adam, 6.6 MB, fsync)",
                          "read it back (resume)",

@@ -55,18 +55,25 @@ int main(int argc, char** argv) {
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 200;
   // The zoo's max pools at each config's per-rank batch on 2 ranks.
   const Shape4 shapes[] = {
-      {"mnist_convnet pool 1", 64, 26, 26, 32, true}, {"mnist_convnet pool 2", 64, 11, 11, 64, true},
-      {"mnist_cnn", 64, 28, 28, 64, false},           {"mnist_fast pool 1", 32, 26, 26, 16, false},
-      {"cifar10_cnn block 1", 32, 32, 32, 32, false}, {"cifar10_fast block 1", 512, 31, 31, 64, false},
+      {"mnist_convnet pool 1", 64, 26, 26, 32, true},
+      {"mnist_convnet pool 2", 64, 11, 11, 64, true},
+      {"mnist_cnn", 64, 28, 28, 64, false},
+      {"mnist_fast pool 1", 32, 26, 26, 16, false},
+      {"cifar10_cnn block 1", 32, 32, 32, 32, false},
+      {"cifar10_fast block 1", 512, 31, 31, 64, false},
   };
   std::printf("CPU: %s; oneDNN dispatches to %s; %d thread(s); median of %d\n\n",
-              dpt::cpu_description().c_str(), dpt::cpu_isa_name().c_str(), omp_get_max_threads(), repeats);
-  std::printf("| pool (N x H x W x C) | oneDNN ms | dptrain kernel ms | oneDNN / dptrain |\n|---|---|---|---|\n");
+              dpt::cpu_description().c_str(), dpt::cpu_isa_name().c_str(), omp_get_max_threads(),
+              repeats);
+  std::printf(
+      "| pool (N x H x W x C) | oneDNN ms | dptrain kernel ms | oneDNN / dptrain "
+      "|\n|---|---|---|---|\n");
   for (const Shape4& s : shapes) {
     const double a = time_pool(s, dpt::cpu::MaxPoolKernel::kOneDnn, repeats);
     const double b = time_pool(s, dpt::cpu::MaxPoolKernel::kOwn, repeats);
     std::printf("| %s (%lldx%lldx%lldx%lld%s) | %.3f | %.3f | %.2fx |\n", s.where, (long long)s.n,
-                (long long)s.h, (long long)s.w, (long long)s.c, s.relu ? ", relu" : "", a, b, a / b);
+                (long long)s.h, (long long)s.w, (long long)s.c, s.relu ? ", relu" : "", a, b,
+                a / b);
   }
   return 0;
 }

@@ -53,7 +53,7 @@ void agree(Communicator& comm, const std::function<void()>& phase) {
   if (failed == 0) return;
 
   // Every rank learns every rank's (code, message): W small broadcasts, on the error path only.
-  std::map<std::string, std::vector<int>> by_message;  // distinct message -> ranks
+  std::map<std::string, std::vector<int>> by_message;   // distinct message -> ranks
   std::vector<std::pair<int, std::string>> first_seen;  // (first rank, message), in rank order
   int agreed_code = 0;
   std::string first_message;

@@ -21,7 +21,9 @@ namespace dpt {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 constexpr int kPingTag = 7301, kPongTag = 7302;
 
@@ -75,7 +77,8 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv) {
     return fallback;
   };
   local_rank_ = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}, 0);
-  local_size_ = env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"}, 1);
+  local_size_ =
+      env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"}, 1);
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -97,7 +100,7 @@ void MpiCommunicator::answer_pings() {
     int arrived = 0;
     MPI_Status st;
     if (MPI_Test(&ping_req_, &arrived, &st) != MPI_SUCCESS || !arrived) return;
-    const int64_t reply[3] = {ping_in_[0], seq_, rank_};  // episode, my position, me
+    const int64_t reply[3] = {ping_in_[0], seq_, rank_};              // episode, my position, me
     MPI_Send(reply, 3, MPI_INT64_T, st.MPI_SOURCE, kPongTag, side_);  // tiny: sent eagerly
     MPI_Irecv(ping_in_, 3, MPI_INT64_T, MPI_ANY_SOURCE, kPingTag, side_, &ping_req_);
   }
@@ -163,8 +166,10 @@ void MpiCommunicator::report_stall(const char* what, double waited) {
   int reporter = rank_;
   for (int r = 0; r < size_; ++r) {
     const int64_t p = position[size_t(r)];
-    if (p < 0) silent += (silent.empty() ? "" : ",") + std::to_string(r);
-    else if (p < seq_) behind += (behind.empty() ? "" : ",") + std::to_string(r);
+    if (p < 0)
+      silent += (silent.empty() ? "" : ",") + std::to_string(r);
+    else if (p < seq_)
+      behind += (behind.empty() ? "" : ",") + std::to_string(r);
     else {
       waiting += (waiting.empty() ? "" : ",") + std::to_string(r);
       reporter = std::min(reporter, r);
@@ -174,9 +179,10 @@ void MpiCommunicator::report_stall(const char* what, double waited) {
     // The reporter ends the job; should it be gone too, end it from here.
     std::this_thread::sleep_for(std::chrono::duration<double>(2 * grace));
   }
-  std::string msg = "stalled: the " + std::string(what) + " at " + location() + " did not " +
-                    "complete within train.collective_timeout_s=" + std::to_string(int(timeout_s_)) +
-                    " s (waited " + std::to_string(int(waited + grace)) + " s)";
+  std::string msg =
+      "stalled: the " + std::string(what) + " at " + location() + " did not " +
+      "complete within train.collective_timeout_s=" + std::to_string(int(timeout_s_)) +
+      " s (waited " + std::to_string(int(waited + grace)) + " s)";
   if (!silent.empty())
     msg += "; rank(s) " + silent + " did not answer: stopped, hung in computation, or dead";
   if (!behind.empty()) msg += "; rank(s) " + behind + " answered from an earlier collective";
@@ -191,15 +197,16 @@ void MpiCommunicator::report_stall(const char* what, double waited) {
 std::unique_ptr<Work> MpiCommunicator::allreduce_sum(float* buf, size_t n) {
   auto w = std::make_unique<MpiWork>(this);
   ++seq_;
-  DPT_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
-                               w->request()));
+  DPT_MPI_CHECK(
+      MPI_Iallreduce(MPI_IN_PLACE, buf, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, w->request()));
   return w;
 }
 
 void MpiCommunicator::allreduce_sum_f64(double* buf, size_t n) {
   MPI_Request req;
   ++seq_;
-  DPT_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req));
+  DPT_MPI_CHECK(
+      MPI_Iallreduce(MPI_IN_PLACE, buf, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req));
   wait(&req, "all-reduce of metrics and flags");
 }
 
@@ -231,7 +238,8 @@ std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv) {
   if (step_tasks && !std::getenv("OMPI_COMM_WORLD_SIZE") && std::atoi(step_tasks) != comm->size()) {
     std::fprintf(stderr,
                  "dptrain: error: srun started %s tasks but MPI sees %d rank(s): launch with "
-                 "srun --mpi=pmix (see slurm/README.md)\n", step_tasks, comm->size());
+                 "srun --mpi=pmix (see slurm/README.md)\n",
+                 step_tasks, comm->size());
     comm.reset();
     std::exit(1);
   }

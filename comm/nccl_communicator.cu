@@ -10,12 +10,12 @@
 #include "core/exit_codes.h"
 #include "models/kernels/cuda/cuda_context.h"
 
-#define DPT_NCCL_CHECK(call)                                                                 \
-  do {                                                                                       \
-    const ncclResult_t dpt_n_ = (call);                                                      \
-    if (dpt_n_ != ncclSuccess)                                                               \
-      DPT_FAIL(#call << " failed at " << __FILE__ << ":" << __LINE__ << ": "                 \
-                     << ncclGetErrorString(dpt_n_));                                         \
+#define DPT_NCCL_CHECK(call)                                                 \
+  do {                                                                       \
+    const ncclResult_t dpt_n_ = (call);                                      \
+    if (dpt_n_ != ncclSuccess)                                               \
+      DPT_FAIL(#call << " failed at " << __FILE__ << ":" << __LINE__ << ": " \
+                     << ncclGetErrorString(dpt_n_));                         \
   } while (0)
 
 namespace dpt {
@@ -61,7 +61,8 @@ class NcclWork : public Work {
   // How long the compute stream stood still for this all-reduce, once both events happened.
   double device_wait_seconds() override {
     float ms = 0;
-    if (!reached_ || cudaEventQuery(done_) != cudaSuccess || cudaEventQuery(reached_) != cudaSuccess ||
+    if (!reached_ || cudaEventQuery(done_) != cudaSuccess ||
+        cudaEventQuery(reached_) != cudaSuccess ||
         cudaEventElapsedTime(&ms, reached_, done_) != cudaSuccess)
       return -1;
     return ms > 0 ? ms / 1000.0 : 0.0;
@@ -127,16 +128,22 @@ class NcclCommunicator : public Communicator {
     if (ncclCommGetAsyncError(comm_, &state) == ncclSuccess && state != ncclSuccess &&
         state != ncclInProgress) {
       failed_ = true;
-      DPT_FAIL("NCCL failed while rank " << rank() << " waited for the GPU: "
-               << ncclGetErrorString(state) << " (a peer rank died or the network failed)");
+      DPT_FAIL("NCCL failed while rank " << rank()
+                                         << " waited for the GPU: " << ncclGetErrorString(state)
+                                         << " (a peer rank died or the network failed)");
     }
     const double limit = host_.collective_timeout();
     if (limit > 0 && waited > limit) {
       failed_ = true;
-      DPT_FAIL_CODE(kExitStalled, "stalled: rank " << rank() << " waited " << int(waited)
-                    << " s for the GPU at " << host_.location() << ", longer than "
-                    "train.collective_timeout_s=" << int(limit) << ": a peer rank stopped or "
-                    "an NCCL collective cannot complete. Ending the job (exit code 4)");
+      DPT_FAIL_CODE(kExitStalled,
+                    "stalled: rank "
+                        << rank() << " waited " << int(waited) << " s for the GPU at "
+                        << host_.location()
+                        << ", longer than "
+                           "train.collective_timeout_s="
+                        << int(limit)
+                        << ": a peer rank stopped or "
+                           "an NCCL collective cannot complete. Ending the job (exit code 4)");
     }
   }
 

@@ -19,11 +19,11 @@ struct FeatureName {
   const char* name;
 };
 const FeatureName kNames[] = {
-    {kCpuSse3, "SSE3"},       {kCpuSsse3, "SSSE3"},       {kCpuSse41, "SSE4.1"},
-    {kCpuSse42, "SSE4.2"},    {kCpuPopcnt, "POPCNT"},     {kCpuAvx, "AVX"},
-    {kCpuAvx2, "AVX2"},       {kCpuFma, "FMA"},           {kCpuBmi1, "BMI1"},
-    {kCpuBmi2, "BMI2"},       {kCpuF16c, "F16C"},         {kCpuMovbe, "MOVBE"},
-    {kCpuLzcnt, "LZCNT"},     {kCpuAvx512f, "AVX512F"},   {kCpuAvx512bw, "AVX512BW"},
+    {kCpuSse3, "SSE3"},         {kCpuSsse3, "SSSE3"},       {kCpuSse41, "SSE4.1"},
+    {kCpuSse42, "SSE4.2"},      {kCpuPopcnt, "POPCNT"},     {kCpuAvx, "AVX"},
+    {kCpuAvx2, "AVX2"},         {kCpuFma, "FMA"},           {kCpuBmi1, "BMI1"},
+    {kCpuBmi2, "BMI2"},         {kCpuF16c, "F16C"},         {kCpuMovbe, "MOVBE"},
+    {kCpuLzcnt, "LZCNT"},       {kCpuAvx512f, "AVX512F"},   {kCpuAvx512bw, "AVX512BW"},
     {kCpuAvx512cd, "AVX512CD"}, {kCpuAvx512dq, "AVX512DQ"}, {kCpuAvx512vl, "AVX512VL"},
 };
 
@@ -78,8 +78,8 @@ unsigned cpu_features_present() {
 
 unsigned cpu_features_required(const char* march) {
   const unsigned v2 = kCpuSse3 | kCpuSsse3 | kCpuSse41 | kCpuSse42 | kCpuPopcnt;
-  const unsigned v3 = v2 | kCpuAvx | kCpuAvx2 | kCpuFma | kCpuBmi1 | kCpuBmi2 | kCpuF16c |
-                      kCpuMovbe | kCpuLzcnt;
+  const unsigned v3 =
+      v2 | kCpuAvx | kCpuAvx2 | kCpuFma | kCpuBmi1 | kCpuBmi2 | kCpuF16c | kCpuMovbe | kCpuLzcnt;
   const unsigned v4 = v3 | kCpuAvx512f | kCpuAvx512bw | kCpuAvx512cd | kCpuAvx512dq | kCpuAvx512vl;
   if (strcmp(march, "x86-64-v2") == 0) return v2;
   if (strcmp(march, "x86-64-v3") == 0) return v3;
@@ -87,8 +87,8 @@ unsigned cpu_features_required(const char* march) {
   return 0;  // x86-64 (nothing beyond the baseline), or "native": built for this very CPU
 }
 
-int cpu_baseline_message(const char* cpu, unsigned present, unsigned required,
-                         const char* march, char* buf, size_t size) {
+int cpu_baseline_message(const char* cpu, unsigned present, unsigned required, const char* march,
+                         char* buf, size_t size) {
   char missing[256] = "";
   int count = 0;
   for (const FeatureName& f : kNames) {

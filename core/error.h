@@ -19,31 +19,30 @@ class Error : public std::runtime_error {
 };
 
 // Builds a message from stream pieces: DPT_FAIL("shard " << path << " has " << n).
-#define DPT_FAIL(msg)                         \
-  do {                                        \
-    std::ostringstream dpt_os_;               \
-    dpt_os_ << msg;                           \
-    throw ::dpt::Error(dpt_os_.str());        \
+#define DPT_FAIL(msg)                  \
+  do {                                 \
+    std::ostringstream dpt_os_;        \
+    dpt_os_ << msg;                    \
+    throw ::dpt::Error(dpt_os_.str()); \
   } while (0)
 
 // Like DPT_FAIL, with the process exit code the error should end the job with.
-#define DPT_FAIL_CODE(code, msg)              \
-  do {                                        \
-    std::ostringstream dpt_os_;               \
-    dpt_os_ << msg;                           \
-    throw ::dpt::Error(dpt_os_.str(), code);  \
+#define DPT_FAIL_CODE(code, msg)             \
+  do {                                       \
+    std::ostringstream dpt_os_;              \
+    dpt_os_ << msg;                          \
+    throw ::dpt::Error(dpt_os_.str(), code); \
   } while (0)
 
-#define DPT_CHECK(cond, msg)                  \
-  do {                                        \
-    if (!(cond)) DPT_FAIL(msg);               \
+#define DPT_CHECK(cond, msg)    \
+  do {                          \
+    if (!(cond)) DPT_FAIL(msg); \
   } while (0)
 
 // Internal invariants: a bug in dptrain, not in the user's input.
-#define DPT_ASSERT(cond)                                                            \
-  do {                                                                              \
-    if (!(cond))                                                                    \
-      DPT_FAIL("internal error at " << __FILE__ << ":" << __LINE__ << ": " #cond); \
+#define DPT_ASSERT(cond)                                                                      \
+  do {                                                                                        \
+    if (!(cond)) DPT_FAIL("internal error at " << __FILE__ << ":" << __LINE__ << ": " #cond); \
   } while (0)
 
 }  // namespace dpt

@@ -48,7 +48,8 @@ void make_directories(const std::string& dir) {
 
 std::string write_failure_hint(const std::string& path) {
   struct stat st;
-  const std::string dir = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? path : parent_of(path);
+  const std::string dir =
+      ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? path : parent_of(path);
   struct statvfs fs;
   if (::statvfs(dir.c_str(), &fs) == 0) {
     const unsigned long long free_bytes = (unsigned long long)fs.f_bavail * fs.f_frsize;
@@ -69,8 +70,8 @@ void rename_durably(const std::string& from, const std::string& to) {
 void write_file_atomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  DPT_CHECK(fd >= 0, "cannot write '" << path << "': " << std::strerror(errno)
-                                      << write_failure_hint(path));
+  DPT_CHECK(fd >= 0,
+            "cannot write '" << path << "': " << std::strerror(errno) << write_failure_hint(path));
   size_t done = 0;
   int err = 0;
   while (done < text.size()) {

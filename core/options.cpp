@@ -42,7 +42,8 @@ std::string where(const YAML::Node& node) {
 
 Options::Options(const YAML::Node& node, std::string path) : node_(node), path_(std::move(path)) {
   DPT_CHECK(!node.IsDefined() || node.IsNull() || node.IsMap(),
-            (path_.empty() ? "the config" : path_) << where(node) << " must be a map of key: value");
+            (path_.empty() ? "the config" : path_)
+                << where(node) << " must be a map of key: value");
 }
 
 bool Options::has(const std::string& key) const {
@@ -134,8 +135,9 @@ void Options::finish() const {
   if (!node_.IsMap()) return;
   for (const auto& kv : node_) {
     const std::string k = kv.first.as<std::string>();
-    DPT_CHECK(used_.count(k), "unknown config key " << key_path(k) << where(kv.first)
-                                                    << "; check its spelling against docs/CONFIG.md");
+    DPT_CHECK(used_.count(k), "unknown config key "
+                                  << key_path(k) << where(kv.first)
+                                  << "; check its spelling against docs/CONFIG.md");
   }
 }
 

@@ -1,4 +1,5 @@
-// Options: strict typed access to a YAML map; unknown keys and wrong types are errors with line numbers.
+// Options: strict typed access to a YAML map; unknown keys and wrong types are errors with line
+// numbers.
 #pragma once
 #include <yaml-cpp/yaml.h>
 

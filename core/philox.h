@@ -56,7 +56,11 @@ DPT_HD inline PhiloxKey philox_key(uint64_t seed, uint32_t rank) {
 class PhiloxStream {
  public:
   PhiloxStream(uint64_t seed, uint32_t rank, uint64_t position, uint32_t stream)
-      : k0_(philox_key(seed, rank).k0), k1_(philox_key(seed, rank).k1), pos_lo_(uint32_t(position)), pos_hi_(uint32_t(position >> 32)), stream_(stream) {}
+      : k0_(philox_key(seed, rank).k0),
+        k1_(philox_key(seed, rank).k1),
+        pos_lo_(uint32_t(position)),
+        pos_hi_(uint32_t(position >> 32)),
+        stream_(stream) {}
 
   uint32_t next_u32() {
     if (used_ == 4) {
@@ -70,7 +74,8 @@ class PhiloxStream {
   uint32_t below(uint32_t n) {
     const uint32_t limit = UINT32_MAX - UINT32_MAX % n;
     uint32_t x;
-    do x = next_u32(); while (x >= limit);
+    do x = next_u32();
+    while (x >= limit);
     return x % n;
   }
   // Standard normal by Box-Muller.

@@ -16,10 +16,14 @@ Precision parse_precision(const std::string& name, const std::string& where) {
 
 const char* precision_name(Precision p) {
   switch (p) {
-    case Precision::kFp32: return "fp32";
-    case Precision::kBf16: return "bf16";
-    case Precision::kTf32: return "tf32";
-    case Precision::kAuto: return "auto";
+    case Precision::kFp32:
+      return "fp32";
+    case Precision::kBf16:
+      return "bf16";
+    case Precision::kTf32:
+      return "tf32";
+    case Precision::kAuto:
+      return "auto";
   }
   return "?";
 }

@@ -1,11 +1,12 @@
-// Tensor: float32 storage with a shape on a device (host or GPU), owned or a view of memory owned elsewhere.
+// Tensor: float32 storage with a shape on a device (host or GPU), owned or a view of memory owned
+// elsewhere.
 #pragma once
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
 
-#include "core/error.h"
 #include "core/device_memory.h"
+#include "core/error.h"
 #include "core/shape.h"
 
 namespace dpt {

@@ -26,8 +26,9 @@ void fill_batch(const ShardData& data, const int64_t* indices, int64_t n, const 
       continue;
     }
     const uint64_t pos = uint64_t(first_position + i);
-    const auto r = Philox::generate({uint32_t(pos), uint32_t(pos >> 32), uint32_t(epoch),
-                                     uint32_t(RandomStream::kAugment)}, key.k0, key.k1);
+    const auto r = Philox::generate(
+        {uint32_t(pos), uint32_t(pos >> 32), uint32_t(epoch), uint32_t(RandomStream::kAugment)},
+        key.k0, key.k1);
     const int64_t p = aug.crop_pad;
     const int64_t dy = p ? int64_t(r[0] % uint32_t(2 * p + 1)) - p : aug.shift_y;
     const int64_t dx = p ? int64_t(r[1] % uint32_t(2 * p + 1)) - p : aug.shift_x;
@@ -40,8 +41,8 @@ void fill_batch(const ShardData& data, const int64_t* indices, int64_t n, const 
     for (int64_t y = 0; y < h; ++y) {
       const int64_t sy = aug.reflect ? mirror_in(y + dy, h) : y + dy;
       for (int64_t x = 0; x < w; ++x) {
-        const int64_t sx = aug.reflect ? mirror_in((flip ? w - 1 - x : x) + dx, w)
-                                       : (flip ? w - 1 - x : x) + dx;
+        const int64_t sx =
+            aug.reflect ? mirror_in((flip ? w - 1 - x : x) + dx, w) : (flip ? w - 1 - x : x) + dx;
         float* o = dst + (y * w + x) * c;
         if (sy < 0 || sy >= h || sx < 0 || sx >= w) {
           for (int64_t k = 0; k < c; ++k) o[k] = 0.0f;
@@ -60,7 +61,8 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, uint32_
   std::iota(order.begin(), order.end(), 0);
   if (!shuffle) return order;
   PhiloxStream rng(seed, rank, epoch, uint32_t(RandomStream::kShuffle));
-  for (int64_t i = n - 1; i > 0; --i) std::swap(order[size_t(i)], order[rng.below(uint32_t(i + 1))]);
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(order[size_t(i)], order[rng.below(uint32_t(i + 1))]);
   return order;
 }
 

@@ -1,4 +1,5 @@
-// Batch assembly (normalise, augment) and the Prefetcher that builds batches on a background thread.
+// Batch assembly (normalise, augment) and the Prefetcher that builds batches on a background
+// thread.
 #pragma once
 #include <condition_variable>
 #include <exception>
@@ -6,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include "data/shards.h"
 #include "core/tensor.h"
+#include "data/shards.h"
 
 namespace dpt {
 
@@ -22,9 +23,9 @@ struct Batch {
 };
 
 struct AugmentSpec {
-  int64_t crop_pad = 0;  // pad with zeros by this much, crop back at a random offset
-  bool flip = false;     // horizontal flip with probability 1/2
-  bool mirror = false;   // flip every image (test-time augmentation)
+  int64_t crop_pad = 0;              // pad with zeros by this much, crop back at a random offset
+  bool flip = false;                 // horizontal flip with probability 1/2
+  bool mirror = false;               // flip every image (test-time augmentation)
   int64_t shift_y = 0, shift_x = 0;  // move every image by this (test-time augmentation)
   // What comes in at the edges of a crop or shift: zeros, or the image mirrored at its border
   // (PyTorch's 'reflect' padding: -1 reads 1), so no artificial black edge is made; a

@@ -41,8 +41,9 @@ std::string file_of(hid_t loc) {
                             int line) {
   for (const auto& e : stack)
     if (e.find("checksum") != std::string::npos || e.find("Fletcher32") != std::string::npos)
-      DPT_FAIL("checksum mismatch in " << object << " of " << file << ": the file is corrupt; "
-               "use another copy (or an earlier checkpoint)");
+      DPT_FAIL("checksum mismatch in " << object << " of " << file
+                                       << ": the file is corrupt; "
+                                          "use another copy (or an earlier checkpoint)");
   DPT_FAIL(msg << " [HDF5 call failed at " << src << ":" << line
                << (stack.empty() ? "" : ": " + stack.back()) << "]");
 }
@@ -50,14 +51,14 @@ std::string file_of(hid_t loc) {
 }  // namespace
 
 // The error stack is read first: any HDF5 call (naming the file, say) would clear it.
-#define H5_CHECK(expr, msg, object, file)                                         \
-  do {                                                                            \
-    if ((expr) < 0) {                                                             \
-      const std::vector<std::string> dpt_h5_stack_ = error_stack();               \
-      std::ostringstream dpt_h5_os_;                                              \
-      dpt_h5_os_ << msg;                                                          \
+#define H5_CHECK(expr, msg, object, file)                                           \
+  do {                                                                              \
+    if ((expr) < 0) {                                                               \
+      const std::vector<std::string> dpt_h5_stack_ = error_stack();                 \
+      std::ostringstream dpt_h5_os_;                                                \
+      dpt_h5_os_ << msg;                                                            \
       fail_call(dpt_h5_stack_, dpt_h5_os_.str(), object, file, __FILE__, __LINE__); \
-    }                                                                             \
+    }                                                                               \
   } while (0)
 
 Handle& Handle::operator=(Handle&& o) noexcept {
@@ -136,8 +137,8 @@ Handle create_group(hid_t loc, const std::string& path) {
 }
 
 namespace {
-void write_raw(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims,
-               hid_t type, const void* data, hsize_t chunk_rows) {
+void write_raw(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, hid_t type,
+               const void* data, hsize_t chunk_rows) {
   Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_obj_track_times(dcpl, 0);
@@ -147,7 +148,8 @@ void write_raw(hid_t loc, const std::string& name, const std::vector<hsize_t>& d
     // Chunking is what lets HDF5 filter (and checksum) a dataset.
     const hsize_t row = total / dims[0] * H5Tget_size(type);
     const bool compress = chunk_rows > 0;
-    if (chunk_rows == 0) chunk_rows = std::max<hsize_t>(1, (hsize_t{4} << 20) / std::max<hsize_t>(row, 1));
+    if (chunk_rows == 0)
+      chunk_rows = std::max<hsize_t>(1, (hsize_t{4} << 20) / std::max<hsize_t>(row, 1));
     std::vector<hsize_t> chunk = dims;
     chunk[0] = std::min(chunk_rows, dims[0]);
     H5Pset_chunk(dcpl, int(chunk.size()), chunk.data());
@@ -158,12 +160,15 @@ void write_raw(hid_t loc, const std::string& name, const std::vector<hsize_t>& d
   H5Pset_create_intermediate_group(lcpl, 1);
   const std::string file = file_of(loc);
   Handle ds(H5Dcreate2(loc, name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), H5Dclose);
-  H5_CHECK(ds.get(), "cannot create HDF5 dataset '" << name << "' in '" << file << "'"
-                         << write_failure_hint(file), name, file);
+  H5_CHECK(
+      ds.get(),
+      "cannot create HDF5 dataset '" << name << "' in '" << file << "'" << write_failure_hint(file),
+      name, file);
   if (total == 0) return;  // nothing to write (and HDF5 refuses a null buffer)
-  H5_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
-           "cannot write HDF5 dataset '" << name << "' in '" << file << "'"
-               << write_failure_hint(file), name, file);
+  H5_CHECK(
+      H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
+      "cannot write HDF5 dataset '" << name << "' in '" << file << "'" << write_failure_hint(file),
+      name, file);
 }
 
 void read_raw(hid_t loc, const std::string& name, hid_t type, void* out, const std::string& file) {
@@ -171,8 +176,8 @@ void read_raw(hid_t loc, const std::string& name, hid_t type, void* out, const s
   Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
   H5_CHECK(ds.get(), "cannot open dataset '" << name << "' in '" << file << "'", name, file);
   H5_CHECK(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out),
-           "cannot read dataset '" << name << "' in '" << file << "' (truncated or corrupt?)",
-           name, file);
+           "cannot read dataset '" << name << "' in '" << file << "' (truncated or corrupt?)", name,
+           file);
 }
 }  // namespace
 
@@ -222,8 +227,7 @@ void set_attr(hid_t obj, const std::string& name, const std::string& value) {
 void set_attr(hid_t obj, const std::string& name, int64_t value) {
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
   const std::string file = file_of(obj);
-  Handle a(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT),
-           H5Aclose);
+  Handle a(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   H5_CHECK(a.get(), "cannot create attribute '" << name << "'" << write_failure_hint(file),
            "attribute " + name, file);
   H5_CHECK(H5Awrite(a, H5T_NATIVE_INT64, &value), "cannot write attribute '" << name << "'",
@@ -261,11 +265,12 @@ std::string get_attr_string(hid_t obj, const std::string& name, const std::strin
   H5Tset_size(mem, size);
   H5Tset_strpad(mem, H5Tget_strpad(type));
   std::string out(size, '\0');
-  H5_CHECK(H5Aread(a, mem, out.data()), "cannot read attribute '" << name << "' in '" << file << "'",
-           "attribute " + name, file);
+  H5_CHECK(H5Aread(a, mem, out.data()),
+           "cannot read attribute '" << name << "' in '" << file << "'", "attribute " + name, file);
   out.resize(std::strlen(out.c_str()));
   // Space-padded strings (Fortran style) end in blanks that are not part of the value.
-  while (!out.empty() && H5Tget_strpad(type) == H5T_STR_SPACEPAD && out.back() == ' ') out.pop_back();
+  while (!out.empty() && H5Tget_strpad(type) == H5T_STR_SPACEPAD && out.back() == ' ')
+    out.pop_back();
   return out;
 }
 
@@ -279,8 +284,8 @@ int64_t get_attr_int(hid_t obj, const std::string& name, const std::string& file
             "attribute '" << name << "' in '" << file << "' is not an integer");
   int64_t v = 0;
   H5_CHECK(H5Aread(a, H5T_NATIVE_INT64, &v),
-           "attribute '" << name << "' in '" << file << "' is not an integer",
-           "attribute " + name, file);
+           "attribute '" << name << "' in '" << file << "' is not an integer", "attribute " + name,
+           file);
   return v;
 }
 
@@ -315,7 +320,8 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
   const std::string path = std::string(name) == "." ? "/" : "/" + std::string(name);
   try {
     Handle obj(H5Oopen(root, name, H5P_DEFAULT), H5Oclose);
-    H5_CHECK(obj.get(), "cannot open object '" << path << "' in '" << st->file << "'", path, st->file);
+    H5_CHECK(obj.get(), "cannot open object '" << path << "' in '" << st->file << "'", path,
+             st->file);
     H5_CHECK(H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, nullptr, read_attribute, st),
              "cannot read the attributes of '" << path << "' in '" << st->file << "'",
              "the attributes of " + path, st->file);
@@ -323,7 +329,8 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
     Handle type(H5Dget_type(obj), H5Tclose);
     Handle space(H5Dget_space(obj), H5Sclose);
     const hssize_t n = H5Sget_simple_extent_npoints(space);
-    H5_CHECK(n, "cannot read the shape of '" << path << "' in '" << st->file << "'", path, st->file);
+    H5_CHECK(n, "cannot read the shape of '" << path << "' in '" << st->file << "'", path,
+             st->file);
     if (H5Tis_variable_str(type) > 0 || H5Tget_class(type) == H5T_VLEN) {
       ++st->datasets;  // dptrain writes none; variable-length data is left to HDF5's own checks
       return 0;

@@ -8,8 +8,9 @@ namespace dpt {
 struct DeviceBatch::Impl {};
 
 DeviceBatch::DeviceBatch(int64_t, const Shape&) {
-  DPT_FAIL("this dptrain was built without CUDA: batches cannot go to a GPU; use "
-           "train.backend: cpu");
+  DPT_FAIL(
+      "this dptrain was built without CUDA: batches cannot go to a GPU; use "
+      "train.backend: cpu");
 }
 DeviceBatch::~DeviceBatch() = default;
 const Batch& DeviceBatch::upload(const Batch& host) { return host; }

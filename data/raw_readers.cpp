@@ -8,9 +8,9 @@
 
 #include <map>
 
+#include "core/error.h"
 #include "data/checksums.h"
 #include "data/md5.h"
-#include "core/error.h"
 
 namespace dpt {
 
@@ -31,10 +31,14 @@ void verify_md5(const std::string& dataset, const std::string& file,
   record += (record.empty() ? "" : ";") + file + "=" + got;
   const std::string want = known_md5(dataset, file);
   if (!verify || want.empty()) return;
-  DPT_CHECK(got == want, "checksum mismatch for " << dataset << " file '" << file << "': md5 of "
-                         "its decompressed content is " << got << ", expected " << want
-                         << ". The file is damaged or not the official one: fetch it again "
-                            "(scripts/fetch-data.sh), or pass --no-verify if you trust this copy");
+  DPT_CHECK(got == want,
+            "checksum mismatch for "
+                << dataset << " file '" << file
+                << "': md5 of "
+                   "its decompressed content is "
+                << got << ", expected " << want
+                << ". The file is damaged or not the official one: fetch it again "
+                   "(scripts/fetch-data.sh), or pass --no-verify if you trust this copy");
 }
 
 // The official name, with or without .gz.
@@ -60,10 +64,11 @@ RawDataset read_idx_dataset(const std::string& name, const std::string& dir, boo
     verify_md5(name, lab_name, labels, verify, d.source_md5);
     *split = parse_idx_pair(images, labels, img_name, lab_name, d.classes);
   }
-  d.class_names = name == "mnist"
-      ? std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
-      : std::vector<std::string>{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+  d.class_names =
+      name == "mnist"
+          ? std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+          : std::vector<std::string>{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   return d;
 }
 
@@ -71,10 +76,11 @@ RawDataset read_idx_dataset(const std::string& name, const std::string& dir, boo
 constexpr int64_t kCifarRecord = 3073, kCifarPerBatch = 10000;
 
 void append_cifar(RawSplit& split, const std::vector<uint8_t>& bytes, const std::string& file) {
-  DPT_CHECK(bytes.size() == size_t(kCifarRecord * kCifarPerBatch),
-            "CIFAR-10 file '" << file << "' has " << bytes.size() << " bytes, expected "
-                              << kCifarRecord * kCifarPerBatch
-                              << " (10000 records of 3073 bytes): truncated or not CIFAR-10 binary");
+  DPT_CHECK(
+      bytes.size() == size_t(kCifarRecord * kCifarPerBatch),
+      "CIFAR-10 file '" << file << "' has " << bytes.size() << " bytes, expected "
+                        << kCifarRecord * kCifarPerBatch
+                        << " (10000 records of 3073 bytes): truncated or not CIFAR-10 binary");
   const size_t base = split.images.size();
   split.images.resize(base + size_t(kCifarPerBatch) * 3072);
   for (int64_t r = 0; r < kCifarPerBatch; ++r) {
@@ -99,9 +105,10 @@ std::map<std::string, std::vector<uint8_t>> read_cifar_files(const std::string& 
       files[f] = read_maybe_gzip(find_raw(folder, f));
     return files;
   }
-  DPT_CHECK(file_exists(tarball), "neither '" << folder << "/' nor '" << tarball
-                                  << "' exists; run scripts/fetch-data.sh cifar10 or point --raw "
-                                     "at the folder holding the CIFAR-10 binary version");
+  DPT_CHECK(file_exists(tarball),
+            "neither '" << folder << "/' nor '" << tarball
+                        << "' exists; run scripts/fetch-data.sh cifar10 or point --raw "
+                           "at the folder holding the CIFAR-10 binary version");
   archive* a = archive_read_new();
   archive_read_support_filter_all(a);
   archive_read_support_format_all(a);
@@ -137,8 +144,8 @@ RawDataset read_cifar10(const std::string& dir, bool verify) {
   d.height = d.width = 32;
   d.channels = 3;
   d.classes = 10;
-  d.class_names = {"airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck"};
+  d.class_names = {"airplane", "automobile", "bird",  "cat",  "deer",
+                   "dog",      "frog",       "horse", "ship", "truck"};
   auto files = read_cifar_files(dir);
   for (int b = 1; b <= 6; ++b) {
     const std::string f = b <= 5 ? "data_batch_" + std::to_string(b) + ".bin" : "test_batch.bin";
@@ -172,21 +179,24 @@ RawSplit parse_idx_pair(const std::vector<uint8_t>& images, const std::vector<ui
                         const std::string& images_name, const std::string& labels_name,
                         int64_t classes) {
   DPT_CHECK(images.size() >= 16 && be32(images.data()) == 0x00000803,
-            "'" << images_name << "' does not start with the IDX magic 0x00000803 of a uint8 "
-                                  "3-D array: not an IDX image file");
+            "'" << images_name
+                << "' does not start with the IDX magic 0x00000803 of a uint8 "
+                   "3-D array: not an IDX image file");
   DPT_CHECK(labels.size() >= 8 && be32(labels.data()) == 0x00000801,
-            "'" << labels_name << "' does not start with the IDX magic 0x00000801 of a uint8 "
-                                  "1-D array: not an IDX label file");
-  const int64_t n = be32(images.data() + 4), h = be32(images.data() + 8), w = be32(images.data() + 12);
+            "'" << labels_name
+                << "' does not start with the IDX magic 0x00000801 of a uint8 "
+                   "1-D array: not an IDX label file");
+  const int64_t n = be32(images.data() + 4), h = be32(images.data() + 8),
+                w = be32(images.data() + 12);
   const int64_t nl = be32(labels.data() + 4);
   DPT_CHECK(h == 28 && w == 28, "'" << images_name << "' holds " << h << "x" << w
                                     << " images; MNIST-style data is 28x28");
   DPT_CHECK(int64_t(images.size()) == 16 + n * h * w,
             "'" << images_name << "' has " << images.size() - 16 << " pixel bytes, header says "
                 << n * h * w << " (" << n << " images): the file is truncated");
-  DPT_CHECK(int64_t(labels.size()) == 8 + nl,
-            "'" << labels_name << "' has " << labels.size() - 8 << " labels, header says " << nl
-                << ": the file is truncated");
+  DPT_CHECK(int64_t(labels.size()) == 8 + nl, "'" << labels_name << "' has " << labels.size() - 8
+                                                  << " labels, header says " << nl
+                                                  << ": the file is truncated");
   DPT_CHECK(n == nl, "'" << images_name << "' has " << n << " images but '" << labels_name
                          << "' has " << nl << " labels");
   RawSplit s;

@@ -12,10 +12,10 @@
 #include <map>
 #include <numeric>
 
-#include "data/hdf5_util.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/philox.h"
+#include "data/hdf5_util.h"
 
 namespace dpt {
 
@@ -41,8 +41,9 @@ void write_file(const RawDataset& raw, const RawSplit& split, const std::vector<
     labels[size_t(i)] = split.labels[size_t(idx[size_t(i)])];
   }
   h5::Handle f = h5::create_file(path);
-  h5::write_u8(f, "images", {hsize_t(n), hsize_t(raw.height), hsize_t(raw.width),
-                             hsize_t(raw.channels)}, images.data(), 1024);
+  h5::write_u8(f, "images",
+               {hsize_t(n), hsize_t(raw.height), hsize_t(raw.width), hsize_t(raw.channels)},
+               images.data(), 1024);
   h5::write_u8(f, "labels", {hsize_t(n)}, labels.data(), 65536);
   h5::set_attr(f, "dataset", raw.name);
   h5::set_attr(f, "split", split_name);
@@ -79,8 +80,9 @@ void remove_dead_prepare_folders(const std::string& out_dir) {
 
 std::vector<std::string> write_shards(const RawDataset& raw, const std::string& out_dir,
                                       int64_t num_shards, uint64_t seed) {
-  DPT_CHECK(num_shards >= 1 && num_shards <= raw.train.n,
-            "--shards must be between 1 and the number of training samples (" << raw.train.n << ")");
+  DPT_CHECK(
+      num_shards >= 1 && num_shards <= raw.train.n,
+      "--shards must be between 1 and the number of training samples (" << raw.train.n << ")");
   make_directories(out_dir);
   remove_dead_prepare_folders(out_dir);
   const std::string pid = std::to_string(::getpid());
@@ -158,14 +160,17 @@ std::vector<std::string> find_train_shards(const std::string& dir, const std::st
     for (const auto& [total, files] : sets)
       counts += (counts.empty() ? "" : " and ") + std::to_string(files.size()) + " of " +
                 std::to_string(total);
-    DPT_FAIL("the train shards in '" << dir << "' are incomplete or mixed: they come from prepares with "
-             "different shard counts (" << counts << "); re-run dptrain prepare");
+    DPT_FAIL("the train shards in '" << dir
+                                     << "' are incomplete or mixed: they come from prepares with "
+                                        "different shard counts ("
+                                     << counts << "); re-run dptrain prepare");
   }
   const auto& [total, files] = *sets.begin();
   for (long long s = 0; s < total; ++s)
     DPT_CHECK(files.count(s), "train shard '" << dir << "/" << train_shard_name(dataset, s, total)
-                              << "' is missing (found " << files.size() << " of " << total
-                              << "); copy it again or re-run dptrain prepare");
+                                              << "' is missing (found " << files.size() << " of "
+                                              << total
+                                              << "); copy it again or re-run dptrain prepare");
   std::vector<std::string> names;
   for (const auto& [index, name] : files) names.push_back(dir + "/" + name);
   return names;
@@ -180,11 +185,15 @@ ShardData load_shards(const std::vector<std::string>& files, const std::string& 
     const int64_t version = h5::get_attr_int(f, "format_version", path);
     if (version < 2) out.unchecked_files.push_back(path);
     DPT_CHECK(version <= kShardFormatVersion,
-              "'" << path << "' has shard format version " << version << "; this dptrain reads up "
-                  "to " << kShardFormatVersion << ": upgrade dptrain or re-run prepare");
+              "'" << path << "' has shard format version " << version
+                  << "; this dptrain reads up "
+                     "to "
+                  << kShardFormatVersion << ": upgrade dptrain or re-run prepare");
     const std::string ds = h5::get_attr_string(f, "dataset", path);
-    DPT_CHECK(ds == dataset, "'" << path << "' holds dataset '" << ds << "' but the config asks "
-                                 "for '" << dataset << "'");
+    DPT_CHECK(ds == dataset, "'" << path << "' holds dataset '" << ds
+                                 << "' but the config asks "
+                                    "for '"
+                                 << dataset << "'");
     const auto dims = h5::dims_of(f, "images", path);
     DPT_CHECK(dims.size() == 4, "'" << path << "' dataset 'images' has " << dims.size()
                                     << " dimensions; expected 4 (N, H, W, C)");
@@ -194,8 +203,9 @@ ShardData load_shards(const std::vector<std::string>& files, const std::string& 
                   << dims[0] << " images)");
     const int64_t classes = h5::get_attr_int(f, "classes", path);
     const int64_t n = int64_t(dims[0]);
-    DPT_CHECK(n > 0, "'" << path << "' holds no samples; re-run dptrain prepare (with fewer "
-                         "--shards than samples) or remove it");
+    DPT_CHECK(n > 0, "'" << path
+                         << "' holds no samples; re-run dptrain prepare (with fewer "
+                            "--shards than samples) or remove it");
     DPT_CHECK(h5::get_attr_int(f, "num_samples", path) == n,
               "'" << path << "' attribute num_samples disagrees with the images dataset");
     if (out.height == 0) {
@@ -204,11 +214,12 @@ ShardData load_shards(const std::vector<std::string>& files, const std::string& 
       out.channels = int64_t(dims[3]);
       out.classes = classes;
     }
-    DPT_CHECK(int64_t(dims[1]) == out.height && int64_t(dims[2]) == out.width &&
-                  int64_t(dims[3]) == out.channels && classes == out.classes,
-              "'" << path << "' has images of another shape or class count than '" << files[0]
-                  << "'");
-    std::vector<uint8_t> images(static_cast<size_t>(n) * dims[1] * dims[2] * dims[3]), labels(static_cast<size_t>(n));
+    DPT_CHECK(
+        int64_t(dims[1]) == out.height && int64_t(dims[2]) == out.width &&
+            int64_t(dims[3]) == out.channels && classes == out.classes,
+        "'" << path << "' has images of another shape or class count than '" << files[0] << "'");
+    std::vector<uint8_t> images(static_cast<size_t>(n) * dims[1] * dims[2] * dims[3]),
+        labels(static_cast<size_t>(n));
     h5::read_u8(f, "images", images.data(), path);
     h5::read_u8(f, "labels", labels.data(), path);
     for (int64_t i = 0; i < n; ++i)

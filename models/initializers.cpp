@@ -61,7 +61,8 @@ void initialize(float* values, const Shape& shape, const std::string& init, int6
   const float stddev = float(std::sqrt(variance) / 0.87962566103423978);
   for (int64_t i = 0; i < n; ++i) {
     float z;
-    do z = rng.normal(); while (std::fabs(z) > 2.0f);
+    do z = rng.normal();
+    while (std::fabs(z) > 2.0f);
     values[i] = z * stddev;
   }
 }

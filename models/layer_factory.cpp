@@ -49,10 +49,13 @@ const std::map<std::string, Maker>& makers() {
 // Keras' own spellings are accepted too, so a Keras user's names just work.
 const std::map<std::string, std::string>& aliases() {
   static const std::map<std::string, std::string> a = {
-      {"max_pool2d", "max_pool"},          {"max_pooling2d", "max_pool"},
-      {"average_pooling2d", "avg_pool"},   {"avg_pool2d", "avg_pool"},
+      {"max_pool2d", "max_pool"},
+      {"max_pooling2d", "max_pool"},
+      {"average_pooling2d", "avg_pool"},
+      {"avg_pool2d", "avg_pool"},
       {"global_average_pooling2d", "global_avg_pool"},
-      {"batchnorm", "batch_norm"},         {"batch_normalization", "batch_norm"}};
+      {"batchnorm", "batch_norm"},
+      {"batch_normalization", "batch_norm"}};
   return a;
 }
 
@@ -68,7 +71,8 @@ std::string snake_case(const std::string& type) {
       out += c;
     }
   }
-  return out;  // Conv2D -> conv2d, MaxPooling2D -> max_pooling2d, BatchNormalization -> batch_normalization
+  return out;  // Conv2D -> conv2d, MaxPooling2D -> max_pooling2d, BatchNormalization ->
+               // batch_normalization
 }
 
 }  // namespace
@@ -85,8 +89,8 @@ std::unique_ptr<Layer> make_layer(const YAML::Node& entry, const std::string& pa
   if (it == makers().end()) {
     std::string known;
     for (const auto& m : makers()) known += (known.empty() ? "" : ", ") + m.first;
-    DPT_FAIL("unknown layer '" << kv.first.as<std::string>() << "' at " << path
-                               << where(kv.first) << "; known layers: " << known);
+    DPT_FAIL("unknown layer '" << kv.first.as<std::string>() << "' at " << path << where(kv.first)
+                               << "; known layers: " << known);
   }
   Options opt(kv.second, path + "." + type);
   std::string name = opt.get_string("name", "");

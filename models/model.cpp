@@ -1,11 +1,12 @@
-// Model: builds the Sequential, lays out flat parameter buffers, runs forward/backward, prints summary.
+// Model: builds the Sequential, lays out flat parameter buffers, runs forward/backward, prints
+// summary.
 #include "models/model.h"
 
 #include <iomanip>
 #include <sstream>
 
-#include "models/initializers.h"
 #include "core/options.h"
+#include "models/initializers.h"
 #include "models/kernels/precision_support.h"
 #include "models/layer_factory.h"
 #include "models/layers/activation.h"
@@ -78,17 +79,18 @@ std::vector<ParamSpec> Model::build_layers(const YAML::Node& model_node) {
 }
 
 void Model::check_ends_in_logits() const {
-  DPT_CHECK(output_shape().size() == 1,
-            "the model's last layer outputs " << shape_str(output_shape(), true)
-                                              << "; it must output one logit per class: "
-                                                 "end with flatten and dense");
+  DPT_CHECK(output_shape().size() == 1, "the model's last layer outputs "
+                                            << shape_str(output_shape(), true)
+                                            << "; it must output one logit per class: "
+                                               "end with flatten and dense");
   const Layer& last = *layers_.back();
   const bool last_softmax =
       (last.type() == "Dense" && static_cast<const Dense&>(last).activation() == Act::kSoftmax) ||
-      (last.type() == "Activation" &&
-       static_cast<const Activation&>(last).act() == Act::kSoftmax);
-  DPT_CHECK(!last_softmax, "the last layer (" << last.name() << ") applies softmax, but the loss "
-                           "works on logits and applies softmax itself; remove the softmax");
+      (last.type() == "Activation" && static_cast<const Activation&>(last).act() == Act::kSoftmax);
+  DPT_CHECK(!last_softmax, "the last layer ("
+                               << last.name()
+                               << ") applies softmax, but the loss "
+                                  "works on logits and applies softmax itself; remove the softmax");
 }
 
 // Note [relu after pool] (conv2d.h): same numbers, less work in backward.
@@ -130,7 +132,8 @@ void Model::lay_out_parameters(const std::vector<ParamSpec>& specs) {
   host_state_ = state_;
   first_param_layer_ = int(layers_.size());
   for (size_t k = 0; k < params_.size(); ++k)
-    if (params_[k].spec.trainable) first_param_layer_ = std::min(first_param_layer_, param_layer_[k]);
+    if (params_[k].spec.trainable)
+      first_param_layer_ = std::min(first_param_layer_, param_layer_[k]);
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::vector<Param*> mine;
     for (size_t k = 0; k < params_.size(); ++k)
@@ -176,14 +179,18 @@ void Model::set_precision(Precision p) {
 
 void Model::download() {
   if (device_ == Device::kCpu) return;
-  copy_memory(host_weights_.data(), false, weights_.data(), true, size_t(weights_.size()) * sizeof(float));
-  copy_memory(host_state_.data(), false, state_.data(), true, size_t(state_.size()) * sizeof(float));
+  copy_memory(host_weights_.data(), false, weights_.data(), true,
+              size_t(weights_.size()) * sizeof(float));
+  copy_memory(host_state_.data(), false, state_.data(), true,
+              size_t(state_.size()) * sizeof(float));
 }
 
 void Model::upload() {
   if (device_ == Device::kCpu) return;
-  copy_memory(weights_.data(), true, host_weights_.data(), false, size_t(weights_.size()) * sizeof(float));
-  copy_memory(state_.data(), true, host_state_.data(), false, size_t(state_.size()) * sizeof(float));
+  copy_memory(weights_.data(), true, host_weights_.data(), false,
+              size_t(weights_.size()) * sizeof(float));
+  copy_memory(state_.data(), true, host_state_.data(), false,
+              size_t(state_.size()) * sizeof(float));
 }
 
 Model::Buffers& Model::buffers(int64_t batch) {
@@ -203,7 +210,8 @@ Model::Buffers& Model::buffers(int64_t batch) {
 }
 
 const Tensor& Model::forward(const Tensor& x, const StepContext& ctx) {
-  DPT_CHECK(x.device() == device_, "model '" << name_ << "' and its input are on different devices");
+  DPT_CHECK(x.device() == device_,
+            "model '" << name_ << "' and its input are on different devices");
   DPT_CHECK(Shape(x.shape().begin() + 1, x.shape().end()) == input_shape(),
             "model '" << name_ << "' expects input " << shape_str(input_shape(), true)
                       << " but the data is " << shape_str(x.shape()));
@@ -273,7 +281,8 @@ std::string Model::summary() const {
   std::ostringstream os;
   os << "Model: \"" << name_ << "\"\n" << rule << "\n";
   os << std::left << std::setw(int(w1)) << " Layer (type)" << std::setw(int(w2)) << "Output Shape"
-     << "Param #\n" << dbl << "\n";
+     << "Param #\n"
+     << dbl << "\n";
   for (size_t i = 0; i < names.size(); ++i) {
     os << std::setw(int(w1)) << names[i] << std::setw(int(w2)) << shapes[i] << counts[i] << "\n";
     os << (i + 1 < names.size() ? "\n" : "");
@@ -311,7 +320,8 @@ std::vector<std::string> Model::signature() const {
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::string s = layers_[i]->name() + ":" + layers_[i]->type() + shape_str(shapes_[i + 1]);
     for (size_t k = 0; k < params_.size(); ++k)
-      if (param_layer_[k] == int(i)) s += " " + params_[k].spec.name + shape_str(params_[k].spec.shape);
+      if (param_layer_[k] == int(i))
+        s += " " + params_[k].spec.name + shape_str(params_[k].spec.shape);
     sig.push_back(s);
   }
   return sig;

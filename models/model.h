@@ -29,9 +29,9 @@ class Model {
   const std::vector<Param>& params() const { return params_; }
 
   int param_layer(size_t k) const { return param_layer_[k]; }  // layer index owning params()[k]
-  Tensor& weights() { return weights_; }  // trainable values
-  Tensor& grads() { return grads_; }      // their gradients
-  Tensor& state() { return state_; }      // non-trainable values
+  Tensor& weights() { return weights_; }                       // trainable values
+  Tensor& grads() { return grads_; }                           // their gradients
+  Tensor& state() { return state_; }                           // non-trainable values
   int64_t num_trainable() const { return weights_.size(); }
   int64_t num_non_trainable() const { return state_.size(); }
 
@@ -47,7 +47,7 @@ class Model {
   // first forward.
   void set_precision(Precision p);
   Precision precision() const { return precision_; }
-  void upload();    // host mirrors -> device values (after reading one)
+  void upload();  // host mirrors -> device values (after reading one)
   Tensor& host_weights() { return host_weights_; }
   const Tensor& host_weights() const { return host_weights_; }
   Tensor& host_state() { return host_state_; }

@@ -7,8 +7,8 @@
 #include "core/error.h"
 #include "models/layers/conv2d.h"
 
-extern "C" void dsyev_(const char* jobz, const char* uplo, const int* n, double* a,
-                       const int* lda, double* w, double* work, const int* lwork, int* info);
+extern "C" void dsyev_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda,
+                       double* w, double* work, const int* lwork, int* info);
 
 namespace dpt {
 
@@ -28,7 +28,8 @@ void symmetric_eigen(double* a, double* values, int n) {
 }
 
 std::string whiten_from_images(Model& model, const uint8_t* images, int64_t n, int64_t height,
-                       int64_t width, int64_t channels, int64_t max_images, double eps_rel) {
+                               int64_t width, int64_t channels, int64_t max_images,
+                               double eps_rel) {
   int found = 0;
   for (size_t li = 0; li < model.layers().size(); ++li) {
     const Layer& l = *model.layers()[li];
@@ -51,14 +52,17 @@ std::string whiten_from_images(Model& model, const uint8_t* images, int64_t n, i
   }
   const int64_t kh = kernel->spec.shape[0], kw = kernel->spec.shape[1], cin = kernel->spec.shape[2],
                 filters = kernel->spec.shape[3], dim = kh * kw * cin;
-  DPT_CHECK(cin == channels, conv->label() << " sees " << cin << " channels, the images have " << channels);
+  DPT_CHECK(cin == channels, conv->label()
+                                 << " sees " << cin << " channels, the images have " << channels);
   DPT_CHECK(filters % 2 == 0 && filters / 2 <= dim,
             conv->label() << ": kernel_initializer whiten makes pairs of +-eigenvectors of the "
-                          << kh << "x" << kw << "x" << cin << " patches: filters must be even and at most "
-                          << 2 * dim << ", not " << filters);
+                          << kh << "x" << kw << "x" << cin
+                          << " patches: filters must be even and at most " << 2 * dim << ", not "
+                          << filters);
   // Moments of every kh x kw patch (stride 1, no padding) of the first images, in double.
   const int64_t images_used = std::min(n, max_images);
-  std::vector<double> sum(size_t(dim), 0.0), outer(size_t(dim * dim), 0.0), patch(static_cast<size_t>(dim));
+  std::vector<double> sum(size_t(dim), 0.0), outer(size_t(dim * dim), 0.0),
+      patch(static_cast<size_t>(dim));
   int64_t count = 0;
   for (int64_t i = 0; i < images_used; ++i) {
     const uint8_t* img = images + i * height * width * channels;
@@ -71,7 +75,8 @@ std::string whiten_from_images(Model& model, const uint8_t* images, int64_t n, i
                   img[((y + dy) * width + (x + dx)) * channels + c] / 255.0;
         for (int64_t a = 0; a < dim; ++a) {
           sum[size_t(a)] += patch[size_t(a)];
-          for (int64_t b = a; b < dim; ++b) outer[size_t(a * dim + b)] += patch[size_t(a)] * patch[size_t(b)];
+          for (int64_t b = a; b < dim; ++b)
+            outer[size_t(a * dim + b)] += patch[size_t(a)] * patch[size_t(b)];
         }
         ++count;
       }
@@ -81,7 +86,8 @@ std::string whiten_from_images(Model& model, const uint8_t* images, int64_t n, i
   double trace = 0;
   for (int64_t a = 0; a < dim; ++a)
     for (int64_t b = a; b < dim; ++b) {
-      const double v = outer[size_t(a * dim + b)] / double(count) - mean[size_t(a)] * mean[size_t(b)];
+      const double v =
+          outer[size_t(a * dim + b)] / double(count) - mean[size_t(a)] * mean[size_t(b)];
       cov[size_t(a * dim + b)] = cov[size_t(b * dim + a)] = v;
       if (a == b) trace += v;
     }

@@ -17,8 +17,8 @@ namespace dpt {
 // input (Keller Jordan's airbench; "patch whitening" in Coates & Ng 2011). Returns a line for
 // the log saying what was measured, or "" when no layer asks for it.
 std::string whiten_from_images(Model& model, const uint8_t* images, int64_t n, int64_t height,
-                       int64_t width, int64_t channels, int64_t max_images = 5000,
-                       double eps_rel = 5e-4);
+                               int64_t width, int64_t channels, int64_t max_images = 5000,
+                               double eps_rel = 5e-4);
 
 // The symmetric eigen-decomposition LAPACK's dsyev computes: a is n x n (row-major, both
 // triangles), replaced by the eigenvectors as columns; values ascending.

@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <cstring>
 
-#include "data/hdf5_util.h"
+#include "core/exit_codes.h"
 #include "core/files.h"
 #include "core/finite.h"
-#include "core/exit_codes.h"
+#include "data/hdf5_util.h"
 
 namespace dpt {
 
@@ -29,8 +29,9 @@ std::vector<std::string> param_paths(const Model& m) {
 bool is_complete(hid_t f) { return h5::has_attr(f, "complete"); }
 
 void check_complete_and_version(hid_t f, const std::string& path, std::string* warning) {
-  DPT_CHECK(is_complete(f), "checkpoint '" << path << "' is incomplete (its writer was "
-                                           "interrupted); use an earlier checkpoint");
+  DPT_CHECK(is_complete(f), "checkpoint '" << path
+                                           << "' is incomplete (its writer was "
+                                              "interrupted); use an earlier checkpoint");
   const int64_t version = h5::get_attr_int(f, "format_version", path);
   DPT_CHECK(version <= kCheckpointFormatVersion,
             "checkpoint '" << path << "' has format version " << version << ", newer than the "
@@ -41,9 +42,12 @@ void check_complete_and_version(hid_t f, const std::string& path, std::string* w
 }
 
 [[noreturn]] void fail_non_finite(const std::string& path, const std::string& dataset) {
-  DPT_FAIL_CODE(kExitNonFinite, "checkpoint '" << path << "' holds non-finite values (NaN or "
-                "infinity) in " << dataset << ": the run had diverged when it was written; use "
-                "an earlier checkpoint");
+  DPT_FAIL_CODE(kExitNonFinite, "checkpoint '" << path
+                                               << "' holds non-finite values (NaN or "
+                                                  "infinity) in "
+                                               << dataset
+                                               << ": the run had diverged when it was written; use "
+                                                  "an earlier checkpoint");
 }
 
 struct FloatDatasets {
@@ -79,7 +83,8 @@ void check_all_finite(hid_t f, const std::string& path) {
 std::vector<std::string> list_checkpoints(const std::string& dir) {
   std::vector<std::string> all;
   for (const auto& n : list_directory(dir))
-    if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5") all.push_back(n);
+    if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5")
+      all.push_back(n);
   return all;  // sorted: names sort in training order
 }
 
@@ -95,15 +100,18 @@ namespace {
 void refuse_non_finite_state(Model& model, Optimizer& opt, const std::vector<std::string>& paths) {
   for (size_t k = 0; k < model.params().size(); ++k)
     if (!all_finite(model.params()[k].host_value, model.params()[k].size()))
-      DPT_FAIL_CODE(kExitNonFinite, "refusing to write a checkpoint: /model/" << paths[k]
-                                    << " holds non-finite values (the training diverged)");
+      DPT_FAIL_CODE(kExitNonFinite, "refusing to write a checkpoint: /model/"
+                                        << paths[k]
+                                        << " holds non-finite values (the training diverged)");
   for (auto& [name, t] : opt.state())
     if (!all_finite(t->data(), t->size()))
       DPT_FAIL_CODE(kExitNonFinite, "refusing to write a checkpoint: optimizer state '"
-                                    << name << "' holds non-finite values (the training diverged)");
+                                        << name
+                                        << "' holds non-finite values (the training diverged)");
 }
 
-void write_parameters(hid_t f, Model& model, Optimizer& opt, const std::vector<std::string>& paths) {
+void write_parameters(hid_t f, Model& model, Optimizer& opt,
+                      const std::vector<std::string>& paths) {
   for (size_t k = 0; k < model.params().size(); ++k) {
     const Param& p = model.params()[k];
     h5::write_f32(f, "/model/" + paths[k], hdims(p.spec.shape), p.host_value);
@@ -127,7 +135,8 @@ void write_position(hid_t f, const TrainPosition& pos) {
   h5::set_attr(tg, "step_in_epoch", pos.step_in_epoch);
   h5::set_attr(tg, "global_step", pos.global_step);
   h5::set_attr(tg, "seed", int64_t(pos.seed));
-  h5::set_attr(tg, "rng", std::string("philox4x32-10; key (seed, rank); counter (index, step|epoch, stream)"));
+  h5::set_attr(tg, "rng",
+               std::string("philox4x32-10; key (seed, rank); counter (index, step|epoch, stream)"));
   h5::set_attr(tg, "has_best", pos.has_best);
   h5::set_attr(tg, "since_best", pos.since_best);
   h5::set_attr(tg, "run_id", pos.run_id);
@@ -135,9 +144,10 @@ void write_position(hid_t f, const TrainPosition& pos) {
   h5::set_attr(tg, "early_stopped", pos.early_stopped);
   h5::set_attr(tg, "skipped_steps", pos.skipped_steps);
   h5::set_attr(tg, "precision", pos.precision);
-  h5::write_f32(f, "/train/epoch_sums_and_best",
-                {4}, std::vector<float>{float(pos.epoch_stats.loss_sum), float(pos.epoch_stats.correct),
-                                        float(pos.epoch_stats.count), float(pos.best_metric)}.data());
+  h5::write_f32(f, "/train/epoch_sums_and_best", {4},
+                std::vector<float>{float(pos.epoch_stats.loss_sum), float(pos.epoch_stats.correct),
+                                   float(pos.epoch_stats.count), float(pos.best_metric)}
+                    .data());
 }
 
 // Keeps the newest `keep` checkpoints of this run; files of other runs are not ours to delete.
@@ -192,8 +202,9 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
 
 std::string checkpoint_config(const std::string& path) {
   h5::Handle f = h5::open_file(path);
-  DPT_CHECK(is_complete(f), "checkpoint '" << path << "' is incomplete (its writer was "
-                                           "interrupted); use an earlier checkpoint");
+  DPT_CHECK(is_complete(f), "checkpoint '" << path
+                                           << "' is incomplete (its writer was "
+                                              "interrupted); use an earlier checkpoint");
   return h5::get_attr_string(f, "config", path);
 }
 
@@ -207,7 +218,8 @@ std::string optimizer_states_in(hid_t f, const std::string& path) {
   if (H5Gget_info(og, &info) < 0) return names;
   for (hsize_t i = 0; i < info.nlinks; ++i) {
     char name[256] = {0};
-    if (H5Lget_name_by_idx(og, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) > 0)
+    if (H5Lget_name_by_idx(og, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) >
+        0)
       names += std::string(names.empty() ? "" : " ") + name;
   }
   return names;
@@ -236,13 +248,17 @@ std::vector<float> read_optimizer_state(hid_t f, const std::string& name, const 
                                         const std::string& path) {
   if (!h5::exists(f, "/optimizer/" + name)) {
     const std::string present = optimizer_states_in(f, path);
-    const std::string held = " (it holds: " + (present.empty() ? std::string("none") : present) + ")";
+    const std::string held =
+        " (it holds: " + (present.empty() ? std::string("none") : present) + ")";
     // Lookahead's slow weights are state of train.lookahead, not of the optimizer's rule.
     if (name == "lookahead")
-      DPT_FAIL("checkpoint '" << path << "' has no lookahead state" << held << ": it was written "
-               "by a run without train.lookahead; resume it without train.lookahead, or start a "
-               "new run with it");
-    DPT_FAIL("checkpoint '" << path << "' has no optimizer state '" << name << "'" << held
+      DPT_FAIL("checkpoint '"
+               << path << "' has no lookahead state" << held
+               << ": it was written "
+                  "by a run without train.lookahead; resume it without train.lookahead, or start a "
+                  "new run with it");
+    DPT_FAIL("checkpoint '"
+             << path << "' has no optimizer state '" << name << "'" << held
              << ": it was written with another optimizer; set train.optimizer as in that run");
   }
   std::vector<float> buf(static_cast<size_t>(n));
@@ -250,8 +266,9 @@ std::vector<float> read_optimizer_state(hid_t f, const std::string& name, const 
     const Param& p = model.params()[k];
     if (!p.grad) continue;
     const std::string ds = "/optimizer/" + name + "/" + paths[k];
-    DPT_CHECK(h5::exists(f, ds), "checkpoint '" << path << "' has no dataset '" << ds
-                                 << "': the file is damaged; use an earlier checkpoint");
+    DPT_CHECK(h5::exists(f, ds), "checkpoint '"
+                                     << path << "' has no dataset '" << ds
+                                     << "': the file is damaged; use an earlier checkpoint");
     DPT_CHECK(h5::dims_of(f, ds, path) == hdims(p.spec.shape),
               "checkpoint '" << path << "' dataset '" << ds << "' has the wrong shape");
     float* dst = buf.data() + (p.host_value - model.host_weights().data());
@@ -278,12 +295,15 @@ TrainPosition read_position(hid_t f, const std::string& path) {
   pos.finished = int_or("finished");
   pos.early_stopped = int_or("early_stopped");
   pos.skipped_steps = int_or("skipped_steps");
-  pos.precision = h5::has_attr(tg, "precision") ? h5::get_attr_string(tg, "precision", path) : "fp32";
+  pos.precision =
+      h5::has_attr(tg, "precision") ? h5::get_attr_string(tg, "precision", path) : "fp32";
   pos.world_size = h5::get_attr_int(f, "world_size", path);
   float sums[4];
   h5::read_f32(f, "/train/epoch_sums_and_best", sums, path);
-  DPT_CHECK(all_finite(sums, 4), "checkpoint '" << path << "' holds non-finite values in "
-                                 "/train/epoch_sums_and_best; use an earlier checkpoint");
+  DPT_CHECK(all_finite(sums, 4), "checkpoint '"
+                                     << path
+                                     << "' holds non-finite values in "
+                                        "/train/epoch_sums_and_best; use an earlier checkpoint");
   pos.epoch_stats.loss_sum = sums[0];
   pos.epoch_stats.correct = int64_t(sums[1]);
   pos.epoch_stats.count = int64_t(sums[2]);
@@ -301,7 +321,8 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
   const SignatureDifference d =
       first_difference(h5::get_attr_string(f, "model_signature", path), model.signature_text());
   DPT_CHECK(!d.differ, "checkpoint '" << path << "' is of another model: layer " << d.layer
-                       << " is '" << d.a << "' there but '" << d.b << "' in this config");
+                                      << " is '" << d.a << "' there but '" << d.b
+                                      << "' in this config");
   // Read everything into scratch first, so a failure leaves the model as it was.
   const auto paths = param_paths(model);
   const auto values = read_parameters(f, model, paths, path);

@@ -21,14 +21,14 @@ struct TrainPosition {
   int64_t global_step = 0;
   uint64_t seed = 0;
   int64_t world_size = 1;
-  LossStats epoch_stats;             // loss, correct, count of the partial epoch so far
-  double best_metric = 0;            // early stopping
+  LossStats epoch_stats;   // loss, correct, count of the partial epoch so far
+  double best_metric = 0;  // early stopping
   int64_t since_best = 0;
   int64_t has_best = 0;
-  std::string run_id;          // which run wrote it: rotation deletes only this run's files
-  int64_t finished = 0;        // written at the end of training (epochs done or early stop)
+  std::string run_id;    // which run wrote it: rotation deletes only this run's files
+  int64_t finished = 0;  // written at the end of training (epochs done or early stop)
   int64_t early_stopped = 0;
-  int64_t skipped_steps = 0;   // non-finite steps skipped so far (train.nonfinite: skip)
+  int64_t skipped_steps = 0;       // non-finite steps skipped so far (train.nonfinite: skip)
   std::string precision = "fp32";  // the train.precision it was trained in (Note [precision])
 };
 

@@ -1,4 +1,5 @@
-// Config parsing: every section read through Options, so unknown keys and bad values name their line.
+// Config parsing: every section read through Options, so unknown keys and bad values name their
+// line.
 #include "trainer/config.h"
 
 #include <fstream>
@@ -69,7 +70,8 @@ DataConfig parse_data(Options o) {
 std::pair<std::string, YAML::Node> one_of(const YAML::Node& n, const std::string& path) {
   if (n.IsScalar()) return {n.Scalar(), YAML::Node()};
   DPT_CHECK(n.IsMap() && n.size() == 1,
-            "config key " << path << where(n) << " must be a name or a one-key map like {adam: {lr: 0.001}}");
+            "config key " << path << where(n)
+                          << " must be a name or a one-key map like {adam: {lr: 0.001}}");
   return {n.begin()->first.as<std::string>(), n.begin()->second};
 }
 
@@ -80,8 +82,9 @@ OptimizerConfig parse_optimizer(const YAML::Node& n) {
   DPT_CHECK(kind == "sgd" || kind == "adam" || kind == "adamw",
             "config key train.optimizer" << where(n) << ": unknown optimizer '" << kind
                                          << "'; expected sgd, adam or adamw");
-  c.kind = kind == "sgd" ? OptimizerKind::kSgd : kind == "adam" ? OptimizerKind::kAdam
-                                                                : OptimizerKind::kAdamW;
+  c.kind = kind == "sgd"    ? OptimizerKind::kSgd
+           : kind == "adam" ? OptimizerKind::kAdam
+                            : OptimizerKind::kAdamW;
   Options o(body, "train.optimizer." + kind);
   c.lr = o.get_double_in("lr", kind == "sgd" ? 0.01 : 1e-3, 0.0, 1e3);
   c.weight_decay = o.get_double_in("weight_decay", kind == "adamw" ? 0.004 : 0.0, 0.0, 1.0);
@@ -95,8 +98,9 @@ OptimizerConfig parse_optimizer(const YAML::Node& n) {
     c.beta2 = o.get_double_in("beta2", 0.999, 0.0, 1.0);
     c.epsilon = o.get_double_in("epsilon", 1e-7, 0.0, 1.0);
     // 0 divides by zero wherever a gradient and its moments are 0, and the run turns to NaN.
-    DPT_CHECK(c.epsilon > 0, "config key " << o.at("epsilon") << " must be greater than 0 "
-                             "(Keras uses 1e-7); 0 makes Adam divide by zero");
+    DPT_CHECK(c.epsilon > 0, "config key " << o.at("epsilon")
+                                           << " must be greater than 0 "
+                                              "(Keras uses 1e-7); 0 makes Adam divide by zero");
     c.decay_bias_and_norm = o.get_bool("decay_bias_and_norm", true);
   }
   o.finish();
@@ -109,11 +113,14 @@ ScheduleConfig parse_schedule(const YAML::Node& n) {
   auto [kind, body] = one_of(n, "train.lr_schedule");
   DPT_CHECK(kind == "constant" || kind == "step" || kind == "cosine" || kind == "warmup" ||
                 kind == "onecycle",
-            "config key train.lr_schedule" << where(n) << ": unknown schedule '" << kind
-                                           << "'; expected constant, step, cosine, warmup or onecycle");
-  c.kind = kind == "constant" ? ScheduleKind::kConstant : kind == "step" ? ScheduleKind::kStep
-           : kind == "cosine"   ? ScheduleKind::kCosine   : kind == "warmup" ? ScheduleKind::kWarmup
-                                                                             : ScheduleKind::kOneCycle;
+            "config key train.lr_schedule"
+                << where(n) << ": unknown schedule '" << kind
+                << "'; expected constant, step, cosine, warmup or onecycle");
+  c.kind = kind == "constant" ? ScheduleKind::kConstant
+           : kind == "step"   ? ScheduleKind::kStep
+           : kind == "cosine" ? ScheduleKind::kCosine
+           : kind == "warmup" ? ScheduleKind::kWarmup
+                              : ScheduleKind::kOneCycle;
   Options o(body, "train.lr_schedule." + kind);
   // onecycle has its own warm-up (pct_start): its warmup_epochs is refused as an unknown key.
   if (kind != "onecycle")
@@ -139,13 +146,15 @@ TrainConfig parse_train(Options o) {
   t.optimizer = parse_optimizer(o.node("optimizer"));
   t.schedule = parse_schedule(o.node("lr_schedule"));
   t.seed = uint64_t(o.get_int("seed", 1, 0));
-  t.backend = o.get_choice("backend", "cpu", {"cpu", "cuda"}) == "cuda" ? Device::kCuda : Device::kCpu;
+  t.backend =
+      o.get_choice("backend", "cpu", {"cpu", "cuda"}) == "cuda" ? Device::kCuda : Device::kCpu;
   t.log_every_steps = o.get_int("log_every_steps", 50, 1);
   t.bucket_mb = o.get_double_in("bucket_mb", 25, 1e-6, 1e4);
   t.first_bucket_mb = o.get_double_in("first_bucket_mb", 1, 1e-6, 1e4);
   t.overlap = o.get_bool("overlap", true);
   t.nonfinite = o.get_choice("nonfinite", "abort", {"abort", "skip"}) == "skip"
-                    ? NonFinitePolicy::kSkip : NonFinitePolicy::kAbort;
+                    ? NonFinitePolicy::kSkip
+                    : NonFinitePolicy::kAbort;
   t.collective_timeout_s = o.get_double_in("collective_timeout_s", 300, 0, 1e7);
   t.label_smoothing = o.get_double_in("label_smoothing", 0.0, 0.0, 0.999);
   t.precision = parse_precision(o.get_choice("precision", "fp32", {"fp32", "bf16", "tf32", "auto"}),
@@ -177,11 +186,16 @@ TrainConfig parse_train(Options o) {
 
 const char* monitor_name(Monitor m) {
   switch (m) {
-    case Monitor::kNone: return "";
-    case Monitor::kAccuracy: return "accuracy";
-    case Monitor::kLoss: return "loss";
-    case Monitor::kValAccuracy: return "val_accuracy";
-    case Monitor::kValLoss: return "val_loss";
+    case Monitor::kNone:
+      return "";
+    case Monitor::kAccuracy:
+      return "accuracy";
+    case Monitor::kLoss:
+      return "loss";
+    case Monitor::kValAccuracy:
+      return "val_accuracy";
+    case Monitor::kValLoss:
+      return "val_loss";
   }
   return "?";
 }
@@ -206,7 +220,9 @@ Config parse_config(const YAML::Node& root) {
   ck.finish();
   Options ev(top.node("eval"), "eval");
   const std::string tta = ev.get_choice("tta", "none", {"none", "flip", "flip_translate"});
-  c.eval.tta = tta == "flip" ? Tta::kFlip : tta == "flip_translate" ? Tta::kFlipTranslate : Tta::kNone;
+  c.eval.tta = tta == "flip"             ? Tta::kFlip
+               : tta == "flip_translate" ? Tta::kFlipTranslate
+                                         : Tta::kNone;
   c.eval.test_every_epoch = ev.get_bool("test_every_epoch", false);
   ev.finish();
   top.finish();

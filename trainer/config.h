@@ -21,20 +21,22 @@ struct DataConfig {
   int64_t random_crop_pad = 0;  // CIFAR-style: pad by this many pixels, crop back at random
   bool horizontal_flip = false;
   bool reflect_fill = false;  // augment.fill: reflect: a crop's outside pixels mirror the inside
-  int64_t prefetch = 3;              // batches prepared ahead by the background thread
-  int64_t max_train_samples = 0;     // 0 = all; for quick experiments and tests
+  int64_t prefetch = 3;       // batches prepared ahead by the background thread
+  int64_t max_train_samples = 0;  // 0 = all; for quick experiments and tests
   int64_t max_test_samples = 0;
 };
 
 // train.early_stopping.monitor: what is watched (kNone: early stopping is off).
 enum class Monitor { kNone, kAccuracy, kLoss, kValAccuracy, kValLoss };
 const char* monitor_name(Monitor m);  // the config's name: "accuracy", "val_loss", ...
-inline bool higher_is_better(Monitor m) { return m == Monitor::kAccuracy || m == Monitor::kValAccuracy; }
+inline bool higher_is_better(Monitor m) {
+  return m == Monitor::kAccuracy || m == Monitor::kValAccuracy;
+}
 
 struct EarlyStopping {
   Monitor monitor = Monitor::kNone;
-  double target = 0;    // stop once the metric reaches it (0 = unused)
-  int64_t patience = 0; // stop after this many epochs without improvement (0 = unused)
+  double target = 0;     // stop once the metric reaches it (0 = unused)
+  int64_t patience = 0;  // stop after this many epochs without improvement (0 = unused)
   double min_delta = 0;
 };
 
@@ -48,16 +50,17 @@ struct TrainConfig {
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
   uint64_t seed = 1;
-  Device backend = Device::kCpu;  // train.backend: where the model computes
-  int64_t log_every_steps = 50;  // metrics.csv row and metric all-reduce interval
+  Device backend = Device::kCpu;               // train.backend: where the model computes
+  int64_t log_every_steps = 50;                // metrics.csv row and metric all-reduce interval
   double bucket_mb = 25, first_bucket_mb = 1;  // gradient all-reduce buckets
-  bool overlap = true;  // start bucket all-reduces during backward
+  bool overlap = true;                         // start bucket all-reduces during backward
   EarlyStopping early_stopping;
   NonFinitePolicy nonfinite = NonFinitePolicy::kAbort;  // a step whose loss or gradient is NaN/inf
-  double collective_timeout_s = 300;   // Note [collective timeout]; 0 = wait forever
+  double collective_timeout_s = 300;       // Note [collective timeout]; 0 = wait forever
   Precision precision = Precision::kFp32;  // Note [precision] (core/precision.h)
-  double label_smoothing = 0;  // targets (1 - s) one-hot + s / classes, as Keras' CE
-  bool tensorboard = true;  // rank 0 writes run_dir/tensorboard event files (trainer/sharing/tensorboard.h)
+  double label_smoothing = 0;              // targets (1 - s) one-hot + s / classes, as Keras' CE
+  bool tensorboard =
+      true;  // rank 0 writes run_dir/tensorboard event files (trainer/sharing/tensorboard.h)
   LookaheadConfig lookahead;
 };
 
@@ -73,7 +76,7 @@ enum class Tta { kNone, kFlip, kFlipTranslate };
 
 struct EvalConfig {
   Tta tta = Tta::kNone;
-  bool test_every_epoch = false; // bench/time_to_accuracy.sh: the test accuracy per epoch
+  bool test_every_epoch = false;  // bench/time_to_accuracy.sh: the test accuracy per epoch
 };
 
 struct Config {

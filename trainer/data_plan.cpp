@@ -1,20 +1,23 @@
-// DataPlan: shard-to-rank assignment, per-shard validation tail, and identical step counts on all ranks.
+// DataPlan: shard-to-rank assignment, per-shard validation tail, and identical step counts on all
+// ranks.
 #include "trainer/data_plan.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "data/hdf5_util.h"
 #include "core/error.h"
+#include "data/hdf5_util.h"
 
 namespace dpt {
 
 DataPlan::DataPlan(const DataConfig& cfg, int64_t global_batch, int rank, int world)
     : rank_(rank), world_(world), global_batch_(global_batch) {
-  DPT_CHECK(global_batch >= world,
-            "train.batch_size " << global_batch << " is the global batch, smaller than the "
-                                << world << " ranks: every rank needs at least one sample per "
-                                   "step; use a batch_size of at least " << world);
+  DPT_CHECK(global_batch >= world, "train.batch_size "
+                                       << global_batch << " is the global batch, smaller than the "
+                                       << world
+                                       << " ranks: every rank needs at least one sample per "
+                                          "step; use a batch_size of at least "
+                                       << world);
   all_files_ = find_train_shards(cfg.dir, cfg.dataset);
   const int64_t shards = int64_t(all_files_.size());
   DPT_CHECK(shards >= world, cfg.dir << " holds " << shards << " train shards, fewer than the "

@@ -1,4 +1,5 @@
-// DataPlan: which shards and samples each rank owns, the train/validation split and steps per epoch.
+// DataPlan: which shards and samples each rank owns, the train/validation split and steps per
+// epoch.
 #pragma once
 #include <string>
 #include <vector>

@@ -31,7 +31,8 @@ void softmax_row(const float* z, int64_t classes, double* p) {
 
 // Logits copied to the host (where the confusion matrix is counted).
 Tensor to_host(const Tensor& out, Tensor& buffer) {
-  copy_memory(buffer.data(), false, out.data(), out.on_device(), size_t(out.size()) * sizeof(float));
+  copy_memory(buffer.data(), false, out.data(), out.on_device(),
+              size_t(out.size()) * sizeof(float));
   return Tensor::view(buffer.data(), out.shape());
 }
 
@@ -93,7 +94,8 @@ void evaluate_batch(Model& model, std::vector<EvalBatches::View>& views, int64_t
     const Tensor logits = to_host(out, buffer);
     for (int64_t i = 0; i < b.n; ++i) {
       softmax_row(logits.data() + i * classes, classes, q.data());
-      for (int64_t c = 0; c < classes; ++c) mean[size_t(i * classes + c)] += v.weight * q[size_t(c)];
+      for (int64_t c = 0; c < classes; ++c)
+        mean[size_t(i * classes + c)] += v.weight * q[size_t(c)];
     }
   }
   const Batch& b = *first;
@@ -137,15 +139,18 @@ EvalResult evaluate(Model& model, const ShardData& data, const std::vector<int64
                     int64_t batch, Communicator& comm, std::vector<int32_t>* predictions,
                     std::vector<float>* probabilities, Tta tta, EvalBatches* batches) {
   const int64_t classes = model.num_classes();
-  DPT_CHECK(data.classes <= classes, "the data has " << data.classes << " classes but the model "
-                                      "outputs " << classes);
+  DPT_CHECK(data.classes <= classes, "the data has " << data.classes
+                                                     << " classes but the model "
+                                                        "outputs "
+                                                     << classes);
   EvalSums sums;
   sums.confusion.assign(size_t(classes * classes), 0);
   const int64_t n = int64_t(indices.size());
   if (n > 0) {
     const int64_t steps = (n + batch - 1) / batch;
     std::unique_ptr<EvalBatches> own;
-    if (!batches) batches = (own = std::make_unique<EvalBatches>(data, batch, model.device(), tta)).get();
+    if (!batches)
+      batches = (own = std::make_unique<EvalBatches>(data, batch, model.device(), tta)).get();
     DPT_ASSERT(batches->tta() == tta);
     auto& views = batches->views();
     for (auto& v : views) v.source->start(indices, batch, 0, steps, v.aug, 0, 0, 0);

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "comm/communicator.h"
-#include "data/shards.h"
 #include "data/batches.h"
+#include "data/shards.h"
 #include "models/model.h"
 #include "trainer/config.h"
 

@@ -14,8 +14,10 @@ enum : size_t { kLoss = 0, kCorrect, kCount, kSkipped, kPerRank };
 }  // namespace
 
 IntervalMeter::IntervalMeter(Communicator& comm, int64_t num_classes)
-    : comm_(comm), chance_loss_(std::log(double(num_classes))),
-      sums_(kPerRank + 2 * size_t(comm.size()), 0.0), slow_streak_(size_t(comm.size()), 0) {}
+    : comm_(comm),
+      chance_loss_(std::log(double(num_classes))),
+      sums_(kPerRank + 2 * size_t(comm.size()), 0.0),
+      slow_streak_(size_t(comm.size()), 0) {}
 
 void IntervalMeter::restart() {
   std::fill(sums_.begin(), sums_.end(), 0.0);
@@ -73,8 +75,11 @@ void IntervalMeter::warn_slow_ranks(const double* v) {
     int& streak = slow_streak_[size_t(q)];
     streak = per_sample[size_t(q)] > 2 * median ? streak + 1 : 0;
     if (streak == 3)
-      log::warn("rank " + std::to_string(q) + " is slow: for 3 logging intervals its steps "
-                "took " + log::format("%.1f", per_sample[size_t(q)] / median) + "x the time per "
+      log::warn("rank " + std::to_string(q) +
+                " is slow: for 3 logging intervals its steps "
+                "took " +
+                log::format("%.1f", per_sample[size_t(q)] / median) +
+                "x the time per "
                 "sample of the other ranks' median, and every rank waits for it. Check its node "
                 "(load, CPU throttling, a noisy neighbour, a slow disk).");
   }
@@ -85,8 +90,10 @@ void IntervalMeter::warn_divergence(const LossStats& s, double lr) {
   if (divergence_warned_ || loss <= 1000 * chance_loss_) return;
   divergence_warned_ = true;
   log::warn("the training loss is " + log::format("%.3g", loss) + ", far above chance level (" +
-            log::format("%.2f", chance_loss_) + "): training is diverging; lower "
-            "train.optimizer.lr (now " + log::format("%g", lr) + ")");
+            log::format("%.2f", chance_loss_) +
+            "): training is diverging; lower "
+            "train.optimizer.lr (now " +
+            log::format("%g", lr) + ")");
 }
 
 }  // namespace dpt

@@ -17,14 +17,14 @@ namespace dpt {
 class IntervalMeter {
  public:
   IntervalMeter(Communicator& comm, int64_t num_classes);
-  void restart();                       // a new interval starts now (and at an epoch's start)
-  void add_step(const LossStats& s);    // a finite step's sums on this rank
-  void add_skipped();                   // a skipped step (counted once, by rank 0)
-  void add_allreduce(double seconds);   // time this rank waited for gradient all-reduces
+  void restart();                      // a new interval starts now (and at an epoch's start)
+  void add_step(const LossStats& s);   // a finite step's sums on this rank
+  void add_skipped();                  // a skipped step (counted once, by rank 0)
+  void add_allreduce(double seconds);  // time this rank waited for gradient all-reduces
   void add_busy(double seconds, int64_t samples);  // this rank's compute time of a step
 
   struct Totals {
-    LossStats stats;           // over all ranks
+    LossStats stats;  // over all ranks
     int64_t skipped = 0;
     double seconds = 0;        // the interval's wall time
     double allreduce_sec = 0;  // rank 0's all-reduce waits

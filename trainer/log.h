@@ -6,10 +6,10 @@
 namespace dpt::log {
 
 void init(int rank, const std::string& log_file);  // log_file may be empty; appends
-void info(const std::string& line);                 // rank 0: console and log.txt (checked)
-void warn(const std::string& line);                 // info() with a "Warning: " prefix
-void progress(const std::string& line);             // rank 0: redraws one terminal line; no-op off a tty
-bool interactive();                                 // stdout is a terminal
+void info(const std::string& line);                // rank 0: console and log.txt (checked)
+void warn(const std::string& line);                // info() with a "Warning: " prefix
+void progress(const std::string& line);  // rank 0: redraws one terminal line; no-op off a tty
+bool interactive();                      // stdout is a terminal
 
 // Formatting for the console lines: printf of one number, Keras' progress bar and its ETA.
 std::string format(const char* printf_format, double v);

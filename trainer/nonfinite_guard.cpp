@@ -23,9 +23,12 @@ void NonFiniteGuard::before_step() {
 void NonFiniteGuard::after_non_finite_step(const std::string& what, double lr, Communicator& comm) {
   if (policy_ == NonFinitePolicy::kAbort)
     agree(comm, [&] {
-      DPT_FAIL_CODE(kExitNonFinite, what << "; the weights were not updated and the checkpoints "
-                    "are untouched. Lower train.optimizer.lr (now " << lr << "), check the "
-                    "data, or set train.nonfinite: skip to skip such steps");
+      DPT_FAIL_CODE(kExitNonFinite, what
+                                        << "; the weights were not updated and the checkpoints "
+                                           "are untouched. Lower train.optimizer.lr (now "
+                                        << lr
+                                        << "), check the "
+                                           "data, or set train.nonfinite: skip to skip such steps");
     });
   // Skip: the weights were not updated; undo the BatchNorm statistics of the bad batch.
   if (!snapshot_.empty())
@@ -35,9 +38,12 @@ void NonFiniteGuard::after_non_finite_step(const std::string& what, double lr, C
   // A run whose every step overflows cannot recover by skipping: end it like abort does.
   if (++in_a_row_ > kMaxInARow)
     agree(comm, [&] {
-      DPT_FAIL_CODE(kExitNonFinite, what << ", and the " << kMaxInARow << " steps before it were "
-                    "skipped too (train.nonfinite: skip): the run does not recover. Lower "
-                    "train.optimizer.lr (now " << lr << ") and resume from an earlier checkpoint");
+      DPT_FAIL_CODE(kExitNonFinite,
+                    what << ", and the " << kMaxInARow
+                         << " steps before it were "
+                            "skipped too (train.nonfinite: skip): the run does not recover. Lower "
+                            "train.optimizer.lr (now "
+                         << lr << ") and resume from an earlier checkpoint");
     });
   if (skipped_total_ <= 10)
     log::warn("skipped step: " + what +

@@ -68,8 +68,8 @@ void MetricsCsv::write(const MetricsRow& r) {
   };
   out_ << r.epoch << "," << r.step << "," << std::setprecision(6) << r.loss << "," << r.accuracy
        << "," << opt(r.val_loss) << "," << opt(r.val_accuracy) << "," << r.lr << ","
-       << std::setprecision(8) << r.images_per_sec << "," << r.allreduce_sec << ","
-       << r.elapsed_sec << "," << r.skipped_steps << "\n"
+       << std::setprecision(8) << r.images_per_sec << "," << r.allreduce_sec << "," << r.elapsed_sec
+       << "," << r.skipped_steps << "\n"
        << std::flush;
   DPT_CHECK(out_, "cannot append to '" << path_ << "'" << write_failure_hint(path_));
 }
@@ -108,16 +108,17 @@ RunLock::RunLock(const std::string& dir) {
     while (!holder.empty() && holder.back() == '\n') holder.pop_back();
     ::close(fd_);
     fd_ = -1;
-    DPT_CHECK(err != EWOULDBLOCK,
-              "'" << dir << "' is in use by another dptrain run (" << (holder.empty() ? "unknown holder" : holder)
-                  << "); wait for it to end, or give this run another run_dir");
+    DPT_CHECK(err != EWOULDBLOCK, "'" << dir << "' is in use by another dptrain run ("
+                                      << (holder.empty() ? "unknown holder" : holder)
+                                      << "); wait for it to end, or give this run another run_dir");
     DPT_FAIL("cannot lock '" << path << "': " << std::strerror(err));
   }
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
-  const std::string text = "PID " + std::to_string(::getpid()) + " on host " + host +
-                           ", started " + now_string("%Y-%m-%d %H:%M:%S") + "\n";
-  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, text.data(), text.size(), 0) != ssize_t(text.size())) {
+  const std::string text = "PID " + std::to_string(::getpid()) + " on host " + host + ", started " +
+                           now_string("%Y-%m-%d %H:%M:%S") + "\n";
+  if (::ftruncate(fd_, 0) != 0 ||
+      ::pwrite(fd_, text.data(), text.size(), 0) != ssize_t(text.size())) {
     ::close(fd_);
     fd_ = -1;
     DPT_FAIL("cannot write the run lock '" << path << "'" << write_failure_hint(path));
@@ -131,7 +132,8 @@ RunLock::~RunLock() {
   ::close(fd_);  // releases the flock
 }
 
-std::vector<std::string> earlier_run_files(const std::string& run_dir, const std::string& ckpt_dir) {
+std::vector<std::string> earlier_run_files(const std::string& run_dir,
+                                           const std::string& ckpt_dir) {
   std::vector<std::string> found;
   for (const auto& n : list_directory(ckpt_dir))
     if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5")

@@ -26,14 +26,14 @@ class MetricsCsv {
 // What a finished run reports (console, summary.yaml).
 struct TrainSummary {
   int64_t epochs_run = 0;
-  double images_per_sec = 0;       // global training images per second, mean over epochs
+  double images_per_sec = 0;  // global training images per second, mean over epochs
   double seconds_per_epoch = 0;
   int64_t samples_last_epoch = 0;  // training samples seen over all ranks in the last epoch
   int64_t skipped_steps = 0;       // non-finite steps skipped over the whole run
   bool stopped_by_signal = false;  // checkpointed on SIGTERM/SIGUSR1; resume to finish
   bool already_complete = false;   // --resume auto found a finished run: nothing was done
   std::string last_checkpoint;
-  PrecisionChoice precision;       // what train.precision resolved to (auto), and why
+  PrecisionChoice precision;  // what train.precision resolved to (auto), and why
   EvalResult test;
 };
 
@@ -59,8 +59,8 @@ class RunLock {
 // a fresh run refuses to mix with them.
 std::vector<std::string> earlier_run_files(const std::string& run_dir, const std::string& ckpt_dir);
 
-// --overwrite: moves them (and log.txt, config.yaml, tensorboard/) into <run_dir>/overwritten-YYYYmmdd-HHMMSS/;
-// returns that folder.
+// --overwrite: moves them (and log.txt, config.yaml, tensorboard/) into
+// <run_dir>/overwritten-YYYYmmdd-HHMMSS/; returns that folder.
 std::string move_aside(const std::string& run_dir, const std::vector<std::string>& files);
 
 }  // namespace dpt

@@ -43,7 +43,8 @@ void Trainer::sync_batch_norm(Run& r) {
     for (const Param& p : model_->params())
       if (!p.grad && p.spec.name.rfind("moving_", 0) != 0) visit(p);
   };
-  frozen_params([&](const Param& p) { frozen.insert(frozen.end(), p.host_value, p.host_value + p.size()); });
+  frozen_params(
+      [&](const Param& p) { frozen.insert(frozen.end(), p.host_value, p.host_value + p.size()); });
   Tensor& s = model_->state();
   Communicator& c = r.grad_comm ? *r.grad_comm : comm_;
   c.allreduce_sum(s.data(), size_t(s.size()))->wait();
@@ -53,7 +54,8 @@ void Trainer::sync_batch_norm(Run& r) {
   for (int64_t i = 0; i < h.size(); ++i) h.data()[i] *= inv;
   size_t at = 0;
   frozen_params([&](const Param& p) {
-    std::copy(frozen.begin() + long(at), frozen.begin() + long(at + size_t(p.size())), p.host_value);
+    std::copy(frozen.begin() + long(at), frozen.begin() + long(at + size_t(p.size())),
+              p.host_value);
     at += size_t(p.size());
   });
   model_->upload();
@@ -72,8 +74,8 @@ void Trainer::save_checkpoint(Run& r) {
   // signal, before the file is complete).
   agree(comm_, [&] {
     if (comm_.rank() != 0) return;
-    r.summary.last_checkpoint = write_checkpoint(cfg_.checkpoint.dir, *model_, *r.optimizer,
-                                                 r.pos, cfg_.resolved, int(cfg_.checkpoint.keep));
+    r.summary.last_checkpoint = write_checkpoint(cfg_.checkpoint.dir, *model_, *r.optimizer, r.pos,
+                                                 cfg_.resolved, int(cfg_.checkpoint.keep));
     log::info("Checkpoint: " + r.summary.last_checkpoint);
   });
   r.last_checkpoint_step = r.pos.global_step;
@@ -92,7 +94,8 @@ void Trainer::flush_interval(Run& r, int64_t epoch, int64_t s) {
   }
   // Keras' bar: the epoch's remaining time from its pace so far.
   const MetricsRow so_far = metrics_row(0, 0, r.pos.epoch_stats, 0, 1, 0, 0, 0);
-  const double pace = since(r.epoch.start) / double(std::max<int64_t>(s + 1 - r.epoch.first_step, 1));
+  const double pace =
+      since(r.epoch.start) / double(std::max<int64_t>(s + 1 - r.epoch.first_step, 1));
   log::progress(std::to_string(s + 1) + "/" + std::to_string(steps) + " " + log::bar(s + 1, steps) +
                 " - ETA: " + log::eta(pace * double(steps - s - 1)) +
                 " - accuracy: " + log::format("%.4f", so_far.accuracy) +
@@ -139,8 +142,9 @@ bool Trainer::step(Run& r, int64_t epoch, int64_t s) {
   DPT_ASSERT(!batch || batch->n == plan.count_at(rank, s));
   r.guard->before_step();
   const StepContext ctx{Mode::kTrain, tc.seed, uint32_t(rank), uint64_t(global_step)};
-  const StepResult res = train_step(*model_, *r.reducer, *r.optimizer, batch, plan.global_count_at(s),
-                                    ctx, float(r.lr), float(tc.label_smoothing));
+  const StepResult res =
+      train_step(*model_, *r.reducer, *r.optimizer, batch, plan.global_count_at(s), ctx,
+                 float(r.lr), float(tc.label_smoothing));
   r.pos.epoch = epoch;
   r.pos.step_in_epoch = s + 1;
   r.pos.global_step = global_step + 1;
@@ -168,9 +172,8 @@ bool Trainer::run_epoch(Run& r, int64_t epoch, int64_t first_step) {
   const int64_t steps = plan.steps_per_epoch();
   const int64_t my_steps =
       (int64_t(plan.train_indices().size()) + plan.local_batch() - 1) / plan.local_batch();
-  std::vector<int64_t> order = epoch_order(int64_t(plan.train_indices().size()),
-                                           cfg_.data.shuffle, tc.seed, uint32_t(rank),
-                                           uint64_t(epoch));
+  std::vector<int64_t> order = epoch_order(int64_t(plan.train_indices().size()), cfg_.data.shuffle,
+                                           tc.seed, uint32_t(rank), uint64_t(epoch));
   for (auto& i : order) i = plan.train_indices()[size_t(i)];
   r.batches->start(std::move(order), plan.local_batch(), std::min(first_step, my_steps), my_steps,
                    AugmentSpec{cfg_.data.random_crop_pad, cfg_.data.horizontal_flip, false, 0, 0,
@@ -192,15 +195,16 @@ bool Trainer::should_stop_early(Run& r, double v) {
   const EarlyStopping& es = cfg_.train.early_stopping;
   if (es.monitor == Monitor::kNone) return false;
   const std::string name = monitor_name(es.monitor);
-  DPT_CHECK(v >= 0, "train.early_stopping.monitor is " << name << " but there is no validation split");
+  DPT_CHECK(v >= 0,
+            "train.early_stopping.monitor is " << name << " but there is no validation split");
   const bool higher = higher_is_better(es.monitor);
   if (es.target != 0 && (higher ? v >= es.target : v <= es.target)) {
     log::info("Early stopping: " + name + " reached " + log::format("%.4f", v));
     return true;
   }
   if (es.patience <= 0) return false;
-  const bool better = higher ? v > r.pos.best_metric + es.min_delta
-                             : v < r.pos.best_metric - es.min_delta;
+  const bool better =
+      higher ? v > r.pos.best_metric + es.min_delta : v < r.pos.best_metric - es.min_delta;
   if (!r.pos.has_best || better) {
     r.pos.best_metric = v;
     r.pos.has_best = 1;
@@ -216,11 +220,16 @@ bool Trainer::should_stop_early(Run& r, double v) {
 namespace {
 double monitored(Monitor m, const MetricsRow& row) {
   switch (m) {
-    case Monitor::kAccuracy: return row.accuracy;
-    case Monitor::kLoss: return row.loss;
-    case Monitor::kValAccuracy: return row.val_accuracy;
-    case Monitor::kValLoss: return row.val_loss;
-    case Monitor::kNone: break;
+    case Monitor::kAccuracy:
+      return row.accuracy;
+    case Monitor::kLoss:
+      return row.loss;
+    case Monitor::kValAccuracy:
+      return row.val_accuracy;
+    case Monitor::kValLoss:
+      return row.val_loss;
+    case Monitor::kNone:
+      break;
   }
   return row.val_loss;
 }
@@ -238,12 +247,13 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
                                r.epoch.allreduce_sec, 0, r.epoch.skipped);
   std::string line = std::to_string(steps) + "/" + std::to_string(steps) + " - " +
                      log::format("%.0f", seconds) + "s - " +
-                     log::format("%.0f", 1000.0 * seconds / double(steps)) + "ms/step - accuracy: " +
-                     log::format("%.4f", row.accuracy) + " - loss: " + log::format("%.4f", row.loss);
+                     log::format("%.0f", 1000.0 * seconds / double(steps)) +
+                     "ms/step - accuracy: " + log::format("%.4f", row.accuracy) +
+                     " - loss: " + log::format("%.4f", row.loss);
   if (plan.global_val_samples() > 0) {
-    const EvalResult val = evaluate(*model_, plan.train_data(), plan.val_indices(),
-                                    plan.local_batch(), comm_, nullptr, nullptr,
-                                    cfg_.eval.tta, r.val_batches.get());
+    const EvalResult val =
+        evaluate(*model_, plan.train_data(), plan.val_indices(), plan.local_batch(), comm_, nullptr,
+                 nullptr, cfg_.eval.tta, r.val_batches.get());
     row.val_loss = val.loss;
     row.val_accuracy = val.accuracy;
     line += " - val_accuracy: " + log::format("%.4f", val.accuracy) +
@@ -287,11 +297,11 @@ void Trainer::finish(Run& r) {
   r.summary.images_per_sec /= double(epochs);
   r.summary.seconds_per_epoch = r.epoch_time_total / double(epochs);
   r.summary.skipped_steps = r.pos.skipped_steps;
-  r.summary.test = evaluate(*model_, r.test_data, r.test_idx, r.plan->local_batch(), comm_,
-                            nullptr, nullptr, cfg_.eval.tta, r.test_batches.get());
-  log::info("Test: " + std::to_string(r.summary.test.count) + " samples - accuracy: " +
-            log::format("%.4f", r.summary.test.accuracy) + " - loss: " +
-            log::format("%.4f", r.summary.test.loss));
+  r.summary.test = evaluate(*model_, r.test_data, r.test_idx, r.plan->local_batch(), comm_, nullptr,
+                            nullptr, cfg_.eval.tta, r.test_batches.get());
+  log::info("Test: " + std::to_string(r.summary.test.count) +
+            " samples - accuracy: " + log::format("%.4f", r.summary.test.accuracy) +
+            " - loss: " + log::format("%.4f", r.summary.test.loss));
   log::info("Throughput: " + log::format("%.0f", r.summary.images_per_sec) +
             " train images/s (mean over " + std::to_string(r.summary.epochs_run) + " epochs), " +
             log::format("%.1f", r.summary.seconds_per_epoch) + " s/epoch");

@@ -1,4 +1,5 @@
-// Trainer: the data-parallel training loop, checkpoints and resume, validation, early stopping, test.
+// Trainer: the data-parallel training loop, checkpoints and resume, validation, early stopping,
+// test.
 #pragma once
 #include <memory>
 #include <string>
@@ -32,7 +33,7 @@ class Trainer {
   Model& model() { return *model_; }
 
  private:
-  struct Run;  // per-run state (data plan, optimizer, reducer, ...): run_state.h
+  struct Run;          // per-run state (data plan, optimizer, reducer, ...): run_state.h
   bool setup(Run& r);  // false: --resume found the run already complete
   void claim_run_directory(Run& r, std::string* resume_path);
   void load_state_and_data(Run& r, const std::string& resume_path);
@@ -41,7 +42,7 @@ class Trainer {
   void open_run_files(Run& r);
   void start_communication(Run& r);
   bool run_epoch(Run& r, int64_t epoch, int64_t first_step);  // false: stopped by a signal
-  bool step(Run& r, int64_t epoch, int64_t step);              // false: stopped by a signal
+  bool step(Run& r, int64_t epoch, int64_t step);             // false: stopped by a signal
   void account_step(Run& r, const StepResult& res, int64_t epoch, int64_t step);
   void record_non_finite(Run& r, int64_t epoch, int64_t step);
   void flush_interval(Run& r, int64_t epoch, int64_t step);
@@ -50,7 +51,7 @@ class Trainer {
   bool should_stop_early(Run& r, double value);
   void save_checkpoint(Run& r);
   bool stop_requested();
-  void check_same_model();   // collective: every rank runs the same layers and shapes
+  void check_same_model();  // collective: every rank runs the same layers and shapes
   void broadcast_weights();
   void sync_batch_norm(Run& r);
 

@@ -56,9 +56,9 @@ void Trainer::check_same_model() {
   comm_.broadcast(root.data(), len, 0);
   agree(comm_, [&] {
     const SignatureDifference d = first_difference(root, mine);
-    DPT_CHECK(!d.differ, "this rank's model differs from rank 0's at layer " << d.layer
-              << ": rank 0 has '" << d.a << "', this rank has '" << d.b
-              << "'. Every rank must run the same config");
+    DPT_CHECK(!d.differ, "this rank's model differs from rank 0's at layer "
+                             << d.layer << ": rank 0 has '" << d.a << "', this rank has '" << d.b
+                             << "'. Every rank must run the same config");
   });
 }
 
@@ -88,16 +88,18 @@ void Trainer::claim_run_directory(Run& r, std::string* resume_path) {
     if (options_.resume.empty()) {
       r.earlier_files = earlier_run_files(run_dir, ckpt);
       const size_t n = r.earlier_files.size();
-      DPT_CHECK(n == 0 || options_.overwrite,
-                "run_dir '" << run_dir << "' already holds files of an earlier run ('"
-                << (n ? r.earlier_files.front() : "") << "'"
-                << (n > 1 ? " and " + std::to_string(n - 1) + " more" : "")
-                << "); continue that run with --resume auto, give this one another run_dir, "
-                   "or pass --overwrite to move the old files aside");
+      DPT_CHECK(
+          n == 0 || options_.overwrite,
+          "run_dir '" << run_dir << "' already holds files of an earlier run ('"
+                      << (n ? r.earlier_files.front() : "") << "'"
+                      << (n > 1 ? " and " + std::to_string(n - 1) + " more" : "")
+                      << "); continue that run with --resume auto, give this one another run_dir, "
+                         "or pass --overwrite to move the old files aside");
     } else if (options_.resume == "auto") {
       std::vector<std::pair<std::string, std::string>> skipped;
       *resume_path = newest_checkpoint(ckpt, &skipped);
-      for (const auto& [p, why] : skipped) r.notes.push_back("Resume: skipping '" + p + "': " + why);
+      for (const auto& [p, why] : skipped)
+        r.notes.push_back("Resume: skipping '" + p + "': " + why);
       if (resume_path->empty())
         r.notes.push_back("Resume: no usable checkpoint in " + ckpt + "; starting fresh");
     } else {
@@ -118,8 +120,8 @@ void Trainer::load_state_and_data(Run& r, const std::string& path) {
     r.device = select_device(tc.backend, comm_);  // before any GPU allocation
     r.precision = resolve_precision(tc.precision, r.device == Device::kCuda);
     if (!r.precision.reason.empty())
-      r.notes.push_back(std::string("Precision: auto chose ") + precision_name(r.precision.precision) +
-                        ": " + r.precision.reason);
+      r.notes.push_back(std::string("Precision: auto chose ") +
+                        precision_name(r.precision.precision) + ": " + r.precision.reason);
     if (r.device == Device::kCpu) r.notes.push_back("CPU kernels: " + cpu_kernel_choices());
     r.optimizer = make_optimizer(tc.optimizer, model_->num_trainable(), r.device);
     r.optimizer->set_ranges(optimizer_ranges(*model_, tc.optimizer));
@@ -139,8 +141,8 @@ void Trainer::resume_from(Run& r, const std::string& path) {
   if (!warning.empty()) r.warnings.push_back(warning);
   r.resumed = true;
   DPT_CHECK(r.pos.seed == tc.seed, "checkpoint '" << path << "' was trained with train.seed "
-                                   << r.pos.seed << " but the config says " << tc.seed
-                                   << "; use the same seed");
+                                                  << r.pos.seed << " but the config says "
+                                                  << tc.seed << "; use the same seed");
   if (r.pos.finished && (r.pos.early_stopped || r.pos.epoch >= tc.epochs)) {
     r.summary.already_complete = true;
     r.summary.last_checkpoint = path;
@@ -173,16 +175,19 @@ void Trainer::load_data(Run& r) {
   const Shape data_shape{data.height, data.width, data.channels};
   DPT_CHECK(model_->input_shape() == data_shape,
             "config model.input is " << shape_str(model_->input_shape()) << " but the "
-            << cfg_.data.dataset << " shards hold images of " << shape_str(data_shape));
-  DPT_CHECK(model_->num_classes() == data.classes,
-            "the model's last layer has " << model_->num_classes() << " units but "
-            << cfg_.data.dataset << " has " << data.classes << " classes");
+                                     << cfg_.data.dataset << " shards hold images of "
+                                     << shape_str(data_shape));
+  DPT_CHECK(model_->num_classes() == data.classes, "the model's last layer has "
+                                                       << model_->num_classes() << " units but "
+                                                       << cfg_.data.dataset << " has "
+                                                       << data.classes << " classes");
   r.test_data = load_test_slice(cfg_.data, comm_.rank(), comm_.size(), &r.test_idx);
   DPT_CHECK(r.test_data.height == data.height && r.test_data.width == data.width &&
                 r.test_data.channels == data.channels && r.test_data.classes == data.classes,
             "the test file in '" << cfg_.data.dir << "' holds " << r.test_data.height << "x"
-            << r.test_data.width << "x" << r.test_data.channels << " images of "
-            << r.test_data.classes << " classes, unlike the train shards; re-run dptrain prepare");
+                                 << r.test_data.width << "x" << r.test_data.channels
+                                 << " images of " << r.test_data.classes
+                                 << " classes, unlike the train shards; re-run dptrain prepare");
   const size_t old = r.plan->unchecked_files().size() + r.test_data.unchecked_files.size();
   if (old > 0)
     r.warnings.push_back(std::to_string(old) + " data file(s) in " + cfg_.data.dir +
@@ -216,7 +221,8 @@ void Trainer::start_communication(Run& r) {
   const int world = comm_.size();
   if (!r.resumed) {  // Note [whitening]: from this rank's images; rank 0's are broadcast
     const ShardData& d = r.plan->train_data();
-    const std::string said = whiten_from_images(*model_, d.images.data(), d.n, d.height, d.width, d.channels);
+    const std::string said =
+        whiten_from_images(*model_, d.images.data(), d.n, d.height, d.width, d.channels);
     if (!said.empty()) log::info(said + (comm_.size() > 1 ? ", rank 0's shard" : ""));
   }
   broadcast_weights();  // rank 0's initial (or resumed) values on every rank
@@ -230,19 +236,20 @@ void Trainer::start_communication(Run& r) {
   std::string split = std::to_string(r.plan->batch_of(0));
   if (tc.batch_size % world != 0) split += "/" + std::to_string(r.plan->batch_of(world - 1));
   log::info("dptrain: " + cfg_.name + " on " + std::to_string(world) + " rank(s) (" +
-            comm_.backend() + "), " + std::to_string(r.plan->global_train_samples()) +
-            " train / " + std::to_string(r.plan->global_val_samples()) +
-            " validation samples, global batch " + std::to_string(tc.batch_size) + " (" + split +
-            " per rank), " + std::to_string(r.plan->steps_per_epoch()) + " steps per epoch, precision " +
+            comm_.backend() + "), " + std::to_string(r.plan->global_train_samples()) + " train / " +
+            std::to_string(r.plan->global_val_samples()) + " validation samples, global batch " +
+            std::to_string(tc.batch_size) + " (" + split + " per rank), " +
+            std::to_string(r.plan->steps_per_epoch()) + " steps per epoch, precision " +
             precision_name(r.precision.precision) + (r.precision.reason.empty() ? "" : " (auto)"));
-  r.reducer = std::make_unique<GradientReducer>(*r.grad_comm, *model_, int64_t(tc.bucket_mb * (1 << 20)),
-                                                int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);
+  r.reducer =
+      std::make_unique<GradientReducer>(*r.grad_comm, *model_, int64_t(tc.bucket_mb * (1 << 20)),
+                                        int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);
   r.batches = std::make_unique<BatchSource>(r.plan->train_data(), r.plan->local_batch(),
                                             int(cfg_.data.prefetch), r.device);
   r.val_batches = std::make_unique<EvalBatches>(r.plan->train_data(), r.plan->local_batch(),
                                                 r.device, cfg_.eval.tta);
-  r.test_batches = std::make_unique<EvalBatches>(r.test_data, r.plan->local_batch(), r.device,
-                                                 cfg_.eval.tta);
+  r.test_batches =
+      std::make_unique<EvalBatches>(r.test_data, r.plan->local_batch(), r.device, cfg_.eval.tta);
   r.guard = std::make_unique<NonFiniteGuard>(tc.nonfinite, model_->state(), r.pos.skipped_steps);
   install_stop_signals();
 }

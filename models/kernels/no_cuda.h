@@ -15,10 +15,10 @@ namespace dpt {
 #define DPT_NO_CUDA_STATE(Op)
 #else
 // Op::forward_cuda and Op::backward_cuda (kernels/cuda/X_cuda.cu in a CUDA build).
-#define DPT_NO_CUDA_KERNELS(Op)                                                                 \
+#define DPT_NO_CUDA_KERNELS(Op)                                                                \
   void Op::forward_cuda(const Tensor&, Tensor&, const StepContext&) { ::dpt::fail_no_cuda(); } \
-  void Op::backward_cuda(const Tensor&, const Tensor&, const Tensor&, Tensor*) {                \
-    ::dpt::fail_no_cuda();                                                                      \
+  void Op::backward_cuda(const Tensor&, const Tensor&, const Tensor&, Tensor*) {               \
+    ::dpt::fail_no_cuda();                                                                     \
   }
 // The deleter of an op's CudaState (never allocated without CUDA).
 #define DPT_NO_CUDA_STATE(Op) \

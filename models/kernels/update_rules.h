@@ -23,7 +23,8 @@ struct AdamRule {
 void adam_update_cpu(float* w, const float* g, float* m, float* v, int64_t n, const AdamRule& r);
 void adam_update_cuda(float* w, const float* g, float* m, float* v, int64_t n, const AdamRule& r);
 
-// Lookahead's sync (Note [lookahead] in trainer/optim/lookahead.h): slow = rho slow + (1 - rho) w; w = slow.
+// Lookahead's sync (Note [lookahead] in trainer/optim/lookahead.h): slow = rho slow + (1 - rho) w;
+// w = slow.
 void lookahead_sync_cpu(float* w, float* slow, int64_t n, float rho);
 void lookahead_sync_cuda(float* w, float* slow, int64_t n, float rho);
 

@@ -18,12 +18,18 @@ Act parse_activation(const std::string& name, const std::string& where) {
 
 const char* activation_name(Act a) {
   switch (a) {
-    case Act::kLinear: return "linear";
-    case Act::kRelu: return "relu";
-    case Act::kSigmoid: return "sigmoid";
-    case Act::kTanh: return "tanh";
-    case Act::kSoftmax: return "softmax";
-    case Act::kGelu: return "gelu";
+    case Act::kLinear:
+      return "linear";
+    case Act::kRelu:
+      return "relu";
+    case Act::kSigmoid:
+      return "sigmoid";
+    case Act::kTanh:
+      return "tanh";
+    case Act::kSoftmax:
+      return "softmax";
+    case Act::kGelu:
+      return "gelu";
   }
   return "?";
 }

@@ -20,6 +20,7 @@ class BatchNorm : public Layer {
   float momentum_, epsilon_;
   bool scale_;
   Param *gamma_ = nullptr, *beta_ = nullptr, *moving_mean_ = nullptr, *moving_var_ = nullptr;
+
  public:
   struct CpuState;   // oneDNN primitives per batch size: kernels/cpu/batch_norm_cpu.cpp
   struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: kernels/cuda/batch_norm_cuda.cu

@@ -1,4 +1,5 @@
-// Conv2D: options, output shape and parameters; the oneDNN kernels live in kernels/cpu/conv2d_cpu.cpp.
+// Conv2D: options, output shape and parameters; the oneDNN kernels live in
+// kernels/cpu/conv2d_cpu.cpp.
 #include "models/layers/conv2d.h"
 
 namespace dpt {
@@ -16,8 +17,10 @@ Conv2D::Conv2D(Options& opt)
   DPT_CHECK(kernel_.first > 0, "config key " << opt.key_path("kernel") << " is required");
   DPT_CHECK(act_ != Act::kSoftmax, opt.at("activation")
                                        << ": softmax over channels is not supported in conv2d");
-  DPT_CHECK(act_ != Act::kGelu, opt.at("activation") << ": gelu is a layer of its own "
-                                "(its backward needs its input); add '- gelu: {}' after this one");
+  DPT_CHECK(
+      act_ != Act::kGelu, opt.at("activation")
+                              << ": gelu is a layer of its own "
+                                 "(its backward needs its input); add '- gelu: {}' after this one");
 }
 
 Window2D Conv2D::geometry(const Shape& in) const {
@@ -32,8 +35,12 @@ Shape Conv2D::output_shape(const Shape& in) const {
 
 std::vector<ParamSpec> Conv2D::param_specs(const Shape& in) const {
   const int64_t cin = in.at(2), kh = kernel_.first, kw = kernel_.second;
-  std::vector<ParamSpec> specs{
-      {"kernel", {kh, kw, cin, filters_}, trainable_, kernel_init_, kh * kw * cin, kh * kw * filters_}};
+  std::vector<ParamSpec> specs{{"kernel",
+                                {kh, kw, cin, filters_},
+                                trainable_,
+                                kernel_init_,
+                                kh * kw * cin,
+                                kh * kw * filters_}};
   if (use_bias_) specs.push_back({"bias", {filters_}, trainable_, bias_init_, 0, 0});
   return specs;
 }

@@ -39,6 +39,7 @@ class Conv2D : public Layer {
   std::string kernel_init_, bias_init_;
   Param* kernel_p_ = nullptr;
   Param* bias_p_ = nullptr;
+
  public:
   struct CpuState;   // oneDNN primitives per batch size: kernels/cpu/conv2d_cpu.cpp
   struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: kernels/cuda/conv2d_cuda.cu

@@ -1,4 +1,5 @@
-// Dense: options, output shape and parameters; the oneDNN kernels live in kernels/cpu/dense_cpu.cpp.
+// Dense: options, output shape and parameters; the oneDNN kernels live in
+// kernels/cpu/dense_cpu.cpp.
 #include "models/layers/dense.h"
 
 namespace dpt {
@@ -9,8 +10,10 @@ Dense::Dense(Options& opt)
       act_(parse_activation(opt.get_string("activation", "linear"), opt.at("activation"))),
       kernel_init_(opt.get_string("kernel_initializer", "glorot_uniform")),
       bias_init_(opt.get_string("bias_initializer", "zeros")) {
-  DPT_CHECK(act_ != Act::kGelu, opt.at("activation") << ": gelu is a layer of its own "
-                                "(its backward needs its input); add '- gelu: {}' after this one");
+  DPT_CHECK(
+      act_ != Act::kGelu, opt.at("activation")
+                              << ": gelu is a layer of its own "
+                                 "(its backward needs its input); add '- gelu: {}' after this one");
 }
 
 Shape Dense::output_shape(const Shape& in) const {
@@ -20,7 +23,8 @@ Shape Dense::output_shape(const Shape& in) const {
 }
 
 std::vector<ParamSpec> Dense::param_specs(const Shape& in) const {
-  std::vector<ParamSpec> specs{{"kernel", {in.at(0), units_}, true, kernel_init_, in.at(0), units_}};
+  std::vector<ParamSpec> specs{
+      {"kernel", {in.at(0), units_}, true, kernel_init_, in.at(0), units_}};
   if (use_bias_) specs.push_back({"bias", {units_}, true, bias_init_, 0, 0});
   return specs;
 }

@@ -24,6 +24,7 @@ class Dense : public Layer {
   std::string kernel_init_, bias_init_;
   Param* kernel_p_ = nullptr;
   Param* bias_p_ = nullptr;
+
  public:
   struct CpuState;   // oneDNN primitives per batch size: kernels/cpu/dense_cpu.cpp
   struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: kernels/cuda/dense_cuda.cu

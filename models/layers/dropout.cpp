@@ -1,4 +1,5 @@
-// Dropout: options; the kernels live in kernels/cpu/dropout_cpu.cpp and kernels/cuda/dropout_cuda.cu.
+// Dropout: options; the kernels live in kernels/cpu/dropout_cpu.cpp and
+// kernels/cuda/dropout_cuda.cu.
 #include "models/layers/dropout.h"
 
 namespace dpt {

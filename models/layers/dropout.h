@@ -1,4 +1,5 @@
-// Dropout (inverted): keeps each unit with probability 1 - rate and scales kept units by 1/(1-rate).
+// Dropout (inverted): keeps each unit with probability 1 - rate and scales kept units by
+// 1/(1-rate).
 #pragma once
 #include "core/options.h"
 #include "models/layers/layer.h"

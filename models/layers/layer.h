@@ -42,7 +42,7 @@ struct ParamSpec {
 struct Param {
   ParamSpec spec;
   float* value = nullptr;
-  float* grad = nullptr;  // null for non-trainable state (BatchNorm moving statistics)
+  float* grad = nullptr;        // null for non-trainable state (BatchNorm moving statistics)
   float* host_value = nullptr;  // == value on the CPU; the host mirror when value is on a GPU
   int64_t size() const { return num_elements(spec.shape); }
 };

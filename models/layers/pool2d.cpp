@@ -13,9 +13,12 @@ Pool2D::Pool2D(PoolKind kind, Options& opt) : kind_(kind) {
 
 std::string Pool2D::type() const {
   switch (kind_) {
-    case PoolKind::kMax: return "MaxPooling2D";
-    case PoolKind::kAverage: return "AveragePooling2D";
-    default: return "GlobalAveragePooling2D";
+    case PoolKind::kMax:
+      return "MaxPooling2D";
+    case PoolKind::kAverage:
+      return "AveragePooling2D";
+    default:
+      return "GlobalAveragePooling2D";
   }
 }
 

@@ -25,6 +25,7 @@ class Pool2D : public Layer {
   std::pair<int64_t, int64_t> pool_, strides_;
   bool same_ = false;
   Act post_act_ = Act::kLinear;
+
  public:
   struct CpuState;   // oneDNN primitives per batch size: kernels/cpu/pool2d_cpu.cpp
   struct CudaState;  // cuDNN/cuBLAS descriptors per batch size: kernels/cuda/pool2d_cuda.cu

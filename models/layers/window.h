@@ -38,7 +38,10 @@ struct Window2D {
 inline Window2D window_2d(int64_t ih, int64_t iw, std::pair<int64_t, int64_t> k,
                           std::pair<int64_t, int64_t> s, bool same, const std::string& who) {
   return {window_1d(ih, k.first, s.first, same, who, "height"),
-          window_1d(iw, k.second, s.second, same, who, "width"), k.first, k.second, s.first,
+          window_1d(iw, k.second, s.second, same, who, "width"),
+          k.first,
+          k.second,
+          s.first,
           s.second};
 }
 

@@ -1,17 +1,18 @@
-// Checkpoints end to end: bit-exact resume on 2 ranks, stop signals, torn files, bad checkpoints, eval.
-#include <filesystem>
+// Checkpoints end to end: bit-exact resume on 2 ranks, stop signals, torn files, bad checkpoints,
+// eval.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
+#include <filesystem>
 
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
-#include "test_helpers.h"
 #include "data/hdf5_util.h"
 #include "models/model.h"
+#include "test_helpers.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 
@@ -32,10 +33,12 @@ class Checkpoints : public ::testing::Test {
   // A small mnist_convnet run; extra: more --set/--resume arguments.
   std::string train_cmd(int ranks, const std::string& run, const std::string& extra) const {
     return (ranks > 1 ? kMpirun + "-np " + std::to_string(ranks) + " " : std::string()) +
-           dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
-           dir_ + "/data --set run_dir=" + dir_ + "/" + run +
+           dptrain() + " train " + source_dir() +
+           "/configs/mnist_convnet.yaml --set data.dir=" + dir_ + "/data --set run_dir=" + dir_ +
+           "/" + run +
            " --set data.max_train_samples=600 --set data.max_test_samples=400"
-           " --set train.batch_size=64 --set train.log_every_steps=2 " + extra;
+           " --set train.batch_size=64 --set train.log_every_steps=2 " +
+           extra;
   }
   std::string ckpt_dir(const std::string& run) const { return dir_ + "/" + run + "/checkpoints"; }
   std::string dir_;
@@ -48,19 +51,23 @@ void expect_identical_state(const std::string& a, const std::string& b) {
   h5::Handle fa = h5::open_file(a), fb = h5::open_file(b);
   int compared = 0;
   for (size_t k = 0; k < m.params().size(); ++k) {
-    const std::string p = m.layers()[size_t(m.param_layer(k))]->name() + "/" + m.params()[k].spec.name;
+    const std::string p =
+        m.layers()[size_t(m.param_layer(k))]->name() + "/" + m.params()[k].spec.name;
     for (const char* group : {"/model/", "/optimizer/m/", "/optimizer/v/"}) {
       const std::string ds = std::string(group) + p;
       std::vector<float> va(size_t(m.params()[k].size())), vb(va.size());
       h5::read_f32(fa, ds, va.data(), a);
       h5::read_f32(fb, ds, vb.data(), b);
-      EXPECT_EQ(0, std::memcmp(va.data(), vb.data(), va.size() * sizeof(float))) << ds << " differs";
+      EXPECT_EQ(0, std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)))
+          << ds << " differs";
       ++compared;
     }
   }
   EXPECT_EQ(compared, 18);
-  EXPECT_EQ(h5::get_attr_int(h5::Handle(H5Gopen2(fa, "/optimizer", H5P_DEFAULT), H5Gclose), "iterations", a),
-            h5::get_attr_int(h5::Handle(H5Gopen2(fb, "/optimizer", H5P_DEFAULT), H5Gclose), "iterations", b));
+  EXPECT_EQ(h5::get_attr_int(h5::Handle(H5Gopen2(fa, "/optimizer", H5P_DEFAULT), H5Gclose),
+                             "iterations", a),
+            h5::get_attr_int(h5::Handle(H5Gopen2(fb, "/optimizer", H5P_DEFAULT), H5Gclose),
+                             "iterations", b));
 }
 
 std::string newest(const std::string& dir) { return newest_checkpoint(dir, nullptr); }
@@ -84,11 +91,14 @@ TEST_F(Checkpoints, ResumeOnTwoRanksIsBitExact) {
 // the training (mnist_convnet's pools carry the ReLU moved behind them).
 TEST_F(Checkpoints, EitherMaxPoolKernelTrainsToTheSameBits) {
   for (const char* k : {"own", "onednn"}) {
-    const auto r = run(std::string("DPT_MAX_POOL=") + k + " " + train_cmd(1, k, "--set train.epochs=1"));
+    const auto r =
+        run(std::string("DPT_MAX_POOL=") + k + " " + train_cmd(1, k, "--set train.epochs=1"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find(std::string("CPU kernels: max pooling on ") +
                             (k == std::string("own") ? "dptrain's NHWC kernel" : "oneDNN") +
-                            " (DPT_MAX_POOL=" + k + ")"), std::string::npos) << r.output;
+                            " (DPT_MAX_POOL=" + k + ")"),
+              std::string::npos)
+        << r.output;
   }
   expect_identical_state(newest(ckpt_dir("own")), newest(ckpt_dir("onednn")));
 }
@@ -101,14 +111,18 @@ TEST_F(Checkpoints, SignalMidEpochCheckpointsAndResumeMatchesStraightRun) {
   // mpirun itself (not `timeout`) must get the signal: it forwards SIGUSR1 to the ranks.
   std::string cmd = train_cmd(2, "sig", "--set train.epochs=2 --set checkpoint.every_epochs=0");
   cmd.replace(cmd.find(kMpirun), kMpirun.size(), kMpiEnv + "mpirun --oversubscribe ");
-  r = run("(" + cmd + " & pid=$!; for i in $(seq 600); do"
-          " [ \"$( { wc -l < " + csv + "; } 2>/dev/null || echo 0)\" -ge 3 ] && break;"
+  r = run("(" + cmd +
+          " & pid=$!; for i in $(seq 600); do"
+          " [ \"$( { wc -l < " +
+          csv +
+          "; } 2>/dev/null || echo 0)\" -ge 3 ] && break;"
           " sleep 0.05; done; kill -USR1 $pid; wait $pid; echo EXIT=$?)");
   ASSERT_NE(r.output.find("EXIT=75"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("Stop signal 10 received"), std::string::npos) << r.output;
   const std::string stopped = newest(ckpt_dir("sig"));
   ASSERT_NE(stopped, "") << r.output;
-  r = run(train_cmd(2, "sig", "--set train.epochs=2 --set checkpoint.every_epochs=0 --resume auto"));
+  r = run(
+      train_cmd(2, "sig", "--set train.epochs=2 --set checkpoint.every_epochs=0 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   expect_identical_state(newest(ckpt_dir("straight")), newest(ckpt_dir("sig")));
 }
@@ -116,8 +130,9 @@ TEST_F(Checkpoints, SignalMidEpochCheckpointsAndResumeMatchesStraightRun) {
 // Note [lookahead]: a checkpoint between two syncs holds fast weights that differ from the slow
 // ones; the slow weights travel as optimizer state, so resuming there is exact too.
 TEST_F(Checkpoints, LookaheadResumesExactlyFromBetweenTwoSyncs) {
-  const std::string la = "--set 'train.lookahead={every_steps: 3, decay: 0.8, ramp_power: 1}' "
-                         "--set train.epochs=2 --set checkpoint.every_steps=13 --set checkpoint.keep=20 ";
+  const std::string la =
+      "--set 'train.lookahead={every_steps: 3, decay: 0.8, ramp_power: 1}' "
+      "--set train.epochs=2 --set checkpoint.every_steps=13 --set checkpoint.keep=20 ";
   auto r = run(train_cmd(2, "straight", la));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string mid = ckpt_dir("straight") + "/ckpt-0001-00000026.h5";  // 26 % 3 != 0
@@ -138,11 +153,14 @@ TEST_F(Checkpoints, TornNewestCheckpointIsSkippedByResumeAuto) {
   // A crash mid-write leaves either a temporary file or (on a broken filesystem) a cut file.
   std::ifstream in(good, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), {});
-  std::ofstream(ckpt_dir("torn") + "/ckpt-0009-00009999.h5", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  std::ofstream(ckpt_dir("torn") + "/ckpt-0009-00009999.h5", std::ios::binary)
+      << bytes.substr(0, bytes.size() / 2);
   std::ofstream(ckpt_dir("torn") + "/ckpt-0009-00009998.h5.tmp-123", std::ios::binary) << bytes;
   r = run(train_cmd(1, "torn", "--set train.epochs=3 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("skipping '" + ckpt_dir("torn") + "/ckpt-0009-00009999.h5'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("skipping '" + ckpt_dir("torn") + "/ckpt-0009-00009999.h5'"),
+            std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("Resume: from " + good), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("Epoch 3/3"), std::string::npos);
 }
@@ -172,8 +190,9 @@ class BadResume : public Checkpoints {
 };
 
 TEST_F(BadResume, AnotherModel) {
-  expect_refused("--set model.layers.2.conv2d.filters=32 --resume " + ckpt_,
-                 "is of another model: layer 2 is 'conv2d_1:Conv2D(11, 11, 64) kernel(3, 3, 32, 64)");
+  expect_refused(
+      "--set model.layers.2.conv2d.filters=32 --resume " + ckpt_,
+      "is of another model: layer 2 is 'conv2d_1:Conv2D(11, 11, 64) kernel(3, 3, 32, 64)");
 }
 
 // A checkpoint of a run without train.lookahead has no slow weights: resuming it with lookahead
@@ -227,7 +246,8 @@ TEST_F(Checkpoints, EvalReportsTheSameAccuracyAloneAndOnTwoRanks) {
   const YAML::Node s = YAML::LoadFile(dir_ + "/ev/summary.yaml");
   const std::string ckpt = newest(ckpt_dir("ev"));
   const std::string test_file = dir_ + "/data/mnist-test.h5";
-  r = run(dptrain() + " eval " + ckpt + " --data " + test_file + " --predictions " + dir_ + "/p1.csv");
+  r = run(dptrain() + " eval " + ckpt + " --data " + test_file + " --predictions " + dir_ +
+          "/p1.csv");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("(10000 samples)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("confusion matrix"), std::string::npos);
@@ -235,7 +255,9 @@ TEST_F(Checkpoints, EvalReportsTheSameAccuracyAloneAndOnTwoRanks) {
   const auto r2 = run(kMpirun + "-np 2 " + dptrain() + " eval " + ckpt + " --data " + test_file +
                       " --predictions " + dir_ + "/p2.csv");
   ASSERT_EQ(r2.exit_code, 0) << r2.output;
-  auto accuracy_line = [](const std::string& out) { return out.substr(out.find("accuracy: "), 16); };
+  auto accuracy_line = [](const std::string& out) {
+    return out.substr(out.find("accuracy: "), 16);
+  };
   EXPECT_EQ(accuracy_line(r.output), accuracy_line(r2.output));
   EXPECT_EQ(run("md5sum < " + dir_ + "/p1.csv").output, run("md5sum < " + dir_ + "/p2.csv").output);
   EXPECT_EQ(run("wc -l < " + dir_ + "/p1.csv").output, "10001\n");

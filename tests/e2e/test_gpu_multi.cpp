@@ -10,8 +10,8 @@
 #include <sstream>
 #include <thread>
 
-#include "test_helpers.h"
 #include "core/device_memory.h"
+#include "test_helpers.h"
 
 namespace dpt::testing {
 namespace {
@@ -26,11 +26,15 @@ class TwoGpus : public ::testing::Test {
     tmp_ = std::make_unique<TempDir>("gpu2");
     dir_ = tmp_->path();
     ASSERT_EQ(run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir_ +
-                  "/data --shards 2").exit_code, 0);
+                  "/data --shards 2")
+                  .exit_code,
+              0);
   }
   std::string args(const std::string& extra) const {
-    return source_dir() + "/configs/mnist_convnet.yaml --set train.backend=cuda"
-           " --set data.dir=" + dir_ + "/data --set run_dir=" + dir_ + "/run " + extra;
+    return source_dir() +
+           "/configs/mnist_convnet.yaml --set train.backend=cuda"
+           " --set data.dir=" +
+           dir_ + "/data --set run_dir=" + dir_ + "/run " + extra;
   }
   std::unique_ptr<TempDir> tmp_;
   std::string dir_;
@@ -49,7 +53,8 @@ TEST_F(TwoGpus, OneVisibleGpuPerRankTrains) {
 }
 
 TEST_F(TwoGpus, StoppedPeerEndsTheJobWithinTheTimeout) {
-  std::ofstream(dir_ + "/wrap.sh") << "#!/bin/sh\necho $$ > " << dir_ << "/rank1.pid\nexec \"$@\"\n";
+  std::ofstream(dir_ + "/wrap.sh")
+      << "#!/bin/sh\necho $$ > " << dir_ << "/rank1.pid\nexec \"$@\"\n";
   run("chmod +x " + dir_ + "/wrap.sh");
   const std::string a = args("--set train.epochs=50 --set train.collective_timeout_s=5");
   const std::string cmd = kMpirun + "-np 1 " + dptrain() + " train " + a + " : -np 1 " + dir_ +
@@ -76,7 +81,8 @@ TEST_F(TwoGpus, StoppedPeerEndsTheJobWithinTheTimeout) {
     ::waitpid(pid, nullptr, 0);
   }
   EXPECT_EQ(rc, 4) << read_file(dir_ + "/out.txt");
-  EXPECT_NE(read_file(dir_ + "/out.txt").find("stalled"), std::string::npos) << read_file(dir_ + "/out.txt");
+  EXPECT_NE(read_file(dir_ + "/out.txt").find("stalled"), std::string::npos)
+      << read_file(dir_ + "/out.txt");
 }
 
 }  // namespace

@@ -7,9 +7,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "test_helpers.h"
 #include "core/device_memory.h"
 #include "data/hdf5_util.h"
+#include "test_helpers.h"
 
 namespace dpt::testing {
 namespace {
@@ -43,13 +43,19 @@ TEST(GpuRun, MatchesTheCpuRunWithinTolerance) {
   const TempDir tmp("gpurun");
   const std::string& dir = tmp.path();
   ASSERT_EQ(run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
-                "/data --shards 1").exit_code, 0);
+                "/data --shards 1")
+                .exit_code,
+            0);
   // 300 samples, 10% validation: 270 to train in batches of 64 -> 4 full and one of 14.
-  const std::string common = dptrain() + " train " + source_dir() +
-      "/configs/cifar10_small.yaml --set data.dataset=mnist --set data.dir=" + dir + "/data"
-      " --set model.input=[28,28,1] --set data.max_train_samples=300 --set data.max_test_samples=500"
+  const std::string common =
+      dptrain() + " train " + source_dir() +
+      "/configs/cifar10_small.yaml --set data.dataset=mnist --set data.dir=" + dir +
+      "/data"
+      " --set model.input=[28,28,1] --set data.max_train_samples=300 --set "
+      "data.max_test_samples=500"
       " --set data.validation_split=0.1 --set data.augment={} --set train.batch_size=64"
-      " --set train.epochs=2 --set 'train.optimizer={sgd: {lr: 0.05}}' --set train.log_every_steps=1";
+      " --set train.epochs=2 --set 'train.optimizer={sgd: {lr: 0.05}}' --set "
+      "train.log_every_steps=1";
   auto r = run(common + " --set run_dir=" + dir + "/cpu --set train.backend=cpu");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run(common + " --set run_dir=" + dir + "/gpu --set train.backend=cuda");
@@ -59,10 +65,12 @@ TEST(GpuRun, MatchesTheCpuRunWithinTolerance) {
     const auto a = column(dir + "/cpu/metrics.csv", col), b = column(dir + "/gpu/metrics.csv", col);
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i)
-      EXPECT_NEAR(a[i], b[i], 1e-3 * (1 + std::fabs(a[i]))) << "metrics.csv row " << i << " col " << col;
+      EXPECT_NEAR(a[i], b[i], 1e-3 * (1 + std::fabs(a[i])))
+          << "metrics.csv row " << i << " col " << col;
   }
   // Checkpoints: every parameter within 1e-3 relative (FP32 on both; reduction orders differ).
-  const std::string name = "/checkpoints/" + trim_newline(run("ls " + dir + "/cpu/checkpoints | tail -1").output);
+  const std::string name =
+      "/checkpoints/" + trim_newline(run("ls " + dir + "/cpu/checkpoints | tail -1").output);
   for (const char* ds : {"/model/conv2d/kernel", "/model/conv2d_2/bias", "/model/dense/kernel",
                          "/model/dense_1/kernel"}) {
     const auto a = dataset(dir + "/cpu" + name, ds), b = dataset(dir + "/gpu" + name, ds);

@@ -4,8 +4,8 @@
 
 #include <chrono>
 
-#include "test_helpers.h"
 #include "data/hdf5_util.h"
+#include "test_helpers.h"
 
 namespace dpt::testing {
 namespace {
@@ -22,7 +22,8 @@ TEST(MpiCli, TwoRanksTrainAndReportOnce) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run(kMpirun + "-np 2 " + dptrain() + " train " + source_dir() +
           "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir +
-          "/run --set train.epochs=1 --set data.max_train_samples=1500 --set data.max_test_samples=1000");
+          "/run --set train.epochs=1 --set data.max_train_samples=1500 --set "
+          "data.max_test_samples=1000");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const YAML::Node s = YAML::LoadFile(dir + "/run/summary.yaml");
   EXPECT_EQ(s["world_size"].as<int>(), 2);
@@ -30,7 +31,8 @@ TEST(MpiCli, TwoRanksTrainAndReportOnce) {
   EXPECT_GT(s["test_accuracy"].as<double>(), 0.8) << r.output;
   // Rank 0 alone speaks: one epoch line, one test line.
   size_t count = 0;
-  for (size_t p = r.output.find("Test: "); p != std::string::npos; p = r.output.find("Test: ", p + 1))
+  for (size_t p = r.output.find("Test: "); p != std::string::npos;
+       p = r.output.find("Test: ", p + 1))
     ++count;
   EXPECT_EQ(count, 1u) << r.output;
 }
@@ -43,13 +45,13 @@ TEST(MpiCli, DifferentModelsOnRanksStopWithinSeconds) {
   const auto r = run(kMpirun + "-np 1 " + dptrain() + " train " + base + " --set run_dir=" + dir +
                      " : -np 1 " + dptrain() + " train " + base + " --set run_dir=" + dir +
                      " --set model.layers.2.conv2d.filters=48");
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.exit_code, 124) << "timed out: a rank hung\n" << r.output;
   EXPECT_LT(secs, 60.0);
   EXPECT_NE(r.output.find("rank 1: error: this rank's model differs from rank 0's at layer 2"),
-            std::string::npos) << r.output;
+            std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("conv2d_1:Conv2D(11, 11, 48)"), std::string::npos) << r.output;
 }
 
@@ -60,9 +62,10 @@ TEST(MpiCli, ThreeRanksRunTheShippedConfigWithAnUnevenBatchSplit) {
   auto r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
                "/data --shards 3");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run(kMpirun + "-np 3 " + dptrain() + " train " + source_dir() +
-          "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir +
-          "/run --set train.epochs=1 --set data.max_train_samples=700 --set data.max_test_samples=300");
+  r = run(
+      kMpirun + "-np 3 " + dptrain() + " train " + source_dir() +
+      "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir +
+      "/run --set train.epochs=1 --set data.max_train_samples=700 --set data.max_test_samples=300");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("global batch 128 (43/42 per rank)"), std::string::npos) << r.output;
   const YAML::Node s = YAML::LoadFile(dir + "/run/summary.yaml");
@@ -92,8 +95,8 @@ TEST(MpiCli, AnErrorOnEveryRankIsReportedOnceWithoutAnAbort) {
     const auto r = run(kMpirun + "-np 2 " + dptrain() + " train " + source_dir() +
                        "/configs/mnist_convnet.yaml --set data.dir=" + tmp.path() +
                        "/missing --set run_dir=" + tmp.path() + "/run");
-    expect_one_clean_error(r, "rank 0: error: data directory '" + tmp.path() +
-                                  "/missing' does not exist");
+    expect_one_clean_error(
+        r, "rank 0: error: data directory '" + tmp.path() + "/missing' does not exist");
     EXPECT_NE(r.output.find("(also on rank 1)"), std::string::npos) << r.output;
   }
 }
@@ -116,15 +119,16 @@ TEST(MpiCli, AnErrorOnOneRankIsReportedOnceByRankZero) {
     ASSERT_GE(H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels.data()), 0);
   }
   r = run(kMpirun + "-np 2 " + dptrain() + " train " + source_dir() +
-          "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir + "/run");
+          "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir +
+          "/run");
   expect_one_clean_error(r, "rank 1: error: '" + bad + "' dataset 'labels' sample 7 has label 12");
 }
 
 TEST(Cli, VersionNamesEveryLibrary) {
   const auto r = run(dptrain() + " --version");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* what : {"dptrain 0.", "oneDNN 2.", "dispatching to avx", "MPI 3.", "Open MPI",
-                           "HDF5 1."})
+  for (const char* what :
+       {"dptrain 0.", "oneDNN 2.", "dispatching to avx", "MPI 3.", "Open MPI", "HDF5 1."})
     EXPECT_NE(r.output.find(what), std::string::npos) << what << "\n" << r.output;
 #ifdef DPT_WITH_CUDA
   EXPECT_NE(r.output.find("CUDA runtime 1"), std::string::npos) << r.output;

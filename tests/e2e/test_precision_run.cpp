@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
-#include "test_helpers.h"
 #include "core/cpu_info.h"
 #include "core/error.h"
 #include "models/kernels/precision_support.h"
+#include "test_helpers.h"
 
 namespace dpt::testing {
 namespace {
@@ -23,11 +23,14 @@ class PrecisionRun : public ::testing::Test {
   void SetUp() override {
     tmp_ = std::make_unique<TempDir>("prec");
     ASSERT_EQ(run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " +
-                  tmp_->path() + "/data --shards 2").exit_code, 0);
+                  tmp_->path() + "/data --shards 2")
+                  .exit_code,
+              0);
   }
   std::string train(const std::string& run_name, const std::string& extra) const {
-    return dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
-           tmp_->path() + "/data --set run_dir=" + tmp_->path() + "/" + run_name +
+    return dptrain() + " train " + source_dir() +
+           "/configs/mnist_convnet.yaml --set data.dir=" + tmp_->path() +
+           "/data --set run_dir=" + tmp_->path() + "/" + run_name +
            " --set data.max_train_samples=3000 --set data.max_test_samples=2000 " + extra;
   }
   YAML::Node summary(const std::string& run_name) const {
@@ -36,7 +39,8 @@ class PrecisionRun : public ::testing::Test {
   // The precision attribute of the run's newest checkpoint, as h5dump prints it.
   std::string checkpoint_precision(const std::string& run_name) const {
     return run("h5dump -a /train/precision $(ls " + tmp_->path() + "/" + run_name +
-               "/checkpoints/ckpt-*.h5 | tail -1)").output;
+               "/checkpoints/ckpt-*.h5 | tail -1)")
+        .output;
   }
   std::unique_ptr<TempDir> tmp_;
 };
@@ -63,27 +67,33 @@ TEST_F(Bf16Run, CheckpointsResumeAcrossPrecisionsBothWays) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run(train("x", "--set train.epochs=2 --set train.precision=fp32 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("trained in bf16, this run continues in fp32"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("trained in bf16, this run continues in fp32"), std::string::npos)
+      << r.output;
   r = run(train("x", "--set train.epochs=3 --set train.precision=bf16 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("trained in fp32, this run continues in bf16"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("trained in fp32, this run continues in bf16"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("Epoch 3/3"), std::string::npos) << r.output;
 }
 
 TEST_F(Bf16Run, AutoChoosesBf16WhereTheCpuHasIt) {
   const auto r = run(train("a", "--set train.epochs=1 --set train.precision=auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Precision: auto chose bf16: oneDNN dispatches to"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Precision: auto chose bf16: oneDNN dispatches to"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("precision bf16 (auto)"), std::string::npos) << r.output;
   EXPECT_EQ(summary("a")["precision"].as<std::string>(), "bf16");
-  EXPECT_NE(checkpoint_precision("a").find("\"bf16\""), std::string::npos) << checkpoint_precision("a");
+  EXPECT_NE(checkpoint_precision("a").find("\"bf16\""), std::string::npos)
+      << checkpoint_precision("a");
 }
 
 TEST_F(PrecisionRun, ACpuWithoutBf16IsRefusedAtStartNamingItsIsa) {
   const auto r = run(kAvx2Cap + train("n", "--set train.epochs=1 --set train.precision=bf16"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("train.precision bf16 needs a CPU with AVX512-BF16 or AMX, but oneDNN "
-                          "dispatches to avx2 on " + cpu_description()), std::string::npos)
+                          "dispatches to avx2 on " +
+                          cpu_description()),
+            std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("use precision: auto"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("ISA code"), std::string::npos) << r.output;
@@ -96,7 +106,8 @@ TEST_F(PrecisionRun, AutoFallsBackToFp32WithoutBf16AndRecordsIt) {
   const auto r = run(kAvx2Cap + train("f", "--set train.epochs=1 --set train.precision=auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("Precision: auto chose fp32: oneDNN dispatches to avx2 on " +
-                          cpu_description() + ", which has no native bf16"), std::string::npos)
+                          cpu_description() + ", which has no native bf16"),
+            std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("precision fp32 (auto)"), std::string::npos) << r.output;
   const YAML::Node s = summary("f");
@@ -104,7 +115,8 @@ TEST_F(PrecisionRun, AutoFallsBackToFp32WithoutBf16AndRecordsIt) {
   EXPECT_NE(s["precision_reason"].as<std::string>().find("auto: oneDNN dispatches to avx2"),
             std::string::npos);
   EXPECT_GT(s["test_accuracy"].as<double>(), 0.5) << r.output;  // it trained: chance is 0.1
-  EXPECT_NE(checkpoint_precision("f").find("\"fp32\""), std::string::npos) << checkpoint_precision("f");
+  EXPECT_NE(checkpoint_precision("f").find("\"fp32\""), std::string::npos)
+      << checkpoint_precision("f");
   // The resolved config keeps what was asked for; the checkpoint says what it became.
   EXPECT_NE(run("cat " + tmp_->path() + "/f/config.yaml").output.find("precision: auto"),
             std::string::npos);

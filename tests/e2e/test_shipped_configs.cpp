@@ -5,8 +5,8 @@
 
 #include <filesystem>
 
-#include "test_helpers.h"
 #include "models/kernels/precision_support.h"
+#include "test_helpers.h"
 
 namespace dpt::testing {
 namespace {
@@ -27,14 +27,16 @@ TEST(ShippedConfigs, EveryOneStartsAndTrainsHereInThePrecisionItAsksFor) {
     SCOPED_TRACE(name);
     ++configs;
     const YAML::Node cfg = YAML::LoadFile(e.path().string());
-    const std::string asked = cfg["train"]["precision"] ? cfg["train"]["precision"].as<std::string>() : "fp32";
+    const std::string asked =
+        cfg["train"]["precision"] ? cfg["train"]["precision"].as<std::string>() : "fp32";
     EXPECT_TRUE(asked == "fp32" || asked == "auto")
         << "a shipped config must start on every CPU with AVX2: precision " << asked;
     // One short epoch of the config as shipped, on a few samples.
-    const auto r = run(dptrain() + " train " + e.path().string() + " --set data.dir=" + dir + "/" +
-                       cfg["data"]["dataset"].as<std::string>() + " --set run_dir=" + dir + "/run-" +
-                       name + " --set train.epochs=1 --set train.batch_size=32"
-                       " --set data.max_train_samples=320 --set data.max_test_samples=64");
+    const auto r =
+        run(dptrain() + " train " + e.path().string() + " --set data.dir=" + dir + "/" +
+            cfg["data"]["dataset"].as<std::string>() + " --set run_dir=" + dir + "/run-" + name +
+            " --set train.epochs=1 --set train.batch_size=32"
+            " --set data.max_train_samples=320 --set data.max_test_samples=64");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("Epoch 1/1"), std::string::npos) << r.output;
     const YAML::Node s = YAML::LoadFile(dir + "/run-" + name + "/summary.yaml");

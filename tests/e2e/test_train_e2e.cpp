@@ -17,8 +17,9 @@ TEST(EndToEnd, MnistConvnetLearnsOnASubset) {
                "/data --shards 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("checksums verified"), std::string::npos);
-  r = run(dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
-          dir + "/data --set run_dir=" + dir + "/run --set train.epochs=2 --set train.batch_size=64"
+  r = run(dptrain() + " train " + source_dir() +
+          "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir +
+          "/run --set train.epochs=2 --set train.batch_size=64"
           " --set data.max_train_samples=3000 --set data.max_test_samples=2000");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("Epoch 2/2"), std::string::npos) << r.output;
@@ -42,17 +43,18 @@ RunResult prepare_and_train_cifar(const std::string& dir, const std::string& con
   const RunResult p = run(dptrain() + " prepare cifar10 --raw " + datasets() + "/cifar10 --out " +
                           dir + "/data --shards 2");
   if (p.exit_code != 0) return p;
-  return run(dptrain() + " train " + source_dir() + "/configs/" + config + ".yaml --set data.dir=" +
-             dir + "/data --set run_dir=" + dir + "/run " + extra);
+  return run(dptrain() + " train " + source_dir() + "/configs/" + config +
+             ".yaml --set data.dir=" + dir + "/data --set run_dir=" + dir + "/run " + extra);
 }
 
 TEST(EndToEnd, CifarSmallLearnsInOneEpoch) {
   const TempDir tmp("e2e");
   const std::string& dir = tmp.path();
-  const auto r = prepare_and_train_cifar(dir, "cifar10_small",
-      "--set train.epochs=1 --set train.batch_size=32"
-      " --set data.max_train_samples=4000 --set data.max_test_samples=2000"
-      " --set 'data.augment={random_crop: 4, horizontal_flip: true}'");
+  const auto r =
+      prepare_and_train_cifar(dir, "cifar10_small",
+                              "--set train.epochs=1 --set train.batch_size=32"
+                              " --set data.max_train_samples=4000 --set data.max_test_samples=2000"
+                              " --set 'data.augment={random_crop: 4, horizontal_flip: true}'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const YAML::Node s = YAML::LoadFile(dir + "/run/summary.yaml");
   EXPECT_GT(s["test_accuracy"].as<double>(), 0.20) << r.output;  // chance is 0.10
@@ -63,19 +65,23 @@ TEST(EndToEnd, CifarSmallLearnsInOneEpoch) {
 TEST(EndToEnd, CifarFastRecipeWhitensAndLearns) {
   const TempDir tmp("e2e");
   const std::string& dir = tmp.path();
-  const auto r = prepare_and_train_cifar(dir, "cifar10_fast",
+  const auto r = prepare_and_train_cifar(
+      dir, "cifar10_fast",
       "--set train.epochs=2 --set train.batch_size=256"
       " --set data.max_train_samples=1500 --set data.max_test_samples=500"
       " --set train.lookahead.start_epoch=0 --set checkpoint.every_epochs=1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("Whitening: layer 'conv2d' (Conv2D) initialised from the 2883000 2x2 "
-                          "patches of 3000 training images"), std::string::npos) << r.output;
+                          "patches of 3000 training images"),
+            std::string::npos)
+      << r.output;
   const YAML::Node s = YAML::LoadFile(dir + "/run/summary.yaml");
   EXPECT_GT(s["test_accuracy"].as<double>(), 0.25) << r.output;  // chance is 0.10
   // The frozen whitening kernel is the same in both epochs' checkpoints (never updated).
   const auto kernel = [&](int epoch) {
     return run("h5dump -d /model/conv2d/kernel " + dir + "/run/checkpoints/ckpt-000" +
-               std::to_string(epoch) + "-*.h5 | tail -n +3").output;
+               std::to_string(epoch) + "-*.h5 | tail -n +3")
+        .output;
   };
   EXPECT_EQ(kernel(1), kernel(2));
   EXPECT_NE(kernel(1).find("DATA"), std::string::npos) << kernel(1);
@@ -84,8 +90,9 @@ TEST(EndToEnd, CifarFastRecipeWhitensAndLearns) {
 TEST(EndToEnd, MissingDataIsAClearError) {
   const TempDir tmp("e2e");
   const std::string& dir = tmp.path();
-  const auto r = run(dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
-                     dir + "/nothing --set run_dir=" + dir + "/run");
+  const auto r = run(dptrain() + " train " + source_dir() +
+                     "/configs/mnist_convnet.yaml --set data.dir=" + dir +
+                     "/nothing --set run_dir=" + dir + "/run");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("dptrain prepare mnist"), std::string::npos) << r.output;
 }
@@ -103,8 +110,9 @@ TEST(EndToEnd, EarlyStoppingOnTrainingAccuracyEndsTheRun) {
                "/data --shards 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // The Keras example's callback: stop once training accuracy reaches the target.
-  r = run(dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
-          dir + "/data --set run_dir=" + dir + "/run --set train.epochs=5"
+  r = run(dptrain() + " train " + source_dir() +
+          "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir +
+          "/run --set train.epochs=5"
           " --set data.max_train_samples=1500 --set data.max_test_samples=500"
           " --set 'train.early_stopping={monitor: accuracy, target: 0.5}'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -119,12 +127,15 @@ TEST(EndToEnd, ProgressBarShowsAnEtaAndTestEveryEpochLogsEachEpoch) {
   const TempDir tmp("eta");
   const std::string& dir = tmp.path();
   ASSERT_EQ(run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
-                "/data --shards 1").exit_code, 0);
-  const auto r = run("DPT_PROGRESS=1 " + dptrain() + " train " + source_dir() +
-                     "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" +
-                     dir + "/run --set train.epochs=2 --set data.max_train_samples=1000"
-                     " --set data.max_test_samples=500 --set train.log_every_steps=2"
-                     " --set eval.test_every_epoch=true");
+                "/data --shards 1")
+                .exit_code,
+            0);
+  const auto r =
+      run("DPT_PROGRESS=1 " + dptrain() + " train " + source_dir() +
+          "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir +
+          "/run --set train.epochs=2 --set data.max_train_samples=1000"
+          " --set data.max_test_samples=500 --set train.log_every_steps=2"
+          " --set eval.test_every_epoch=true");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find(" - ETA: "), std::string::npos) << r.output;
   for (const char* e : {"Epoch test: epoch 1 - accuracy: ", "Epoch test: epoch 2 - accuracy: "})

@@ -8,8 +8,8 @@
 #include <memory>
 #include <sstream>
 
-#include "test_helpers.h"
 #include "data/hdf5_util.h"
+#include "test_helpers.h"
 
 namespace dpt::testing {
 
@@ -50,7 +50,8 @@ class SmallDisk {
  public:
   SmallDisk(const std::string& dir, int kib) : dir_(dir) {
     run("mkdir -p " + dir);
-    mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, ("size=" + std::to_string(kib) + "k").c_str()) == 0;
+    mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", 0,
+                       ("size=" + std::to_string(kib) + "k").c_str()) == 0;
   }
   ~SmallDisk() {
     if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
@@ -77,17 +78,24 @@ class FaultTest : public ::testing::Test {
     data_ = nullptr;
   }
   static std::string data() { return data_->path() + "/data"; }
-  void SetUp() override { tmp_ = std::make_unique<TempDir>("faults"); dir_ = tmp_->path(); }
+  void SetUp() override {
+    tmp_ = std::make_unique<TempDir>("faults");
+    dir_ = tmp_->path();
+  }
   // A short mnist_convnet run (600 samples, 10 steps per epoch) in dir_/<run>.
   std::string train_cmd(const std::string& run_name, const std::string& extra, int ranks = 1,
                         const std::string& data_dir = "") const {
     return (ranks > 1 ? kMpirun + "-np " + std::to_string(ranks) + " " : std::string()) +
-           dptrain() + " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
-           (data_dir.empty() ? data() : data_dir) + " --set run_dir=" + dir_ + "/" + run_name +
+           dptrain() + " train " + source_dir() +
+           "/configs/mnist_convnet.yaml --set data.dir=" + (data_dir.empty() ? data() : data_dir) +
+           " --set run_dir=" + dir_ + "/" + run_name +
            " --set data.max_train_samples=300 --set data.max_test_samples=200"
-           " --set train.batch_size=64 --set train.log_every_steps=2 " + extra;
+           " --set train.batch_size=64 --set train.log_every_steps=2 " +
+           extra;
   }
-  std::string ckpt_dir(const std::string& run_name) const { return dir_ + "/" + run_name + "/checkpoints"; }
+  std::string ckpt_dir(const std::string& run_name) const {
+    return dir_ + "/" + run_name + "/checkpoints";
+  }
   std::string newest(const std::string& run_name) const;
   static TempDir* data_;
   std::unique_ptr<TempDir> tmp_;

@@ -2,12 +2,12 @@
 // --resume auto falls back; old files load with a warning; random mutants never pass changed.
 #include <random>
 
+#include "comm/local_communicator.h"
 #include "fault_helpers.h"
 #include "models/model.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/evaluator.h"
-#include "comm/local_communicator.h"
 
 namespace dpt::testing {
 namespace {
@@ -21,7 +21,8 @@ class Integrity : public FaultTest {
     ckpt_ = newest("run");
   }
   // A copy of `src` with one byte inside dataset `ds`'s stored data complemented.
-  std::string corrupt(const std::string& src, const std::string& ds, const std::string& name) const {
+  std::string corrupt(const std::string& src, const std::string& ds,
+                      const std::string& name) const {
     const std::string dst = dir_ + "/" + name;
     run("cp " + src + " " + dst);
     const auto [offset, size] = chunk_location(dst, ds);
@@ -36,28 +37,37 @@ TEST_F(Integrity, ChangedParameterBytesAreRefusedNamingTheDataset) {
   const std::string bad = corrupt(ckpt_, "/model/dense/kernel", "bad.h5");
   auto r = run(dptrain() + " eval " + bad + " --data " + data() + "/mnist-test.h5");
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("checksum mismatch in /model/dense/kernel of " + bad + ": the file is corrupt"),
-            std::string::npos) << r.output;
+  EXPECT_NE(
+      r.output.find("checksum mismatch in /model/dense/kernel of " + bad + ": the file is corrupt"),
+      std::string::npos)
+      << r.output;
   r = run(dptrain() + " verify " + ckpt_ + " " + bad);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("ok: " + ckpt_), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("checksum mismatch in /model/dense/kernel"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("checksum mismatch in /model/dense/kernel"), std::string::npos)
+      << r.output;
 }
 
 TEST_F(Integrity, ChangedOptimizerBytesAreRefusedOnEveryRankAndResumeAutoFallsBack) {
   const std::string bad = corrupt(ckpt_, "/optimizer/v/conv2d_1/kernel", "bad.h5");
   auto r = run(train_cmd("run", "--set train.epochs=3 --resume " + bad, 2));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("rank 0: error: checksum mismatch in /optimizer/v/conv2d_1/kernel of " + bad),
-            std::string::npos) << r.output;
+  EXPECT_NE(
+      r.output.find("rank 0: error: checksum mismatch in /optimizer/v/conv2d_1/kernel of " + bad),
+      std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("(also on rank 1)"), std::string::npos) << r.output;
   // Corrupt the newest checkpoint in place: --resume auto says so and takes the previous one.
-  const std::string previous = trim(run("ls " + ckpt_dir("run") + "/ckpt-*.h5 | tail -2 | head -1").output);
+  const std::string previous =
+      trim(run("ls " + ckpt_dir("run") + "/ckpt-*.h5 | tail -2 | head -1").output);
   run("cp " + bad + " " + ckpt_);
   r = run(train_cmd("run", "--set train.epochs=3 --resume auto", 2));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Resume: skipping '" + ckpt_ + "': checksum mismatch in "
-                          "/optimizer/v/conv2d_1/kernel"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Resume: skipping '" + ckpt_ +
+                          "': checksum mismatch in "
+                          "/optimizer/v/conv2d_1/kernel"),
+            std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("Resume: from " + previous), std::string::npos) << r.output;
 }
 
@@ -72,7 +82,8 @@ TEST_F(Integrity, ChangedShardImagesAndLabelsAreRefusedNamingTheDataset) {
     const auto r = run(train_cmd("x" + ds, "--set train.epochs=1", 2, dir_ + "/d"));
     EXPECT_EQ(r.exit_code, 1) << r.output;
     EXPECT_NE(r.output.find("rank 1: error: checksum mismatch in " + ds + " of " + shard),
-              std::string::npos) << r.output;
+              std::string::npos)
+        << r.output;
     const auto v = run(dptrain() + " verify " + shard);
     EXPECT_EQ(v.exit_code, 1) << v.output;
     EXPECT_NE(v.output.find("checksum mismatch in /" + ds), std::string::npos) << v.output;
@@ -84,8 +95,12 @@ TEST_F(Integrity, ChangedShardImagesAndLabelsAreRefusedNamingTheDataset) {
 void downgrade_to_format_1(const std::string& src, const std::string& dst) {
   const std::string script =
       "import h5py\n"
-      "src = h5py.File('" + src + "', 'r')\n"
-      "dst = h5py.File('" + dst + "', 'w', libver='earliest')\n"
+      "src = h5py.File('" +
+      src +
+      "', 'r')\n"
+      "dst = h5py.File('" +
+      dst +
+      "', 'w', libver='earliest')\n"
       "def copy(name, obj):\n"
       "    if isinstance(obj, h5py.Dataset):\n"
       "        d = dst.create_dataset(name, data=obj[()])\n"
@@ -112,19 +127,24 @@ TEST_F(Integrity, FilesOfFormatOneStillLoadWithOneWarning) {
   ASSERT_EQ(run("h5dump -p -H " + old_ckpt + " | grep -c FLETCHER32").output, "0\n");
   auto r = run(dptrain() + " eval " + old_ckpt + " --data " + data() + "/mnist-test.h5");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(lines_of(r.output, "warning: checkpoint '" + old_ckpt + "' was written before checksums"), 1u)
+  EXPECT_EQ(
+      lines_of(r.output, "warning: checkpoint '" + old_ckpt + "' was written before checksums"), 1u)
       << r.output;
   r = run(train_cmd("run", "--set train.epochs=3 --resume " + old_ckpt));
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("was written before checksums (format 1)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("was written before checksums (format 1)"), std::string::npos)
+      << r.output;
   // Shards too.
   run("mkdir -p " + dir_ + "/d");
-  for (const char* f : {"mnist-train-00000-of-00002.h5", "mnist-train-00001-of-00002.h5", "mnist-test.h5"})
+  for (const char* f :
+       {"mnist-train-00000-of-00002.h5", "mnist-train-00001-of-00002.h5", "mnist-test.h5"})
     downgrade_to_format_1(data() + "/" + f, dir_ + "/d/" + f);
   run("rm -f " + dir_ + "/d/*.py");
   r = run(train_cmd("old", "--set train.epochs=1", 1, dir_ + "/d"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(lines_of(r.output, "Warning: 3 data file(s) in " + dir_ + "/d were written before checksums"), 1u)
+  EXPECT_EQ(
+      lines_of(r.output, "Warning: 3 data file(s) in " + dir_ + "/d were written before checksums"),
+      1u)
       << r.output;
 }
 
@@ -159,8 +179,10 @@ TEST_F(Integrity, RandomMutantsAreRefusedOrHarmless) {
     write_file(mutant, bytes);
     try {
       const auto got = predictions_of(mutant);
-      if (got.first == original.first && got.second == original.second) ++harmless;
-      else ++changed;
+      if (got.first == original.first && got.second == original.second)
+        ++harmless;
+      else
+        ++changed;
     } catch (const Error&) {
       ++refused;
     }

@@ -38,7 +38,8 @@ TEST_F(NonFinite, DivergingRunStopsOnEveryRankAndKeepsTheGoodCheckpoints) {
   const std::string good = newest("R");
   r = run(train_cmd("R", kDiverge + " --set train.epochs=5 --resume auto", 2));
   EXPECT_EQ(r.exit_code, 3) << r.output;  // kExitNonFinite
-  EXPECT_NE(r.output.find("rank 0: error: non-finite loss or gradient"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rank 0: error: non-finite loss or gradient"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("first in layer 'dense"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("(also on rank 1)"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("MPI_ABORT"), std::string::npos) << r.output;
@@ -85,9 +86,11 @@ TEST_F(NonFinite, EvalAndResumeRefuseNonFiniteCheckpointsAndAutoFallsBack) {
   const std::string nan_params = poisoned_copy(newest_good, dir_ + "/p.h5", "/model/dense/kernel");
   r = run(dptrain() + " eval " + nan_params + " --data " + data() + "/mnist-test.h5");
   EXPECT_EQ(r.exit_code, 3) << r.output;
-  EXPECT_NE(r.output.find("non-finite values (NaN or infinity) in /model/dense/kernel"), std::string::npos)
+  EXPECT_NE(r.output.find("non-finite values (NaN or infinity) in /model/dense/kernel"),
+            std::string::npos)
       << r.output;
-  const std::string nan_opt = poisoned_copy(newest_good, dir_ + "/o.h5", "/optimizer/m/conv2d/kernel");
+  const std::string nan_opt =
+      poisoned_copy(newest_good, dir_ + "/o.h5", "/optimizer/m/conv2d/kernel");
   r = run(train_cmd("R", "--set train.epochs=3 --resume " + nan_opt));
   EXPECT_EQ(r.exit_code, 3) << r.output;
   EXPECT_NE(r.output.find("in /optimizer/m/conv2d/kernel"), std::string::npos) << r.output;
@@ -97,7 +100,8 @@ TEST_F(NonFinite, EvalAndResumeRefuseNonFiniteCheckpointsAndAutoFallsBack) {
   run("cp " + nan_params + " " + planted);
   r = run(train_cmd("R", "--set train.epochs=3 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Resume: skipping '" + planted + "': checkpoint"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Resume: skipping '" + planted + "': checkpoint"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("Resume: from " + newest_good), std::string::npos) << r.output;
 }
 

@@ -15,8 +15,8 @@ namespace {
 class Prepare : public FaultTest {
  protected:
   std::string prepare_cmd(const std::string& out, int shards) const {
-    return dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + out +
-           " --shards " + std::to_string(shards);
+    return dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + out + " --shards " +
+           std::to_string(shards);
   }
 };
 
@@ -64,7 +64,8 @@ TEST_F(Checks, MissingTestFileIsFoundBeforeTraining) {
   const auto r = run(train_cmd("run", "--set train.epochs=1", 1, dir_ + "/d"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find(dir_ + "/d/mnist-test.h5"), std::string::npos) << r.output;
-  EXPECT_EQ(r.output.find("Epoch 1/"), std::string::npos) << "trained before checking:\n" << r.output;
+  EXPECT_EQ(r.output.find("Epoch 1/"), std::string::npos) << "trained before checking:\n"
+                                                          << r.output;
 }
 
 TEST_F(Checks, UnwritablePredictionsPathIsFoundBeforeEvaluating) {
@@ -74,7 +75,8 @@ TEST_F(Checks, UnwritablePredictionsPathIsFoundBeforeEvaluating) {
           "/mnist-test.h5 --predictions " + dir_ + "/no/such/dir/p.csv");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("cannot write the predictions file '" + dir_ + "/no/such/dir/p.csv'"),
-            std::string::npos) << r.output;
+            std::string::npos)
+      << r.output;
   EXPECT_EQ(r.output.find("accuracy:"), std::string::npos) << r.output;
 }
 
@@ -99,13 +101,17 @@ TEST_F(Checks, EmptyShardIsRefusedByName) {
 
 TEST_F(Checks, MissingShardIsNamed) {
   const std::string d = dir_ + "/d";
-  ASSERT_EQ(run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + d +
-                " --shards 3").exit_code, 0);
+  ASSERT_EQ(
+      run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + d + " --shards 3")
+          .exit_code,
+      0);
   run("rm " + d + "/mnist-train-00001-of-00003.h5");
   const auto r = run(train_cmd("run", "--set train.epochs=1", 1, d));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("train shard '" + d + "/mnist-train-00001-of-00003.h5' is missing (found 2 of 3)"),
-            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("train shard '" + d +
+                          "/mnist-train-00001-of-00003.h5' is missing (found 2 of 3)"),
+            std::string::npos)
+      << r.output;
 }
 
 TEST_F(Checks, ShardsWrittenByH5pyWithVariableLengthStringsLoad) {
@@ -114,9 +120,13 @@ TEST_F(Checks, ShardsWrittenByH5pyWithVariableLengthStringsLoad) {
   run("mkdir -p " + d);
   const std::string script =
       "import h5py, numpy as np\n"
-      "src = h5py.File('" + data() + "/mnist-test.h5', 'r')\n"
+      "src = h5py.File('" +
+      data() +
+      "/mnist-test.h5', 'r')\n"
       "for name in ['mnist-train-00000-of-00001.h5', 'mnist-test.h5']:\n"
-      "    with h5py.File('" + d + "/' + name, 'w') as f:\n"
+      "    with h5py.File('" +
+      d +
+      "/' + name, 'w') as f:\n"
       "        f['images'] = src['images'][:500]\n"
       "        f['labels'] = src['labels'][:500]\n"
       "        f.attrs['dataset'] = 'mnist'\n"
@@ -144,28 +154,36 @@ TEST_F(Checks, AMissingOptimizerDatasetIsDamageNotAnotherOptimizer) {
   r = run(train_cmd("run", "--set train.epochs=2 --resume " + holed));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("has no dataset '/optimizer/v/dense/bias': the file is damaged"),
-            std::string::npos) << r.output;
-  r = run(train_cmd("run", "--set train.epochs=2 --set 'train.optimizer={sgd: {lr: 0.1, momentum: 0.9}}' "
-                    "--resume " + newest("run")));
+            std::string::npos)
+      << r.output;
+  r = run(train_cmd("run",
+                    "--set train.epochs=2 --set 'train.optimizer={sgd: {lr: 0.1, momentum: 0.9}}' "
+                    "--resume " +
+                        newest("run")));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("no optimizer state 'velocity' (it holds: m v): it was written with "
-                          "another optimizer"), std::string::npos) << r.output;
+                          "another optimizer"),
+            std::string::npos)
+      << r.output;
 }
 
 TEST_F(Checks, SetErrorsNameTheSetTextNotALineOfTheFile) {
   const auto r = run(train_cmd("run", "--set train.epochs=many"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("train.epochs (from --set train.epochs=many) must be an integer"),
-            std::string::npos) << r.output;
+            std::string::npos)
+      << r.output;
 }
 
 class ExitCodes : public FaultTest {};
 
 TEST_F(ExitCodes, SigtermToARankCheckpointsAndExits75) {
-  const std::string cmd = train_cmd("run", "--set train.epochs=30 --set checkpoint.every_epochs=0"
-                                           " --set data.max_train_samples=3000");
+  const std::string cmd = train_cmd("run",
+                                    "--set train.epochs=30 --set checkpoint.every_epochs=0"
+                                    " --set data.max_train_samples=3000");
   const pid_t pid = spawn_shell("exec " + cmd + " > " + dir_ + "/out.txt 2>&1");
-  for (int i = 0; i < 400 && read_file(dir_ + "/out.txt").find("Epoch 1/") == std::string::npos; ++i)
+  for (int i = 0; i < 400 && read_file(dir_ + "/out.txt").find("Epoch 1/") == std::string::npos;
+       ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   ::kill(pid, SIGTERM);
   int status = 0;

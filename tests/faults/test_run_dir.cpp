@@ -18,8 +18,9 @@ class RunDir : public FaultTest {};
 
 TEST_F(RunDir, SecondRunOnTheSameRunDirIsRefusedNamingTheHolder) {
   // Run A holds the lock for a while (one process, so its PID is the one we start).
-  const std::string a = train_cmd("run", "--set train.epochs=30 --set data.max_train_samples=3000"
-                                         " --set checkpoint.every_epochs=0");
+  const std::string a = train_cmd("run",
+                                  "--set train.epochs=30 --set data.max_train_samples=3000"
+                                  " --set checkpoint.every_epochs=0");
   const pid_t pid = spawn_shell("exec " + a + " > " + dir_ + "/a.txt 2>&1");
   bool started = false;
   for (int i = 0; i < 400 && !started; ++i) {
@@ -31,8 +32,10 @@ TEST_F(RunDir, SecondRunOnTheSameRunDirIsRefusedNamingTheHolder) {
   ::waitpid(pid, nullptr, 0);
   ASSERT_TRUE(started) << read_file(dir_ + "/a.txt");
   EXPECT_EQ(b.exit_code, 1) << b.output;
-  EXPECT_NE(b.output.find("is in use by another dptrain run (PID " + std::to_string(pid) + " on host "),
-            std::string::npos) << b.output;
+  EXPECT_NE(
+      b.output.find("is in use by another dptrain run (PID " + std::to_string(pid) + " on host "),
+      std::string::npos)
+      << b.output;
   // A died without cleaning up; the kernel released its lock: the next run may go.
   const auto c = run(train_cmd("run", "--set train.epochs=1 --resume auto"));
   EXPECT_EQ(c.exit_code, 0) << c.output;
@@ -50,7 +53,8 @@ TEST_F(RunDir, FreshRunInAUsedRunDirIsRefusedAndOverwriteMovesTheOldRunAside) {
   EXPECT_EQ(snapshot(dir_ + "/S"), before) << "a refused run changed the run directory";
   r = run(train_cmd("S", "--set train.epochs=2 --set train.seed=5 --overwrite"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Moved the earlier run's files to " + dir_ + "/S/overwritten-"), std::string::npos)
+  EXPECT_NE(r.output.find("Moved the earlier run's files to " + dir_ + "/S/overwritten-"),
+            std::string::npos)
       << r.output;
   // Both runs' checkpoints exist; summary.yaml names a file that exists.
   EXPECT_EQ(run("ls " + dir_ + "/S/overwritten-*/ckpt-0003-*.h5").exit_code, 0);
@@ -80,8 +84,9 @@ TEST_F(RunDir, MetricsHaveNoRowsOfTheInterruptedRunAfterItsCheckpoint) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // As if the run had gone on logging after its checkpoint at step 10 and been killed.
   std::string csv = read_file(dir_ + "/M/metrics.csv");
-  write_file(dir_ + "/M/metrics.csv", csv + "2,12,123.456,0.5,,,0.001,100,0,1,0\n"
-                                            "2,14,123.456,0.5,,,0.001,100,0,1,0\n");
+  write_file(dir_ + "/M/metrics.csv", csv +
+                                          "2,12,123.456,0.5,,,0.001,100,0,1,0\n"
+                                          "2,14,123.456,0.5,,,0.001,100,0,1,0\n");
   r = run(train_cmd("M", "--set train.epochs=2 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   csv = read_file(dir_ + "/M/metrics.csv");
@@ -125,7 +130,8 @@ TEST_F(RunDir, StaleTemporaryFilesOfDeadWritersAreRemovedAtStart) {
   write_file(dir_ + "/T/summary.yaml.tmp-99998", "partial");
   r = run(train_cmd("T", "--set train.epochs=2 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Removed '" + ckpt_dir("T") + "/ckpt-0009-00000099.h5.tmp-99999'"), std::string::npos)
+  EXPECT_NE(r.output.find("Removed '" + ckpt_dir("T") + "/ckpt-0009-00000099.h5.tmp-99999'"),
+            std::string::npos)
       << r.output;
   EXPECT_EQ(run("ls " + dir_ + "/T/*.tmp-* " + ckpt_dir("T") + "/*.tmp-*").exit_code, 2);
 }
@@ -145,7 +151,8 @@ TEST_F(RunDir, FullDiskUnderTheRunDirectoryIsAnErrorNotAnEmptySummary) {
   SmallDisk disk(dir_ + "/small", 64);
   if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
   run("mkdir -p " + dir_ + "/small/R && head -c 10000000 /dev/zero > " + dir_ + "/small/fill");
-  const auto r = run(train_cmd("small/R", "--set train.epochs=1 --set checkpoint.dir=" + dir_ + "/ck"));
+  const auto r =
+      run(train_cmd("small/R", "--set train.epochs=1 --set checkpoint.dir=" + dir_ + "/ck"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("is full"), std::string::npos) << r.output;
   EXPECT_EQ(run("test -e " + dir_ + "/small/R/summary.yaml").exit_code, 1);

@@ -78,7 +78,9 @@ class Stall : public FaultTest {
 
 TEST_F(Stall, StoppedRankEndsTheJobWithExitFourNamingIt) {
   TwoRankJob job(dir_, args("--set train.epochs=20 --set train.collective_timeout_s=3"));
-  ASSERT_TRUE(job.wait_for([&] { return job.rank1() > 0 && run("test -s " + dir_ + "/run/metrics.csv").exit_code == 0; }, 60))
+  ASSERT_TRUE(job.wait_for(
+      [&] { return job.rank1() > 0 && run("test -s " + dir_ + "/run/metrics.csv").exit_code == 0; },
+      60))
       << job.output();
   ASSERT_EQ(::kill(pid_t(job.rank1()), SIGSTOP), 0);
   const auto t0 = Clock::now();
@@ -87,7 +89,9 @@ TEST_F(Stall, StoppedRankEndsTheJobWithExitFourNamingIt) {
   const std::string out = job.output();
   EXPECT_EQ(rc, 4) << "(-1: still hanging after timeout + 10 s)\n" << out;
   EXPECT_LT(secs, 13.0) << out;
-  EXPECT_NE(out.find("rank 0: error: stalled: the all-reduce at epoch 1/20, step"), std::string::npos) << out;
+  EXPECT_NE(out.find("rank 0: error: stalled: the all-reduce at epoch 1/20, step"),
+            std::string::npos)
+      << out;
   EXPECT_NE(out.find("rank(s) 1 did not answer"), std::string::npos) << out;
 }
 
@@ -95,7 +99,9 @@ TEST_F(Stall, SlowRankIsNamedBeforeAnyTimeout) {
   // Rank 1 is stopped 70% of the time (SIGSTOP/SIGCONT from here): a throttled node.
   TwoRankJob job(dir_, args("--set train.epochs=1 --set train.log_every_steps=5"
                             " --set data.max_train_samples=12000"));
-  ASSERT_TRUE(job.wait_for([&] { return job.rank1() > 0 && run("test -s " + dir_ + "/run/metrics.csv").exit_code == 0; }, 60))
+  ASSERT_TRUE(job.wait_for(
+      [&] { return job.rank1() > 0 && run("test -s " + dir_ + "/run/metrics.csv").exit_code == 0; },
+      60))
       << job.output();
   const pid_t p = pid_t(job.rank1());
   bool warned = false;
@@ -108,7 +114,8 @@ TEST_F(Stall, SlowRankIsNamedBeforeAnyTimeout) {
   }
   ::kill(p, SIGCONT);
   EXPECT_EQ(job.wait_exit(60), 0) << job.output();
-  EXPECT_NE(job.output().find("Warning: rank 1 is slow: for 3 logging intervals"), std::string::npos)
+  EXPECT_NE(job.output().find("Warning: rank 1 is slow: for 3 logging intervals"),
+            std::string::npos)
       << job.output();
   EXPECT_EQ(job.output().find("rank 0 is slow"), std::string::npos) << job.output();
 }

@@ -3,8 +3,8 @@
 #include <string>
 
 #include "comm/communicator.h"
-#include "data/raw_readers.h"
 #include "core/philox.h"
+#include "data/raw_readers.h"
 
 namespace dpt::testing {
 

@@ -8,6 +8,7 @@
 
 #include "comm/gradient_reducer.h"
 #include "comm/local_communicator.h"
+#include "comm/nccl_communicator.h"
 #include "data/shards.h"
 #include "mpi_env.h"
 #include "trainer/config.h"
@@ -15,7 +16,6 @@
 #include "trainer/optim/optimizers.h"
 #include "trainer/train_step.h"
 #include "trainer/trainer.h"
-#include "comm/nccl_communicator.h"
 
 namespace dpt::testing {
 
@@ -79,7 +79,8 @@ class ThreeRanks : public ::testing::Test {
 // Distributed sides use tiny buckets, so that several all-reduces overlap backward; a
 // one-process side one bucket.
 struct StepSide {
-  StepSide(Communicator& comm, const OptimizerConfig& oc, bool distributed, Device device = Device::kCpu)
+  StepSide(Communicator& comm, const OptimizerConfig& oc, bool distributed,
+           Device device = Device::kCpu)
       : model(YAML::Load(kModel), distributed ? "dist" : "single") {
     model.initialize(5);
     if (device != Device::kCpu) model.to_device(device);
@@ -99,7 +100,8 @@ struct StepSide {
 void expect_same_step(Model& dist, Model& single) {
   for (int64_t i = 0; i < single.num_trainable(); ++i) {
     ASSERT_NEAR(dist.grads().data()[i], single.grads().data()[i],
-                1e-6 + 1e-4 * std::fabs(single.grads().data()[i])) << "gradient " << i;
+                1e-6 + 1e-4 * std::fabs(single.grads().data()[i]))
+        << "gradient " << i;
     ASSERT_NEAR(dist.weights().data()[i], single.weights().data()[i], 1e-6) << "weight " << i;
   }
 }
@@ -185,20 +187,25 @@ TEST_F(ThreeRanks, UnevenSplitOfTheGlobalBatchEqualsOneProcessStep) {
 }
 
 Config small_config(const std::string& dir, int64_t batch, int64_t epochs) {
-  Config c = parse_config(YAML::Load(
-      "name: mpi_test\n"
-      "run_dir: " + dir + "/run\n"
-      "data: {dataset: mnist, dir: " + dir + "/data, validation_split: 0.2}\n"
-      "model:\n  input: [8, 8, 1]\n  layers:\n"
-      "    - conv2d: {filters: 4, kernel: 3, padding: same, activation: relu}\n"
-      "    - batch_norm: {}\n"
-      "    - max_pool: {pool: 2}\n"
-      "    - flatten: {}\n"
-      "    - dropout: {rate: 0.3}\n"
-      "    - dense: {units: 3}\n"
-      "train: {epochs: " + std::to_string(epochs) + ", batch_size: " + std::to_string(batch) +
-      ", log_every_steps: 3, bucket_mb: 0.001, first_bucket_mb: 0.0005,"
-      " optimizer: {adam: {lr: 0.01}}}\n"));
+  Config c = parse_config(
+      YAML::Load("name: mpi_test\n"
+                 "run_dir: " +
+                 dir +
+                 "/run\n"
+                 "data: {dataset: mnist, dir: " +
+                 dir +
+                 "/data, validation_split: 0.2}\n"
+                 "model:\n  input: [8, 8, 1]\n  layers:\n"
+                 "    - conv2d: {filters: 4, kernel: 3, padding: same, activation: relu}\n"
+                 "    - batch_norm: {}\n"
+                 "    - max_pool: {pool: 2}\n"
+                 "    - flatten: {}\n"
+                 "    - dropout: {rate: 0.3}\n"
+                 "    - dense: {units: 3}\n"
+                 "train: {epochs: " +
+                 std::to_string(epochs) + ", batch_size: " + std::to_string(batch) +
+                 ", log_every_steps: 3, bucket_mb: 0.001, first_bucket_mb: 0.0005,"
+                 " optimizer: {adam: {lr: 0.01}}}\n"));
   return c;
 }
 

@@ -7,9 +7,9 @@
 #include <memory>
 #include <sstream>
 
-#include "test_helpers.h"
 #include "data/raw_readers.h"
 #include "data/shards.h"
+#include "test_helpers.h"
 
 namespace dpt::testing {
 
@@ -29,8 +29,8 @@ inline std::string pyenv_python(const std::string& modules, std::string* why,
                                 const std::string& env = "") {
   const std::string py = pyenv_dir() + "/bin/python";
   if (::access(py.c_str(), X_OK) != 0) {
-    *why = "no Python venv at " + pyenv_dir() + ": run bash scripts/setup-pyenv.sh " +
-           pyenv_dir() + " (needs PyPI)";
+    *why = "no Python venv at " + pyenv_dir() + ": run bash scripts/setup-pyenv.sh " + pyenv_dir() +
+           " (needs PyPI)";
     return "";
   }
   const RunResult r = run(env + py + " -c 'import " + modules + "'");

@@ -86,9 +86,9 @@ TEST_F(Export, EveryZooModelPredictsTheSameInKerasAndOnnxruntime) {
   const std::string py = pyenv_python("keras, jax, onnx, onnxruntime, h5py", &why, keras_env(dir_));
   if (py.empty()) GTEST_SKIP() << why;
   std::string manifest;
-  for (const char* name : {"mnist_mlp", "mnist_convnet", "mnist_cnn", "mnist_cnn5x5",
-                           "mnist_cnn3conv", "cifar10_cnn", "cifar10_small", "cifar10_fast",
-                           "every_layer"}) {
+  for (const char* name :
+       {"mnist_mlp", "mnist_convnet", "mnist_cnn", "mnist_cnn5x5", "mnist_cnn3conv", "cifar10_cnn",
+        "cifar10_small", "cifar10_fast", "every_layer"}) {
     const bool extra = std::string(name) == "every_layer";
     std::string path = source_dir() + "/configs/" + name + ".yaml";
     if (extra) write_text(path = dir_ + "/every_layer.yaml", kEveryLayer);
@@ -103,12 +103,13 @@ TEST_F(Export, EveryZooModelPredictsTheSameInKerasAndOnnxruntime) {
   // A trained model too: there every prediction must agree, not only the clear ones.
   RunResult r = run(train_cmd("run", "--set train.epochs=1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::string ckpt = trim_newline(run("ls " + dir_ + "/run/checkpoints/ckpt-*.h5 | tail -1").output);
+  const std::string ckpt =
+      trim_newline(run("ls " + dir_ + "/run/checkpoints/ckpt-*.h5 | tail -1").output);
   manifest += export_and_eval("trained_convnet", ckpt, data("mnist") + "/mnist-test.h5", 34826);
   write_text(dir_ + "/manifest.tsv", manifest);
   // Its verdict (exit code): decided argmax equal, probabilities within 1e-4, parameter counts.
-  r = run(keras_env(dir_) + py + " " + source_dir() + "/tests/sharing/compare_exports.py " +
-          dir_ + "/manifest.tsv");
+  r = run(keras_env(dir_) + py + " " + source_dir() + "/tests/sharing/compare_exports.py " + dir_ +
+          "/manifest.tsv");
   std::cout << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(lines_with(r.output, " argmax_equal="), 20u) << r.output;
@@ -119,7 +120,8 @@ TEST_F(Export, EveryZooModelPredictsTheSameInKerasAndOnnxruntime) {
 TEST_F(Export, BadRequestsAreClearErrors) {
   RunResult r = run(train_cmd("run", "--set train.epochs=1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::string ckpt = trim_newline(run("ls " + dir_ + "/run/checkpoints/ckpt-*.h5 | tail -1").output);
+  const std::string ckpt =
+      trim_newline(run("ls " + dir_ + "/run/checkpoints/ckpt-*.h5 | tail -1").output);
   r = run(dptrain() + " export " + ckpt);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("give --keras OUT.keras and/or --onnx OUT.onnx"), std::string::npos)

@@ -22,8 +22,8 @@ class TensorBoard : public SharingTest {
   }
   // run -> kind ("scalars"/"tensors") -> tag -> [[step, value], ...], as EventAccumulator sees it.
   YAML::Node events(const std::string& run_name) {
-    const RunResult r = run(python_ + " " + source_dir() + "/tests/sharing/read_events.py " +
-                            dir_ + "/" + run_name + " 2>/dev/null");
+    const RunResult r = run(python_ + " " + source_dir() + "/tests/sharing/read_events.py " + dir_ +
+                            "/" + run_name + " 2>/dev/null");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return YAML::Load(r.output);  // JSON is YAML
   }

@@ -15,7 +15,8 @@ class SlurmCluster : public ::testing::Test {
  protected:
   void SetUp() override {
     if (run("command -v slurmctld && command -v munged").exit_code != 0)
-      GTEST_SKIP() << "slurm-wlm and munge are not installed (scripts/install-deps.sh installs them)";
+      GTEST_SKIP()
+          << "slurm-wlm and munge are not installed (scripts/install-deps.sh installs them)";
     scratch_ = temp_dir("slurm");
     const auto r = run("bash " + source_dir() + "/tests/slurm/cluster.sh start " + scratch_);
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -55,7 +56,8 @@ class SlurmCluster : public ::testing::Test {
     for (int i = 0; i < seconds * 2; ++i) {
       const std::string st = job_field(job, "JobState");
       const int restarted = std::atoi(job_field(job, "Restarts").c_str());
-      const bool final_state = st == "COMPLETED" || st == "FAILED" || st == "CANCELLED" || st == "TIMEOUT";
+      const bool final_state =
+          st == "COMPLETED" || st == "FAILED" || st == "CANCELLED" || st == "TIMEOUT";
       if (final_state && (restarted >= restarts || st != "COMPLETED")) return st;
       if (st == "PENDING" && restarted > 0 &&
           run("pgrep -f 'slurmstepd: \\[" + job + "[].]'").exit_code != 0)
@@ -72,8 +74,9 @@ class SlurmCluster : public ::testing::Test {
 };
 
 TEST_F(SlurmCluster, CpuScriptRunsToCompletion) {
-  const std::string job = submit("run", "--set train.epochs=1 --set data.max_train_samples=800"
-                                        " --set data.max_test_samples=500");
+  const std::string job = submit("run",
+                                 "--set train.epochs=1 --set data.max_train_samples=800"
+                                 " --set data.max_test_samples=500");
   ASSERT_FALSE(job.empty());
   ASSERT_EQ(wait_done(job, 240), "COMPLETED") << job_log(job);
   EXPECT_EQ(job_field(job, "ExitCode"), "0:0");
@@ -84,12 +87,14 @@ TEST_F(SlurmCluster, CpuScriptRunsToCompletion) {
   EXPECT_EQ(s["test_samples"].as<int>(), 500);
   EXPECT_GT(s["test_accuracy"].as<double>(), 0.5) << log;
   EXPECT_EQ(run("ls " + work_ + "/run/checkpoints/ckpt-0001-*.h5").exit_code, 0);
-  EXPECT_NE(run("cat " + work_ + "/run/metrics.csv").output.find("epoch,step,loss"), std::string::npos);
+  EXPECT_NE(run("cat " + work_ + "/run/metrics.csv").output.find("epoch,step,loss"),
+            std::string::npos);
 }
 
 TEST_F(SlurmCluster, WarningSignalCheckpointsRequeuesAndResumes) {
-  const std::string job = submit("run", "--set train.epochs=2 --set data.max_train_samples=2000"
-                                        " --set data.max_test_samples=500 --set train.log_every_steps=2");
+  const std::string job = submit("run",
+                                 "--set train.epochs=2 --set data.max_train_samples=2000"
+                                 " --set data.max_test_samples=500 --set train.log_every_steps=2");
   ASSERT_FALSE(job.empty());
   // The time-limit warning, early: the same SIGUSR1 that --signal=USR1@180 sends to the steps.
   const std::string csv = work_ + "/run/metrics.csv";
@@ -105,7 +110,8 @@ TEST_F(SlurmCluster, WarningSignalCheckpointsRequeuesAndResumes) {
   EXPECT_NE(log.find("Stop signal 10 received: checkpointing"), std::string::npos) << log;
   EXPECT_NE(log.find("requeueing job " + job), std::string::npos) << log;
   EXPECT_NE(log.find("(restart 1)"), std::string::npos) << log;
-  EXPECT_NE(log.find("Resume: from " + work_ + "/run/checkpoints/ckpt-0001-"), std::string::npos) << log;
+  EXPECT_NE(log.find("Resume: from " + work_ + "/run/checkpoints/ckpt-0001-"), std::string::npos)
+      << log;
   EXPECT_NE(log.find("Epoch 2/2"), std::string::npos) << log;
   EXPECT_GE(std::stoi(job_field(job, "Restarts")), 1);
   const YAML::Node s = YAML::LoadFile(work_ + "/run/summary.yaml");

@@ -1,4 +1,5 @@
-// Test harness: builds one layer from YAML with its own parameters, plus a numerical gradient checker.
+// Test harness: builds one layer from YAML with its own parameters, plus a numerical gradient
+// checker.
 #pragma once
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
@@ -20,7 +21,8 @@ struct LayerUnderTest {
   std::vector<Param> params;
   std::vector<std::vector<float>> values, grads;
 
-  LayerUnderTest(const std::string& yaml, Shape in_shape, uint64_t seed = 7) : in(std::move(in_shape)) {
+  LayerUnderTest(const std::string& yaml, Shape in_shape, uint64_t seed = 7)
+      : in(std::move(in_shape)) {
     std::map<std::string, int> names;
     layer = make_layer(YAML::Load(yaml), "test", names);
     out = layer->output_shape(in);
@@ -36,7 +38,8 @@ struct LayerUnderTest {
         for (auto& v : values[k]) v = 0.5f + rng.uniform();
     }
     for (size_t k = 0; k < specs.size(); ++k)
-      params.push_back(Param{specs[k], values[k].data(), specs[k].trainable ? grads[k].data() : nullptr});
+      params.push_back(
+          Param{specs[k], values[k].data(), specs[k].trainable ? grads[k].data() : nullptr});
     std::vector<Param*> ptrs;
     for (auto& p : params) ptrs.push_back(&p);
     layer->bind(ptrs);
@@ -89,7 +92,8 @@ inline void check_gradients(LayerUnderTest& t, int64_t batch, const StepContext&
   compare(x.data(), dx_copy.data(), x.size(), t.layer->type() + " dx");
   size_t a = 0;
   for (auto& p : t.params)
-    if (p.grad) compare(p.value, analytic[a++].data(), p.size(), t.layer->type() + " " + p.spec.name);
+    if (p.grad)
+      compare(p.value, analytic[a++].data(), p.size(), t.layer->type() + " " + p.spec.name);
 }
 
 }  // namespace dpt::testing

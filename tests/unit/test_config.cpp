@@ -16,9 +16,9 @@ struct ZooCase {
 };
 
 TEST(Zoo, EveryConfigHasTheDesignParameterCount) {
-  const ZooCase cases[] = {{"mnist_mlp", 669706, 0},         {"mnist_convnet", 34826, 0},
-                           {"mnist_cnn", 1625866, 0},        {"mnist_cnn5x5", 3274634, 0},
-                           {"mnist_cnn3conv", 1048394, 0},   {"cifar10_cnn", 551466, 448},
+  const ZooCase cases[] = {{"mnist_mlp", 669706, 0},       {"mnist_convnet", 34826, 0},
+                           {"mnist_cnn", 1625866, 0},      {"mnist_cnn5x5", 3274634, 0},
+                           {"mnist_cnn3conv", 1048394, 0}, {"cifar10_cnn", 551466, 448},
                            {"cifar10_small", 528054, 0}};
   for (const auto& c : cases) {
     SCOPED_TRACE(c.file);
@@ -122,8 +122,9 @@ TEST(Config, UnknownLayerIsListed) {
 
 TEST(Config, PoolBelowOneByOneIsRefused) {
   std::string y = kBase;
-  y = replace(y, "- flatten: {}", "- max_pool: {pool: 2}\n    - max_pool: {pool: 2}\n    - max_pool: {pool: 2}\n"
-                                  "    - max_pool: {pool: 2}\n    - max_pool: {pool: 2}\n    - flatten: {}");
+  y = replace(y, "- flatten: {}",
+              "- max_pool: {pool: 2}\n    - max_pool: {pool: 2}\n    - max_pool: {pool: 2}\n"
+              "    - max_pool: {pool: 2}\n    - max_pool: {pool: 2}\n    - flatten: {}");
   const auto e = error_of(y);
   EXPECT_NE(e.find("model.layers[5]"), std::string::npos) << e;
   EXPECT_NE(e.find("below 1x1"), std::string::npos) << e;
@@ -149,8 +150,9 @@ TEST(Config, SetOverridesAnyKey) {
   const TempDir tmp("cfg");
   const std::string& dir = tmp.path();
   write_text(dir + "/c.yaml", kBase);
-  const Config c = load_config(dir + "/c.yaml", {"train.epochs=7", "train.optimizer={sgd: {lr: 0.5, momentum: 0.9}}",
-                                                 "model.layers.0.conv2d.filters=4", "data.validation_split=0.2"});
+  const Config c = load_config(dir + "/c.yaml",
+                               {"train.epochs=7", "train.optimizer={sgd: {lr: 0.5, momentum: 0.9}}",
+                                "model.layers.0.conv2d.filters=4", "data.validation_split=0.2"});
   EXPECT_EQ(c.train.epochs, 7);
   EXPECT_EQ(c.train.optimizer.kind, OptimizerKind::kSgd);
   EXPECT_DOUBLE_EQ(c.train.optimizer.momentum, 0.9);

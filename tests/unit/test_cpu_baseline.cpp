@@ -25,10 +25,14 @@ TEST(CpuBaseline, ACpuWithoutAvx2IsToldWhatItLacksInOneSentence) {
   EXPECT_EQ(count, 7);
   EXPECT_EQ(m.rfind("dptrain: error: this CPU (Intel(R) Xeon(R) CPU E5-2670 (family 6 model 45)) "
                     "lacks AVX2, FMA, BMI1, BMI2, F16C, MOVBE, LZCNT, which this dptrain needs: "
-                    "it was built for x86-64-v3", 0), 0u) << m;
+                    "it was built for x86-64-v3",
+                    0),
+            0u)
+      << m;
   // The rebuild it suggests is for the level this CPU reaches.
   EXPECT_NE(m.find("rebuild for this one with 'bash scripts/build.sh -DDPT_MARCH=x86-64-v2'"),
-            std::string::npos) << m;
+            std::string::npos)
+      << m;
   EXPECT_EQ(m.find('\n'), m.size() - 1) << "one line: " << m;
 }
 
@@ -42,7 +46,8 @@ TEST(CpuBaseline, OnlyTheMissingFeaturesAreNamed) {
   EXPECT_EQ(count, 0);
   // An AVX2 CPU below a v4 build lacks the AVX-512 sets, and is told to rebuild for v3.
   const std::string v4 = message(v3, "x86-64-v4");
-  EXPECT_NE(v4.find("lacks AVX512F, AVX512BW, AVX512CD, AVX512DQ, AVX512VL"), std::string::npos) << v4;
+  EXPECT_NE(v4.find("lacks AVX512F, AVX512BW, AVX512CD, AVX512DQ, AVX512VL"), std::string::npos)
+      << v4;
   EXPECT_NE(v4.find("-DDPT_MARCH=x86-64-v3"), std::string::npos) << v4;
   // Below every level: the plain x86-64 build.
   EXPECT_NE(message(kCpuSse3, "x86-64-v2").find("-DDPT_MARCH=x86-64'"), std::string::npos);

@@ -13,9 +13,9 @@ namespace dpt::testing {
 namespace {
 
 #ifdef DPT_WITH_CUDA
-#define REQUIRE_GPU()                                                              \
-  do {                                                                             \
-    if (!cuda_available()) GTEST_SKIP() << "no usable GPU on this machine";        \
+#define REQUIRE_GPU()                                                       \
+  do {                                                                      \
+    if (!cuda_available()) GTEST_SKIP() << "no usable GPU on this machine"; \
   } while (0)
 #else
 #define REQUIRE_GPU() GTEST_SKIP() << "this build has no CUDA backend (DPT_WITH_CUDA is off)"
@@ -23,7 +23,8 @@ namespace {
 
 Tensor to(const Tensor& t, Device d) {
   Tensor out(t.shape(), d);
-  copy_memory(out.data(), d == Device::kCuda, t.data(), t.on_device(), size_t(t.size()) * sizeof(float));
+  copy_memory(out.data(), d == Device::kCuda, t.data(), t.on_device(),
+              size_t(t.size()) * sizeof(float));
   return out;
 }
 
@@ -39,8 +40,8 @@ void expect_close(const Tensor& cpu, const Tensor& gpu, double tol, const std::s
 // The same layer, with the same parameter values, on both backends. Training mode runs forward
 // and backward; inference mode forward only (a backward after an inference forward reads
 // batch statistics that were never computed, on either backend).
-void compare_layer(const std::string& yaml, const Shape& in, int64_t batch, Mode mode = Mode::kTrain,
-                   const Tensor* input = nullptr) {
+void compare_layer(const std::string& yaml, const Shape& in, int64_t batch,
+                   Mode mode = Mode::kTrain, const Tensor* input = nullptr) {
   SCOPED_TRACE(yaml + " batch " + std::to_string(batch));
   LayerUnderTest cpu(yaml, in), gpu(yaml, in);
   std::vector<Tensor> dev_values, dev_grads;
@@ -83,7 +84,8 @@ TEST(CudaVsCpu, Conv2D) {
     // Asymmetric 'same' (TF pads one more at the bottom/right): explicit pad and crop on cuDNN.
     compare_layer("conv2d: {filters: 4, kernel: 2, padding: same, strides: 2}", {7, 6, 2}, batch);
     compare_layer("conv2d: {filters: 4, kernel: 4, padding: same}", {6, 6, 2}, batch);
-    compare_layer("conv2d: {filters: 5, kernel: 3, padding: same, activation: tanh}", {6, 6, 4}, batch);
+    compare_layer("conv2d: {filters: 5, kernel: 3, padding: same, activation: tanh}", {6, 6, 4},
+                  batch);
   }
 }
 
@@ -106,11 +108,11 @@ TEST(CudaVsCpu, BatchNormDropoutActivations) {
   REQUIRE_GPU();
   compare_layer("batch_norm: {}", {4, 4, 6}, 8);  // 4-D, moving statistics compared too
   compare_layer("batch_norm: {}", {4, 4, 6}, 8, Mode::kInfer);
-  compare_layer("batch_norm: {}", {10}, 16);      // 2-D
+  compare_layer("batch_norm: {}", {10}, 16);  // 2-D
   // A variance far below epsilon: the case where 1/inv_std^2 - eps cancelled.
   const Tensor flat = random_tensor({16, 10}, 8, 0.5f, 0.5001f);
   compare_layer("batch_norm: {}", {10}, 16, Mode::kTrain, &flat);
-  compare_layer("dropout: {rate: 0.3}", {40}, 4);  // same Philox masks on both
+  compare_layer("dropout: {rate: 0.3}", {40}, 4);    // same Philox masks on both
   compare_layer("dropout: {rate: 0.3}", {7, 3}, 3);  // n % 4 != 0: a partial last block
   compare_layer("dropout: {rate: 0.3}", {40}, 4, Mode::kInfer);
   for (const char* a : {"relu: {}", "sigmoid: {}", "tanh: {}", "softmax: {}", "gelu: {}"})
@@ -270,7 +272,8 @@ layers:
       SoftmaxCrossEntropy::compute(cpu.forward(x, ctx), labels.data(), &cpu.logits_grad(),
                                    1.0f / float(batch));
       cpu.backward();
-      SoftmaxCrossEntropy::compute(gpu.forward(xg, ctx), dl, &gpu.logits_grad(), 1.0f / float(batch));
+      SoftmaxCrossEntropy::compute(gpu.forward(xg, ctx), dl, &gpu.logits_grad(),
+                                   1.0f / float(batch));
       gpu.backward();
       expect_close(cpu.grads(), gpu.grads(), 1e-3, "gradients of step " + std::to_string(step + 1));
       ocpu->step(cpu.weights().data(), cpu.grads().data(), 0.05f);

@@ -1,16 +1,17 @@
-// Data pipeline: prepare -> read round trip on real MNIST and CIFAR-10, and refusal of bad raw files and shards.
+// Data pipeline: prepare -> read round trip on real MNIST and CIFAR-10, and refusal of bad raw
+// files and shards.
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <numeric>
-#include <cstring>
 
+#include "core/error.h"
 #include "data/batches.h"
 #include "data/hdf5_util.h"
 #include "data/raw_readers.h"
 #include "data/shards.h"
-#include "core/error.h"
 #include "test_helpers.h"
 
 namespace dpt::testing {
@@ -29,7 +30,8 @@ std::string error_of(const std::function<void()>& f) {
 
 // Writes bytes as a plain (uncompressed) file, the way a user may have unpacked them.
 void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
 
 class MnistRoundTrip : public ::testing::Test {
@@ -110,7 +112,8 @@ TEST_F(MnistRoundTrip, BatchesAreNormalisedAndPrefetchedInOrder) {
     ASSERT_EQ(b.n, s < 3 ? 32 : 4);
     for (int64_t i = 0; i < b.n; ++i) {
       EXPECT_EQ(b.y[size_t(i)], test.labels[size_t(s * 32 + i)]);
-      EXPECT_FLOAT_EQ(b.x.data()[i * 784 + 400], test.images[size_t((s * 32 + i) * 784 + 400)] / 255.0f);
+      EXPECT_FLOAT_EQ(b.x.data()[i * 784 + 400],
+                      test.images[size_t((s * 32 + i) * 784 + 400)] / 255.0f);
     }
   }
 }
@@ -222,7 +225,8 @@ TEST_F(BadShards, OtherDatasetAndMissingShardsAreRefused) {
 }
 
 TEST_F(BadShards, TruncatedFileIsRefused) {
-  const auto p = write("mnist-train-00000-of-00001.h5", {100, 28, 28, 1}, std::vector<uint8_t>(100, 1));
+  const auto p =
+      write("mnist-train-00000-of-00001.h5", {100, 28, 28, 1}, std::vector<uint8_t>(100, 1));
   ::truncate(p.c_str(), 4000);
   const auto e = error_of([&] { load_shards({p}, "mnist"); });
   EXPECT_NE(e.find(p), std::string::npos) << e;

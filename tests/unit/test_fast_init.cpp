@@ -6,10 +6,10 @@
 
 #include "core/philox.h"
 #include "layer_harness.h"
+#include "models/kernels/update_rules.h"
 #include "models/model.h"
 #include "models/whitening.h"
 #include "trainer/config.h"
-#include "models/kernels/update_rules.h"
 #include "trainer/optim/lookahead.h"
 #include "trainer/optim/lr_schedule.h"
 #include "trainer/optim/optimizers.h"
@@ -26,7 +26,8 @@ std::vector<uint8_t> correlated_images(int64_t n, int64_t h, int64_t w, int64_t 
     for (int64_t p = 0; p < h * w; ++p) {
       const float shared = 40 * rng.normal();
       for (int64_t k = 0; k < c; ++k)
-        out.push_back(uint8_t(std::clamp(base + shared + 10.0f * float(k) + 12 * rng.normal(), 0.0f, 255.0f)));
+        out.push_back(uint8_t(
+            std::clamp(base + shared + 10.0f * float(k) + 12 * rng.normal(), 0.0f, 255.0f)));
     }
   }
   return out;
@@ -34,14 +35,17 @@ std::vector<uint8_t> correlated_images(int64_t n, int64_t h, int64_t w, int64_t 
 
 TEST(Whitening, FirstConvOutputsDecorrelatedUnitVarianceZeroMeanChannels) {
   const int64_t n = 300, h = 8, w = 8, c = 3;
-  Model m(YAML::Load("input: [8, 8, 3]\nlayers:\n"
-                     "  - conv2d: {filters: 24, kernel: 2, kernel_initializer: whiten, trainable: false}\n"
-                     "  - flatten: {}\n  - dense: {units: 2}\n"), "m");
+  Model m(YAML::Load(
+              "input: [8, 8, 3]\nlayers:\n"
+              "  - conv2d: {filters: 24, kernel: 2, kernel_initializer: whiten, trainable: false}\n"
+              "  - flatten: {}\n  - dense: {units: 2}\n"),
+          "m");
   m.initialize(1);
   EXPECT_EQ(m.num_trainable(), 7 * 7 * 24 * 2 + 2);  // the conv is frozen state
   const auto images = correlated_images(n, h, w, c);
-  EXPECT_NE(whiten_from_images(m, images.data(), n, h, w, c).find("from the 14700 2x2 patches of 300"),
-            std::string::npos);
+  EXPECT_NE(
+      whiten_from_images(m, images.data(), n, h, w, c).find("from the 14700 2x2 patches of 300"),
+      std::string::npos);
   Tensor x({n, h, w, c}), y({n, 7, 7, 24});
   for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = images[size_t(i)] / 255.0f;
   m.layers()[0]->forward(x, y, StepContext{});
@@ -71,18 +75,22 @@ TEST(Whitening, RefusesALaterLayerAndAnOddOrTooLargeFilterCount) {
   const auto images = correlated_images(4, 8, 8, 3);
   Model later(YAML::Load("input: [8, 8, 3]\nlayers:\n  - conv2d: {filters: 4, kernel: 1}\n"
                          "  - conv2d: {filters: 8, kernel: 2, kernel_initializer: whiten}\n"
-                         "  - flatten: {}\n  - dense: {units: 2}\n"), "m");
+                         "  - flatten: {}\n  - dense: {units: 2}\n"),
+              "m");
   later.initialize(1);
   EXPECT_THROW(whiten_from_images(later, images.data(), 4, 8, 8, 3), Error);
   for (const char* f : {"23", "26"}) {
-    Model bad(YAML::Load(std::string("input: [8, 8, 3]\nlayers:\n  - conv2d: {filters: ") + f +
-                         ", kernel: 2, kernel_initializer: whiten}\n  - flatten: {}\n  - dense: {units: 2}\n"),
-              "m");
+    Model bad(
+        YAML::Load(
+            std::string("input: [8, 8, 3]\nlayers:\n  - conv2d: {filters: ") + f +
+            ", kernel: 2, kernel_initializer: whiten}\n  - flatten: {}\n  - dense: {units: 2}\n"),
+        "m");
     bad.initialize(1);
     EXPECT_THROW(whiten_from_images(bad, images.data(), 4, 8, 8, 3), Error) << f;
   }
   Model plain(YAML::Load("input: [8, 8, 3]\nlayers:\n  - conv2d: {filters: 4, kernel: 2}\n"
-                         "  - flatten: {}\n  - dense: {units: 2}\n"), "m");
+                         "  - flatten: {}\n  - dense: {units: 2}\n"),
+              "m");
   plain.initialize(1);
   EXPECT_EQ(whiten_from_images(plain, images.data(), 4, 8, 8, 3), "");  // nothing to do
 }
@@ -94,14 +102,16 @@ TEST(Whitening, SymmetricEigenMatchesAKnownDecomposition) {
   EXPECT_NEAR(v[0], 1.0, 1e-12);
   EXPECT_NEAR(v[1], 3.0, 1e-12);
   EXPECT_NEAR(std::fabs(a[0 * 2 + 1]), std::sqrt(0.5), 1e-12);  // component 0 of vector 1
-  EXPECT_NEAR(a[0 * 2 + 1], a[1 * 2 + 1], 1e-12);                 // (1, 1) direction
-  EXPECT_NEAR(a[0 * 2 + 0], -a[1 * 2 + 0], 1e-12);                // (1, -1) direction
+  EXPECT_NEAR(a[0 * 2 + 1], a[1 * 2 + 1], 1e-12);               // (1, 1) direction
+  EXPECT_NEAR(a[0 * 2 + 0], -a[1 * 2 + 0], 1e-12);              // (1, -1) direction
 }
 
 TEST(DiracInit, ConvStartsAsTheIdentityOnItsFirstChannels) {
   Model m(YAML::Load("input: [5, 5, 4]\nlayers:\n"
-                     "  - conv2d: {filters: 6, kernel: 3, padding: same, use_bias: false, kernel_initializer: dirac}\n"
-                     "  - flatten: {}\n  - dense: {units: 2}\n"), "m");
+                     "  - conv2d: {filters: 6, kernel: 3, padding: same, use_bias: false, "
+                     "kernel_initializer: dirac}\n"
+                     "  - flatten: {}\n  - dense: {units: 2}\n"),
+          "m");
   m.initialize(3);
   const Tensor x = random_tensor({2, 5, 5, 4}, 9);
   Tensor y({2, 5, 5, 6});
@@ -118,7 +128,9 @@ TEST(DiracInit, ConvStartsAsTheIdentityOnItsFirstChannels) {
 }
 
 TEST(NormLrScale, BatchNormParametersLearnFasterWithTheSameDecayPerStep) {
-  Model m(YAML::Load("input: [6]\nlayers:\n  - dense: {units: 4}\n  - batch_norm: {}\n  - dense: {units: 2}\n"), "m");
+  Model m(YAML::Load("input: [6]\nlayers:\n  - dense: {units: 4}\n  - batch_norm: {}\n  - dense: "
+                     "{units: 2}\n"),
+          "m");
   m.initialize(1);
   OptimizerConfig oc;
   oc.kind = OptimizerKind::kSgd;
@@ -191,31 +203,47 @@ TEST(FastRecipeConfig, NewKeysParseAndBadValuesAreRefused) {
   EXPECT_EQ(c.train.lookahead.every_steps, 5);
   EXPECT_TRUE(c.data.reflect_fill);
   EXPECT_EQ(c.eval.tta, Tta::kFlipTranslate);
-  EXPECT_FALSE(parse_config(YAML::Load(base + "model: {input: [4], layers: [{dense: {units: 2}}]}\n"))
-                   .train.lookahead.on);
-  for (const char* bad : {"train: {lookahead: {every_steps: 0}}", "train: {lookahead: {decay: 1.5}}",
-                          "train: {lookahead: {rho: 0.5}}", "data: {dataset: mnist, augment: {fill: wrap}}"}) {
-    const std::string text = std::string(bad).rfind("data", 0) == 0 ? std::string("name: r\n") : base;
-    EXPECT_THROW(parse_config(YAML::Load(text + "model: {input: [4], layers: [{dense: {units: 2}}]}\n" +
-                                         bad + "\n")), Error) << bad;
+  EXPECT_FALSE(
+      parse_config(YAML::Load(base + "model: {input: [4], layers: [{dense: {units: 2}}]}\n"))
+          .train.lookahead.on);
+  for (const char* bad :
+       {"train: {lookahead: {every_steps: 0}}", "train: {lookahead: {decay: 1.5}}",
+        "train: {lookahead: {rho: 0.5}}", "data: {dataset: mnist, augment: {fill: wrap}}"}) {
+    const std::string text =
+        std::string(bad).rfind("data", 0) == 0 ? std::string("name: r\n") : base;
+    EXPECT_THROW(parse_config(YAML::Load(
+                     text + "model: {input: [4], layers: [{dense: {units: 2}}]}\n" + bad + "\n")),
+                 Error)
+        << bad;
   }
   EXPECT_THROW(parse_config(YAML::Load(base + "model: {input: [4], layers: [{dense: {units: 2}}]}\n"
                                               "train: {optimizer: {adam: {norm_lr_scale: 2}}}\n")),
                Error);  // sgd only
-  EXPECT_THROW(Model(YAML::Load("input: [4]\nlayers: [{dense: {units: 2}}, {rescaling: {scale: 0}}]\n"), "m"),
-               Error);
-  EXPECT_THROW(Model(YAML::Load("input: [4]\nlayers: [{dense: {units: 2}}, {rescaling: {factor: 2}}]\n"), "m"),
-               Error);  // unknown key
-  for (const char* layer : {"conv2d: {filters: 2, kernel: 1, activation: gelu}", "dense: {units: 2, activation: gelu}"}) {
+  EXPECT_THROW(
+      Model(YAML::Load("input: [4]\nlayers: [{dense: {units: 2}}, {rescaling: {scale: 0}}]\n"),
+            "m"),
+      Error);
+  EXPECT_THROW(
+      Model(YAML::Load("input: [4]\nlayers: [{dense: {units: 2}}, {rescaling: {factor: 2}}]\n"),
+            "m"),
+      Error);  // unknown key
+  for (const char* layer : {"conv2d: {filters: 2, kernel: 1, activation: gelu}",
+                            "dense: {units: 2, activation: gelu}"}) {
     try {
-      Model(YAML::Load(std::string("input: [3, 3, 1]\nlayers: [{flatten: {}}, {dense: {units: 2}}]\n")), "m");
-      Model(YAML::Load(std::string("input: [3, 3, 1]\nlayers: [{") + layer + "}, {flatten: {}}, {dense: {units: 2}}]\n"), "m");
+      Model(YAML::Load(
+                std::string("input: [3, 3, 1]\nlayers: [{flatten: {}}, {dense: {units: 2}}]\n")),
+            "m");
+      Model(YAML::Load(std::string("input: [3, 3, 1]\nlayers: [{") + layer +
+                       "}, {flatten: {}}, {dense: {units: 2}}]\n"),
+            "m");
       ADD_FAILURE() << layer << " was accepted";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("add '- gelu: {}' after this one"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("add '- gelu: {}' after this one"), std::string::npos)
+          << e.what();
     }
   }
-  Model frozen_bn(YAML::Load("input: [4]\nlayers: [{batch_norm: {scale: false}}, {dense: {units: 2}}]\n"), "m");
+  Model frozen_bn(
+      YAML::Load("input: [4]\nlayers: [{batch_norm: {scale: false}}, {dense: {units: 2}}]\n"), "m");
   EXPECT_EQ(frozen_bn.num_trainable(), 4 + 4 * 2 + 2);  // beta and the dense layer
 }
 

@@ -1,4 +1,5 @@
-// Forward results of conv, pooling, dense and batch norm against small cases computed here directly.
+// Forward results of conv, pooling, dense and batch norm against small cases computed here
+// directly.
 #include "layer_harness.h"
 #include "models/layers/batch_norm.h"
 
@@ -97,7 +98,8 @@ TEST(Forward, DenseMatchesMatrixProduct) {
   for (int n = 0; n < 2; ++n)
     for (int u = 0; u < 3; ++u) {
       double acc = t.values[1][size_t(u)];
-      for (int k = 0; k < 4; ++k) acc += double(x.data()[n * 4 + k]) * t.values[0][size_t(k * 3 + u)];
+      for (int k = 0; k < 4; ++k)
+        acc += double(x.data()[n * 4 + k]) * t.values[0][size_t(k * 3 + u)];
       want.push_back(1.0 / (1.0 + std::exp(-acc)));
     }
   expect_close(y, want, 1e-5);
@@ -114,8 +116,9 @@ TEST(Forward, BatchNormTrainingAndInference) {
     for (int i = 0; i < 6; ++i) mean += x.data()[i * 2 + c] / 6.0;
     for (int i = 0; i < 6; ++i) var += std::pow(x.data()[i * 2 + c] - mean, 2) / 6.0;
     for (int i = 0; i < 6; ++i) {
-      const double want = t.values[0][size_t(c)] * (x.data()[i * 2 + c] - mean) /
-                              std::sqrt(var + 1e-3) + t.values[1][size_t(c)];
+      const double want =
+          t.values[0][size_t(c)] * (x.data()[i * 2 + c] - mean) / std::sqrt(var + 1e-3) +
+          t.values[1][size_t(c)];
       EXPECT_NEAR(y.data()[i * 2 + c], want, 1e-4);
     }
     // Keras' moving average update with the biased batch variance.
@@ -126,7 +129,8 @@ TEST(Forward, BatchNormTrainingAndInference) {
   for (int i = 0; i < 6; ++i)
     for (int c = 0; c < 2; ++c) {
       const double want = t.values[0][size_t(c)] * (x.data()[i * 2 + c] - t.values[2][size_t(c)]) /
-                              std::sqrt(t.values[3][size_t(c)] + 1e-3) + t.values[1][size_t(c)];
+                              std::sqrt(t.values[3][size_t(c)] + 1e-3) +
+                          t.values[1][size_t(c)];
       EXPECT_NEAR(y.data()[i * 2 + c], want, 1e-4);
     }
 }

@@ -13,13 +13,15 @@ TEST(Gradients, Conv2DValidRelu) {
 }
 
 TEST(Gradients, Conv2DSameStride2Tanh) {
-  LayerUnderTest t("conv2d: {filters: 5, kernel: [3, 2], strides: 2, padding: same, activation: tanh}",
-                   {7, 6, 2});
+  LayerUnderTest t(
+      "conv2d: {filters: 5, kernel: [3, 2], strides: 2, padding: same, activation: tanh}",
+      {7, 6, 2});
   check_gradients(t, 2, kTrain);
 }
 
 TEST(Gradients, Conv2DNoBiasSigmoid) {
-  LayerUnderTest t("conv2d: {filters: 3, kernel: 2, use_bias: false, activation: sigmoid}", {5, 5, 2});
+  LayerUnderTest t("conv2d: {filters: 3, kernel: 2, use_bias: false, activation: sigmoid}",
+                   {5, 5, 2});
   check_gradients(t, 3, kTrain);
 }
 
@@ -111,7 +113,8 @@ TEST(Gradients, SoftmaxCrossEntropy) {
     logits.data()[i] = keep + float(eps);
     const double up = SoftmaxCrossEntropy::compute(logits, labels.data(), nullptr, 1).loss_sum / n;
     logits.data()[i] = keep - float(eps);
-    const double down = SoftmaxCrossEntropy::compute(logits, labels.data(), nullptr, 1).loss_sum / n;
+    const double down =
+        SoftmaxCrossEntropy::compute(logits, labels.data(), nullptr, 1).loss_sum / n;
     logits.data()[i] = keep;
     EXPECT_NEAR(grad.data()[i], (up - down) / (2 * eps), 1e-4) << "logit " << i;
   }

@@ -22,16 +22,18 @@ TEST(Layers, ThisTreeKeepsDependenciesOneWay) {
 TEST(Layers, ALowerModuleIncludingAHigherOneFailsTheCheck) {
   const TempDir tmp("layers");
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"models/bad.cpp", "trainer/trainer.h"},            // models above trainer
-      {"core/bad.h", "models/model.h"},                   // core above everything
-      {"trainer/optim/bad.cpp", "trainer/config.h"},      // a sub-room above its parent
-      {"trainer/sharing/bad.cpp", "comm/communicator.h"}, // sideways between rooms
-      {"trainer/bad.cpp", "trainer/cli/commands.h"},      // nothing includes the CLI
+      {"models/bad.cpp", "trainer/trainer.h"},             // models above trainer
+      {"core/bad.h", "models/model.h"},                    // core above everything
+      {"trainer/optim/bad.cpp", "trainer/config.h"},       // a sub-room above its parent
+      {"trainer/sharing/bad.cpp", "comm/communicator.h"},  // sideways between rooms
+      {"trainer/bad.cpp", "trainer/cli/commands.h"},       // nothing includes the CLI
   };
   for (const auto& [file, include] : bad) {
     SCOPED_TRACE(file);
-    for (const char* room : {"core", "models", "data", "comm", "trainer"}) remove_tree(tmp.path() + "/" + room);
-    std::filesystem::create_directories(std::filesystem::path(tmp.path() + "/" + file).parent_path());
+    for (const char* room : {"core", "models", "data", "comm", "trainer"})
+      remove_tree(tmp.path() + "/" + room);
+    std::filesystem::create_directories(
+        std::filesystem::path(tmp.path() + "/" + file).parent_path());
     write_text(tmp.path() + "/" + file, "// a test file\n#include \"" + include + "\"\n");
     const RunResult r = check_layers(tmp.path());
     EXPECT_NE(r.exit_code, 0) << r.output;
@@ -39,9 +41,11 @@ TEST(Layers, ALowerModuleIncludingAHigherOneFailsTheCheck) {
     EXPECT_NE(r.output.find(include), std::string::npos) << r.output;
   }
   // Allowed the other way round.
-  for (const char* room : {"core", "models", "data", "comm", "trainer"}) remove_tree(tmp.path() + "/" + room);
+  for (const char* room : {"core", "models", "data", "comm", "trainer"})
+    remove_tree(tmp.path() + "/" + room);
   std::filesystem::create_directories(tmp.path() + "/trainer/cli");
-  write_text(tmp.path() + "/trainer/cli/ok.cpp", "#include \"trainer/trainer.h\"\n#include \"models/model.h\"\n");
+  write_text(tmp.path() + "/trainer/cli/ok.cpp",
+             "#include \"trainer/trainer.h\"\n#include \"models/model.h\"\n");
   const RunResult ok = check_layers(tmp.path());
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
 }

@@ -4,8 +4,8 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <string>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "models/kernels/cpu/dnnl_context.h"
@@ -41,19 +41,20 @@ void onednn_pool(const Case& t, const Window2D& g, const std::vector<float>& x,
                  const std::vector<float>& dy, std::vector<float>& y, std::vector<float>& dx) {
   const auto src_md = nhwc_md({t.n, t.h, t.w, t.c});
   const auto dst_md = nhwc_md({t.n, g.h.out, g.w.out, t.c});
-  const dnnl::memory::dims strides{g.sh, g.sw}, kernel{g.kh, g.kw},
-      pad_l{g.h.pad_lo, g.w.pad_lo}, pad_r{g.h.pad_hi, g.w.pad_hi};
-  dnnl::pooling_forward::primitive_desc fpd({dnnl::prop_kind::forward_training,
-                                             dnnl::algorithm::pooling_max, src_md, dst_md, strides,
-                                             kernel, pad_l, pad_r}, engine());
+  const dnnl::memory::dims strides{g.sh, g.sw}, kernel{g.kh, g.kw}, pad_l{g.h.pad_lo, g.w.pad_lo},
+      pad_r{g.h.pad_hi, g.w.pad_hi};
+  dnnl::pooling_forward::primitive_desc fpd(
+      {dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src_md, dst_md, strides,
+       kernel, pad_l, pad_r},
+      engine());
   dnnl::pooling_backward::primitive_desc bpd(
-      {dnnl::algorithm::pooling_max, src_md, dst_md, strides, kernel, pad_l, pad_r}, engine(),
-      fpd);
+      {dnnl::algorithm::pooling_max, src_md, dst_md, strides, kernel, pad_l, pad_r}, engine(), fpd);
   dnnl::memory ws(fpd.workspace_desc(), engine());
   std::vector<float> dy_pre = dy;
   execute(dnnl::pooling_forward(fpd),
           {{DNNL_ARG_SRC, dnnl::memory(src_md, engine(), const_cast<float*>(x.data()))},
-           {DNNL_ARG_DST, dnnl::memory(dst_md, engine(), y.data())}, {DNNL_ARG_WORKSPACE, ws}},
+           {DNNL_ARG_DST, dnnl::memory(dst_md, engine(), y.data())},
+           {DNNL_ARG_WORKSPACE, ws}},
           "reference pool forward");
   if (t.relu) {
     const auto alg = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
@@ -88,9 +89,9 @@ TEST(OwnMaxPool, MatchesOneDnnBitForBitWithTiesNegativesPaddingAndRelu) {
   };
   uint32_t seed = 1;
   for (const Case& t : cases) {
-    SCOPED_TRACE(::testing::Message() << t.n << "x" << t.h << "x" << t.w << "x" << t.c << " pool "
-                                      << t.k << " stride " << t.s << (t.same ? " same" : " valid")
-                                      << (t.relu ? " relu" : ""));
+    SCOPED_TRACE(::testing::Message()
+                 << t.n << "x" << t.h << "x" << t.w << "x" << t.c << " pool " << t.k << " stride "
+                 << t.s << (t.same ? " same" : " valid") << (t.relu ? " relu" : ""));
     const Window2D g = window_2d(t.h, t.w, {t.k, t.k}, {t.s, t.s}, t.same, "test pool");
     ASSERT_TRUE(own_max_pool_applies(g));
     const int64_t out = t.n * g.h.out * g.w.out * t.c, in = t.n * t.h * t.w * t.c;
@@ -120,7 +121,8 @@ TEST(OwnMaxPool, AppliesOnlyToNonOverlappingWindows) {
 TEST(OwnMaxPool, IsChosenBelowAvx512) {
   if (std::getenv("DPT_MAX_POOL")) GTEST_SKIP() << "DPT_MAX_POOL is set";
   const unsigned isa = unsigned(dnnl_get_effective_cpu_isa());
-  const bool avx512 = (isa & unsigned(dnnl_cpu_isa_avx512_core)) == unsigned(dnnl_cpu_isa_avx512_core);
+  const bool avx512 =
+      (isa & unsigned(dnnl_cpu_isa_avx512_core)) == unsigned(dnnl_cpu_isa_avx512_core);
   EXPECT_EQ(max_pool_kernel(), avx512 ? MaxPoolKernel::kOneDnn : MaxPoolKernel::kOwn);
   EXPECT_NE(std::string(max_pool_kernel_reason()).find("oneDNN dispatches to"), std::string::npos);
 }

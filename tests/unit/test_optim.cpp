@@ -1,4 +1,5 @@
-// Optimizers against their formulas (Keras' Adam, SGD with momentum/Nesterov, AdamW) and LR schedules.
+// Optimizers against their formulas (Keras' Adam, SGD with momentum/Nesterov, AdamW) and LR
+// schedules.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -70,7 +70,8 @@ TEST(Precision, Bf16LayersMatchFp32WithinBf16Rounding) {
 }
 
 TEST(Precision, Fp32IsTheDefaultAndStaysExact) {
-  LayerUnderTest a("conv2d: {filters: 4, kernel: 3}", {6, 6, 2}), b("conv2d: {filters: 4, kernel: 3}", {6, 6, 2});
+  LayerUnderTest a("conv2d: {filters: 4, kernel: 3}", {6, 6, 2}),
+      b("conv2d: {filters: 4, kernel: 3}", {6, 6, 2});
   b.layer->set_precision(Precision::kFp32);
   EXPECT_EQ(a.layer->precision(), Precision::kFp32);
   const Tensor x = random_tensor({2, 6, 6, 2}, 5);
@@ -103,9 +104,11 @@ TEST(Precision, NativeBf16IsAvx512Bf16OrAnyIsaAboveIt) {
 TEST(Precision, AutoResolvesToWhatThisCpuComputesNatively) {
   const PrecisionChoice c = resolve_precision(Precision::kAuto, false);
   EXPECT_EQ(c.precision, isa_has_native_bf16(unsigned(dnnl_get_effective_cpu_isa()))
-                             ? Precision::kBf16 : Precision::kFp32);
+                             ? Precision::kBf16
+                             : Precision::kFp32);
   EXPECT_NE(c.reason.find("oneDNN dispatches to " + cpu_isa_name() + " on " + cpu_description()),
-            std::string::npos) << c.reason;
+            std::string::npos)
+      << c.reason;
   const PrecisionChoice f = resolve_precision(Precision::kFp32, false);
   EXPECT_EQ(f.precision, Precision::kFp32);
   EXPECT_TRUE(f.reason.empty());
@@ -127,7 +130,8 @@ TEST(Precision, TheAvx2CapOfOneDnnIsHonoured) {
 TEST(Precision, GpuBf16MatchesCpuFp32WithinBf16Rounding) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA build or no usable GPU on this machine";
   // The GPU's bf16 convolution and dense against the CPU's fp32 ones, at bf16's tolerance.
-  for (const char* yaml : {"conv2d: {filters: 8, kernel: 3, padding: same}", "dense: {units: 16}"}) {
+  for (const char* yaml :
+       {"conv2d: {filters: 8, kernel: 3, padding: same}", "dense: {units: 16}"}) {
     SCOPED_TRACE(yaml);
     const Shape in = std::string(yaml).rfind("conv2d", 0) == 0 ? Shape{8, 8, 4} : Shape{24};
     LayerUnderTest cpu(yaml, in), gpu(yaml, in);

@@ -4,16 +4,16 @@
 
 #include <cmath>
 
+#include "comm/local_communicator.h"
 #include "core/philox.h"
+#include "data/shards.h"
 #include "layer_harness.h"
 #include "models/layers/softmax_cross_entropy.h"
 #include "models/model.h"
 #include "trainer/config.h"
-#include "trainer/optim/lr_schedule.h"
 #include "trainer/evaluator.h"
+#include "trainer/optim/lr_schedule.h"
 #include "trainer/optim/optimizers.h"
-#include "comm/local_communicator.h"
-#include "data/shards.h"
 
 namespace dpt::testing {
 namespace {
@@ -57,11 +57,13 @@ TEST(OneCycle, RisesLinearlyToThePeakAndFallsToTheFloor) {
   double peak = 0;
   int64_t at = 0;
   for (int64_t t = 0; t < 40; ++t)
-    if (learning_rate(s, 1.0, t, spe, epochs) > peak) peak = learning_rate(s, 1.0, at = t, spe, epochs);
+    if (learning_rate(s, 1.0, t, spe, epochs) > peak)
+      peak = learning_rate(s, 1.0, at = t, spe, epochs);
   EXPECT_EQ(at, 10);
   EXPECT_GT(peak, 0.95);
   for (int64_t t = 1; t < 40; ++t) {
-    const double a = learning_rate(s, 1.0, t - 1, spe, epochs), b = learning_rate(s, 1.0, t, spe, epochs);
+    const double a = learning_rate(s, 1.0, t - 1, spe, epochs),
+                 b = learning_rate(s, 1.0, t, spe, epochs);
     if (t <= 9) {
       EXPECT_GT(b, a) << t;
     }
@@ -72,7 +74,9 @@ TEST(OneCycle, RisesLinearlyToThePeakAndFallsToTheFloor) {
 }
 
 TEST(WeightDecay, CanBeKeptOffBiasesAndBatchNorm) {
-  Model m(YAML::Load("input: [6]\nlayers:\n  - dense: {units: 4}\n  - batch_norm: {}\n  - dense: {units: 2}\n"), "m");
+  Model m(YAML::Load("input: [6]\nlayers:\n  - dense: {units: 4}\n  - batch_norm: {}\n  - dense: "
+                     "{units: 2}\n"),
+          "m");
   m.initialize(1);
   OptimizerConfig oc;
   oc.kind = OptimizerKind::kSgd;
@@ -101,11 +105,13 @@ TEST(WeightDecay, CanBeKeptOffBiasesAndBatchNorm) {
 }
 
 TEST(RecipeConfig, KeysParseAndBadValuesAreRefused) {
-  const std::string base = "name: r\ndata: {dataset: mnist}\nmodel: {input: [4], layers: [{dense: {units: 2}}]}\n";
+  const std::string base =
+      "name: r\ndata: {dataset: mnist}\nmodel: {input: [4], layers: [{dense: {units: 2}}]}\n";
   const Config c = parse_config(YAML::Load(
-      base + "train: {label_smoothing: 0.1, lr_schedule: {onecycle: {pct_start: 0.3}},"
-             " optimizer: {sgd: {lr: 0.1, momentum: 0.9, nesterov: true, decay_bias_and_norm: false}}}\n"
-             "eval: {tta: flip, test_every_epoch: true}\n"));
+      base +
+      "train: {label_smoothing: 0.1, lr_schedule: {onecycle: {pct_start: 0.3}},"
+      " optimizer: {sgd: {lr: 0.1, momentum: 0.9, nesterov: true, decay_bias_and_norm: false}}}\n"
+      "eval: {tta: flip, test_every_epoch: true}\n"));
   EXPECT_DOUBLE_EQ(c.train.label_smoothing, 0.1);
   EXPECT_EQ(c.train.schedule.kind, ScheduleKind::kOneCycle);
   EXPECT_DOUBLE_EQ(c.train.schedule.pct_start, 0.3);
@@ -114,9 +120,10 @@ TEST(RecipeConfig, KeysParseAndBadValuesAreRefused) {
   EXPECT_TRUE(c.eval.test_every_epoch);
   EXPECT_THROW(parse_config(YAML::Load(base + "train: {label_smoothing: 1.5}\n")), Error);
   EXPECT_THROW(parse_config(YAML::Load(base + "eval: {tta: rotate}\n")), Error);
-  EXPECT_THROW(parse_config(YAML::Load(
-                   base + "train: {lr_schedule: {onecycle: {pct_start: 0.3, warmup_epochs: 1}}}\n")),
-               Error);
+  EXPECT_THROW(
+      parse_config(YAML::Load(
+          base + "train: {lr_schedule: {onecycle: {pct_start: 0.3, warmup_epochs: 1}}}\n")),
+      Error);
 }
 
 // n random 4x5 one-channel images of 3 classes (labels i % 3), for the TTA tests.
@@ -136,7 +143,8 @@ ShardData tiny_images(int64_t n, uint64_t seed) {
 
 TEST(FlipTta, AveragesEachImagesSoftmaxWithItsMirror) {
   Model m(YAML::Load("input: [4, 5, 1]\nlayers:\n  - conv2d: {filters: 2, kernel: 2}\n"
-                     "  - flatten: {}\n  - dense: {units: 3}\n"), "m");
+                     "  - flatten: {}\n  - dense: {units: 3}\n"),
+          "m");
   m.initialize(2);
   const ShardData d = tiny_images(7, 4);
   const std::vector<int64_t> idx{0, 1, 2, 3, 4, 5, 6};
@@ -169,7 +177,8 @@ TEST(FlipTta, AveragesEachImagesSoftmaxWithItsMirror) {
 
 TEST(FlipTranslateTta, WeighsThePlainPairAHalfAndEachShiftedPairAQuarter) {
   Model m(YAML::Load("input: [4, 5, 1]\nlayers:\n  - conv2d: {filters: 2, kernel: 2}\n"
-                     "  - flatten: {}\n  - dense: {units: 3}\n"), "m");
+                     "  - flatten: {}\n  - dense: {units: 3}\n"),
+          "m");
   m.initialize(5);
   const ShardData d = tiny_images(6, 8);
   const std::vector<int64_t> idx{0, 1, 2, 3, 4, 5};
@@ -177,8 +186,12 @@ TEST(FlipTranslateTta, WeighsThePlainPairAHalfAndEachShiftedPairAQuarter) {
   std::vector<float> probs;
   std::vector<int32_t> guesses;
   const EvalResult r = evaluate(m, d, idx, 4, local, &guesses, &probs, Tta::kFlipTranslate);
-  struct View { bool mirror; int64_t shift; double weight; };
-  const View views[] = {{false, 0, 0.25}, {true, 0, 0.25}, {false, -1, 0.125},
+  struct View {
+    bool mirror;
+    int64_t shift;
+    double weight;
+  };
+  const View views[] = {{false, 0, 0.25},  {true, 0, 0.25},   {false, -1, 0.125},
                         {true, -1, 0.125}, {false, 1, 0.125}, {true, 1, 0.125}};
   int correct = 0;
   for (int64_t i = 0; i < d.n; ++i) {
@@ -187,8 +200,11 @@ TEST(FlipTranslateTta, WeighsThePlainPairAHalfAndEachShiftedPairAQuarter) {
       Tensor a({1, 4, 5, 1});
       for (int64_t y = 0; y < 4; ++y)
         for (int64_t x = 0; x < 5; ++x) {  // output (y, x) reads (y + s, mirrored x + s), reflected
-          auto reflect = [](int64_t v, int64_t size) { return v < 0 ? -v : v >= size ? 2 * size - 2 - v : v; };
-          const int64_t sy = reflect(y + v.shift, 4), sx = reflect((v.mirror ? 4 - x : x) + v.shift, 5);
+          auto reflect = [](int64_t v, int64_t size) {
+            return v < 0 ? -v : v >= size ? 2 * size - 2 - v : v;
+          };
+          const int64_t sy = reflect(y + v.shift, 4),
+                        sx = reflect((v.mirror ? 4 - x : x) + v.shift, 5);
           a.data()[y * 5 + x] = d.images[size_t(i * 20 + sy * 5 + sx)] / 255.0f;
         }
       const Tensor& z = m.forward(a, StepContext{});

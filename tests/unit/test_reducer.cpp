@@ -13,7 +13,8 @@ namespace {
 // dense_1 (64 + 4): 244 trainable floats, laid out in that order.
 Model three_layers() {
   return Model(YAML::Load("input: [8]\nlayers:\n  - dense: {units: 16}\n  - batch_norm: {}\n"
-                          "  - dense: {units: 4}\n"), "m");
+                          "  - dense: {units: 4}\n"),
+               "m");
 }
 
 TEST(ReducerBuckets, ReverseOrderWithASmallFirstBucket) {

@@ -10,8 +10,8 @@
 #include "data/shards.h"
 #include "models/model.h"
 #include "trainer/checkpoint.h"
-#include "trainer/config.h"
 #include "trainer/cli/commands.h"
+#include "trainer/config.h"
 #include "trainer/evaluator.h"
 
 namespace dpt::cli {
@@ -34,7 +34,8 @@ EvalInputs load_inputs(const std::string& checkpoint, const std::string& data_fi
     in.cfg = parse_config(YAML::Load(checkpoint_config(checkpoint)));
     in.model = std::make_unique<Model>(in.cfg.model, in.cfg.name);
     read_checkpoint(checkpoint, *in.model, nullptr, &in.warning);
-    in.file = data_file.empty() ? in.cfg.data.dir + "/" + test_file_name(in.cfg.data.dataset) : data_file;
+    in.file =
+        data_file.empty() ? in.cfg.data.dir + "/" + test_file_name(in.cfg.data.dataset) : data_file;
     std::string dataset;
     {
       h5::Handle f = h5::open_file(in.file);
@@ -48,7 +49,8 @@ EvalInputs load_inputs(const std::string& checkpoint, const std::string& data_fi
     // Find an unwritable predictions path now, not after the whole evaluation.
     if (comm.rank() == 0 && !predictions_csv.empty()) {
       std::ofstream probe(predictions_csv, std::ios::trunc);
-      DPT_CHECK(probe, "cannot write the predictions file '" << predictions_csv
+      DPT_CHECK(probe, "cannot write the predictions file '"
+                           << predictions_csv
                            << "': check that its directory exists and is writable");
     }
   });
@@ -56,9 +58,9 @@ EvalInputs load_inputs(const std::string& checkpoint, const std::string& data_fi
 }
 
 // Ranks append their slices in rank order, so rows follow the sample order.
-void write_predictions(const std::string& csv, const EvalInputs& in, const std::vector<int64_t>& idx,
-                       const std::vector<int32_t>& predicted, const std::vector<float>* probs,
-                       Communicator& comm) {
+void write_predictions(const std::string& csv, const EvalInputs& in,
+                       const std::vector<int64_t>& idx, const std::vector<int32_t>& predicted,
+                       const std::vector<float>* probs, Communicator& comm) {
   const int64_t classes = in.model->num_classes();
   for (int turn = 0; turn < comm.size(); ++turn) {
     if (turn == comm.rank()) {
@@ -73,7 +75,8 @@ void write_predictions(const std::string& csv, const EvalInputs& in, const std::
       for (size_t k = 0; k < idx.size(); ++k) {
         out << idx[k] << "," << int(in.data.labels[size_t(idx[k])]) << "," << predicted[k];
         for (int64_t c = 0; probs && c < classes; ++c) {
-          std::snprintf(buf, sizeof buf, ",%.7g", double((*probs)[k * size_t(classes) + size_t(c)]));
+          std::snprintf(buf, sizeof buf, ",%.7g",
+                        double((*probs)[k * size_t(classes) + size_t(c)]));
           out << buf;
         }
         out << "\n";
@@ -90,7 +93,8 @@ void print_report(const std::string& checkpoint, const std::string& file, const 
               checkpoint.c_str(), file.c_str(), (long long)r.count, r.loss, r.accuracy);
   const auto per_class = r.per_class_accuracy();
   std::printf("per-class accuracy:\n");
-  for (int64_t c = 0; c < r.classes; ++c) std::printf("  %2lld: %.4f\n", (long long)c, per_class[size_t(c)]);
+  for (int64_t c = 0; c < r.classes; ++c)
+    std::printf("  %2lld: %.4f\n", (long long)c, per_class[size_t(c)]);
   std::printf("confusion matrix (rows: true class, columns: predicted):\n");
   for (int64_t t = 0; t < r.classes; ++t) {
     std::printf("  ");
@@ -111,16 +115,20 @@ int run_eval(const std::string& checkpoint, const std::string& data_file,
              const std::string& predictions_csv, Communicator& comm, bool probabilities) {
   const EvalInputs in = load_inputs(checkpoint, data_file, predictions_csv, comm);
   const int rank = comm.rank(), world = comm.size();
-  if (rank == 0 && !in.warning.empty()) std::fprintf(stderr, "dptrain: warning: %s\n", in.warning.c_str());
+  if (rank == 0 && !in.warning.empty())
+    std::fprintf(stderr, "dptrain: warning: %s\n", in.warning.c_str());
   if (rank == 0 && !in.data.unchecked_files.empty())
-    std::fprintf(stderr, "dptrain: warning: '%s' was written before checksums (shard format 1): "
-                 "corruption in it cannot be detected\n", in.file.c_str());
+    std::fprintf(stderr,
+                 "dptrain: warning: '%s' was written before checksums (shard format 1): "
+                 "corruption in it cannot be detected\n",
+                 in.file.c_str());
   std::vector<int64_t> idx;
-  for (int64_t i = rank * in.data.n / world; i < (rank + 1) * in.data.n / world; ++i) idx.push_back(i);
+  for (int64_t i = rank * in.data.n / world; i < (rank + 1) * in.data.n / world; ++i)
+    idx.push_back(i);
   std::vector<int32_t> predicted;
   std::vector<float> probs;
-  const EvalResult r = evaluate(*in.model, in.data, idx, 256, comm, &predicted,
-                                probabilities ? &probs : nullptr);
+  const EvalResult r =
+      evaluate(*in.model, in.data, idx, 256, comm, &predicted, probabilities ? &probs : nullptr);
   if (!predictions_csv.empty())
     write_predictions(predictions_csv, in, idx, predicted, probabilities ? &probs : nullptr, comm);
   if (rank == 0) print_report(checkpoint, in.file, r);
@@ -142,7 +150,8 @@ void add_eval_command(CLI::App& app, Action& action) {
                 "add the softmax probability of every class (p0, p1, ...) to --predictions rows");
   cmd->callback([a, &action] {
     action = [a](Communicator& c) {
-      DPT_CHECK(!a->probabilities || !a->predictions.empty(), "--probabilities adds columns to the "
+      DPT_CHECK(!a->probabilities || !a->predictions.empty(),
+                "--probabilities adds columns to the "
                 "--predictions file: give --predictions OUT.csv too");
       return run_eval(a->checkpoint, a->data_file, a->predictions, c, a->probabilities);
     };

@@ -60,7 +60,8 @@ int run_export(const std::string& checkpoint, const std::string& keras_path,
 
 void add_export_command(CLI::App& app, Action& action) {
   auto a = std::make_shared<ExportArgs>();
-  auto* cmd = app.add_subcommand("export", "write a checkpoint's model as Keras 3 (.keras) and/or ONNX");
+  auto* cmd =
+      app.add_subcommand("export", "write a checkpoint's model as Keras 3 (.keras) and/or ONNX");
   cmd->add_option("checkpoint", a->checkpoint, "a checkpoint file (ckpt-*.h5)")->required();
   cmd->add_option("--keras", a->keras, "write a Keras 3 model (keras.models.load_model) here");
   cmd->add_option("--onnx", a->onnx, "write an ONNX model (opset 17, NHWC input) here");

@@ -35,13 +35,14 @@ int main(int argc, char** argv) {
   }
   CLI::App app{"dptrain: data-parallel CNN training on MNIST and CIFAR-10"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", [] { return dpt::cli::version_report(); },
-                       "print the versions of dptrain and its libraries (for bug reports)");
+  app.set_version_flag(
+      "--version", [] { return dpt::cli::version_report(); },
+      "print the versions of dptrain and its libraries (for bug reports)");
   dpt::cli::Action action;
-  for (auto add : {dpt::cli::add_prepare_command, dpt::cli::add_summary_command,
-                   dpt::cli::add_train_command, dpt::cli::add_eval_command,
-                   dpt::cli::add_verify_command, dpt::cli::add_export_command,
-                   dpt::cli::add_plot_command})
+  for (auto add :
+       {dpt::cli::add_prepare_command, dpt::cli::add_summary_command, dpt::cli::add_train_command,
+        dpt::cli::add_eval_command, dpt::cli::add_verify_command, dpt::cli::add_export_command,
+        dpt::cli::add_plot_command})
     add(app, action);
   try {
     app.parse(argc, argv);

@@ -11,8 +11,8 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "trainer/checkpoint.h"
-#include "trainer/config.h"
 #include "trainer/cli/commands.h"
+#include "trainer/config.h"
 
 namespace dpt::cli {
 
@@ -128,9 +128,11 @@ int run_plot(const PlotOptions& o, Communicator& comm) {
 void add_plot_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<PlotOptions>();
   auto* cmd = app.add_subcommand(
-      "plot", "curves.png, confusion.png and misclassified.png of a run (needs python3-matplotlib)");
+      "plot",
+      "curves.png, confusion.png and misclassified.png of a run (needs python3-matplotlib)");
   cmd->add_option("run_dir", o->run_dir, "a run directory (holds metrics.csv)")->required();
-  cmd->add_option("--checkpoint", o->checkpoint, "evaluate this checkpoint (default: the run's newest)");
+  cmd->add_option("--checkpoint", o->checkpoint,
+                  "evaluate this checkpoint (default: the run's newest)");
   cmd->add_option("--data", o->data, "HDF5 file to evaluate on (default: the config's test file)");
   cmd->add_option("--out", o->out_dir, "folder for the PNG files (default: RUN_DIR/plots)");
   cmd->add_option("--python", o->python, "Python with matplotlib (default: /usr/bin/python3)");

@@ -1,4 +1,5 @@
-// `dptrain prepare`: the official raw files of a dataset -> N checksummed HDF5 train shards + a test file.
+// `dptrain prepare`: the official raw files of a dataset -> N checksummed HDF5 train shards + a
+// test file.
 #include <iostream>
 #include <memory>
 
@@ -23,8 +24,10 @@ int run_prepare(const PrepareArgs& a, Communicator& comm) {
   const RawDataset d = read_raw_dataset(a.dataset, a.raw_dir, !a.no_verify);
   std::cout << "prepare: " << a.dataset << ": " << d.train.n << " train and " << d.test.n
             << " test samples of " << d.height << "x" << d.width << "x" << d.channels
-            << (a.no_verify ? ", checksums NOT verified (--no-verify)" : ", checksums verified") << "\n";
-  for (const auto& f : write_shards(d, a.out_dir, a.shards, a.seed)) std::cout << "  wrote " << f << "\n";
+            << (a.no_verify ? ", checksums NOT verified (--no-verify)" : ", checksums verified")
+            << "\n";
+  for (const auto& f : write_shards(d, a.out_dir, a.shards, a.seed))
+    std::cout << "  wrote " << f << "\n";
   return 0;
 }
 
@@ -34,7 +37,8 @@ void add_prepare_command(CLI::App& app, Action& action) {
   auto a = std::make_shared<PrepareArgs>();
   auto* cmd = app.add_subcommand("prepare", "raw official files -> HDF5 shards + test file");
   cmd->add_option("dataset", a->dataset, "mnist | fashion-mnist | cifar10")
-      ->required()->check(CLI::IsMember({"mnist", "fashion-mnist", "cifar10"}));
+      ->required()
+      ->check(CLI::IsMember({"mnist", "fashion-mnist", "cifar10"}));
   cmd->add_option("--raw", a->raw_dir, "folder with the official raw files")->required();
   cmd->add_option("--out", a->out_dir, "output folder for the shards")->required();
   cmd->add_option("--shards", a->shards, "number of train shards (>= ranks you will train on)")

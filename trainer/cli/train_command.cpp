@@ -1,4 +1,5 @@
-// `dptrain train` and `dptrain summary`: a config (with --set overrides) trained, or its model tabled.
+// `dptrain train` and `dptrain summary`: a config (with --set overrides) trained, or its model
+// tabled.
 #include <iostream>
 #include <memory>
 

@@ -4,9 +4,9 @@
 #include <memory>
 
 #include "comm/agree.h"
+#include "core/exit_codes.h"
 #include "data/hdf5_util.h"
 #include "data/shards.h"
-#include "core/exit_codes.h"
 #include "models/model.h"
 #include "trainer/checkpoint.h"
 #include "trainer/cli/commands.h"
@@ -38,7 +38,8 @@ std::string verify_one(const std::string& path, std::string* warning) {
   f.reset();
   const ShardData d = load_shards({path}, dataset);
   if (!d.unchecked_files.empty())
-    *warning = "'" + path + "' was written before checksums (shard format 1): corruption in it "
+    *warning = "'" + path +
+               "' was written before checksums (shard format 1): corruption in it "
                "cannot be detected; re-run dptrain prepare to add them";
   return dataset + " " + split + " file, " + std::to_string(d.n) + " samples, " +
          std::to_string(datasets) + " datasets";
@@ -64,7 +65,8 @@ int run_verify(const std::vector<std::string>& files, Communicator& comm) {
     }
   }
   std::fflush(stdout);
-  if (bad > 0) std::fprintf(stderr, "dptrain verify: %d of %zu file(s) failed\n", bad, files.size());
+  if (bad > 0)
+    std::fprintf(stderr, "dptrain verify: %d of %zu file(s) failed\n", bad, files.size());
   return bad > 0 ? kExitError : kExitOk;
 }
 
@@ -73,9 +75,8 @@ void add_verify_command(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand(
       "verify", "check checkpoints and data shards (checksums, structure) without training");
   cmd->add_option("files", *files, "checkpoint (ckpt-*.h5) and shard files")->required();
-  cmd->callback([files, &action] {
-    action = [files](Communicator& c) { return run_verify(*files, c); };
-  });
+  cmd->callback(
+      [files, &action] { action = [files](Communicator& c) { return run_verify(*files, c); }; });
 }
 
 }  // namespace dpt::cli

@@ -19,7 +19,8 @@ double learning_rate(const ScheduleConfig& s, double base_lr, int64_t step, int6
   const double warmup = s.warmup_epochs * spe;
   if (step < warmup) return base_lr * double(step + 1) / warmup;
   const double epoch = double(step) / spe;
-  if (s.kind == ScheduleKind::kStep) return base_lr * std::pow(s.gamma, std::floor(epoch / s.step_epochs));
+  if (s.kind == ScheduleKind::kStep)
+    return base_lr * std::pow(s.gamma, std::floor(epoch / s.step_epochs));
   if (s.kind == ScheduleKind::kCosine) {
     const double total = double(epochs) * spe - warmup;
     const double progress = total > 0 ? std::min(1.0, (double(step) - warmup) / total) : 1.0;

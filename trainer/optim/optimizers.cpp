@@ -115,7 +115,8 @@ std::vector<Optimizer::Range> optimizer_ranges(const Model& model, const Optimiz
     const std::string& n = p.spec.name;
     const bool norm = n == "gamma" || n == "beta";
     Optimizer::Range r{p.host_value - base, p.host_value - base + p.size(),
-                       !(keep_off && (norm || n == "bias")), norm ? float(cfg.norm_lr_scale) : 1.0f};
+                       !(keep_off && (norm || n == "bias")),
+                       norm ? float(cfg.norm_lr_scale) : 1.0f};
     if (r.decayed && r.lr_scale == 1.0f) continue;  // the default: no range needed
     if (!out.empty() && out.back().end == r.begin && out.back().decayed == r.decayed &&
         out.back().lr_scale == r.lr_scale) {
@@ -129,18 +130,24 @@ std::vector<Optimizer::Range> optimizer_ranges(const Model& model, const Optimiz
 
 const char* optimizer_name(OptimizerKind k) {
   switch (k) {
-    case OptimizerKind::kSgd: return "sgd";
-    case OptimizerKind::kAdam: return "adam";
-    case OptimizerKind::kAdamW: return "adamw";
+    case OptimizerKind::kSgd:
+      return "sgd";
+    case OptimizerKind::kAdam:
+      return "adam";
+    case OptimizerKind::kAdamW:
+      return "adamw";
   }
   return "?";
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, int64_t n, Device device) {
   switch (cfg.kind) {
-    case OptimizerKind::kSgd: return std::make_unique<Sgd>(cfg, n, device);
-    case OptimizerKind::kAdam: return std::make_unique<Adam>(cfg, n, device, false);
-    case OptimizerKind::kAdamW: return std::make_unique<Adam>(cfg, n, device, true);
+    case OptimizerKind::kSgd:
+      return std::make_unique<Sgd>(cfg, n, device);
+    case OptimizerKind::kAdam:
+      return std::make_unique<Adam>(cfg, n, device, false);
+    case OptimizerKind::kAdamW:
+      return std::make_unique<Adam>(cfg, n, device, true);
   }
   DPT_FAIL("unknown optimizer kind " << int(cfg.kind));
 }

@@ -1,4 +1,5 @@
-// Export of a trained model to Keras 3 (.keras) and ONNX (the command: trainer/cli/export_command.cpp).
+// Export of a trained model to Keras 3 (.keras) and ONNX (the command:
+// trainer/cli/export_command.cpp).
 #pragma once
 #include <string>
 #include <utility>

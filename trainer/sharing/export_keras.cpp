@@ -70,7 +70,9 @@ Json initializer(const std::string& init) {
 }
 
 Json layer_json(const std::string& class_name, Json config, const Shape* build_input) {
-  Json o{{"module", "keras.layers"}, {"class_name", class_name}, {"config", std::move(config)},
+  Json o{{"module", "keras.layers"},
+         {"class_name", class_name},
+         {"config", std::move(config)},
          {"registered_name", nullptr}};
   if (build_input) o["build_config"] = {{"input_shape", batch_shape(*build_input)}};
   return o;
@@ -168,13 +170,12 @@ Json keras_layer(const Model& model, size_t i) {
 std::string config_json(const Model& model) {
   const Json shape = batch_shape(model.input_shape());
   Json layers = Json::array();
-  layers.push_back({{"module", "keras.layers"},
-                    {"class_name", "InputLayer"},
-                    {"config", {{"batch_shape", shape},
-                                {"dtype", "float32"},
-                                {"sparse", false},
-                                {"name", "input_layer"}}},
-                    {"registered_name", nullptr}});
+  layers.push_back(
+      {{"module", "keras.layers"},
+       {"class_name", "InputLayer"},
+       {"config",
+        {{"batch_shape", shape}, {"dtype", "float32"}, {"sparse", false}, {"name", "input_layer"}}},
+       {"registered_name", nullptr}});
   for (size_t i = 0; i < model.layers().size(); ++i) layers.push_back(keras_layer(model, i));
   const Json config{{"name", model.name()},
                     {"trainable", true},

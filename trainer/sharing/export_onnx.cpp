@@ -8,6 +8,7 @@
 
 #include <fstream>
 
+#include "core/build_info.h"
 #include "core/files.h"
 #include "models/layers/activation.h"
 #include "models/layers/batch_norm.h"
@@ -15,7 +16,6 @@
 #include "models/layers/dense.h"
 #include "models/layers/pool2d.h"
 #include "models/layers/rescaling.h"
-#include "core/build_info.h"
 #include "trainer/sharing/export.h"
 
 namespace dpt {
@@ -116,10 +116,13 @@ std::string activation(GraphBuilder& g, Act act, const std::string& x, int64_t c
       return g.node("Softmax", {x}, {one("axis", channel_axis)}, name + "/softmax");
     case Act::kGelu: {  // opset 17 has no Gelu: x * 0.5 * (1 + erf(x / sqrt 2))
       auto scalar = [&](const char* what, float v) { return g.initializer(name + what, {}, {v}); };
-      const std::string e = g.node("Erf", {g.node("Mul", {x, scalar("/inv_sqrt2", 0.70710678f)}, {},
-                                                  name + "/scaled")}, {}, name + "/erf");
-      const std::string half = g.node("Mul", {g.node("Add", {e, scalar("/one", 1.0f)}, {}, name + "/cdf2"),
-                                             scalar("/half", 0.5f)}, {}, name + "/cdf");
+      const std::string e = g.node(
+          "Erf", {g.node("Mul", {x, scalar("/inv_sqrt2", 0.70710678f)}, {}, name + "/scaled")}, {},
+          name + "/erf");
+      const std::string half = g.node(
+          "Mul",
+          {g.node("Add", {e, scalar("/one", 1.0f)}, {}, name + "/cdf2"), scalar("/half", 0.5f)}, {},
+          name + "/cdf");
       return g.node("Mul", {x, half}, {}, name + "/gelu");
     }
   }
@@ -192,7 +195,8 @@ std::string add_layer(GraphBuilder& g, const Model& model, size_t i, std::string
     const auto& l = static_cast<const Rescaling&>(layer);
     x = g.node("Mul", {x, g.initializer(name + "/scale", {}, {l.scale()})}, {}, name);
     if (l.offset() == 0.0f) return x;
-    return g.node("Add", {x, g.initializer(name + "/offset", {}, {l.offset()})}, {}, name + "/offset");
+    return g.node("Add", {x, g.initializer(name + "/offset", {}, {l.offset()})}, {},
+                  name + "/offset");
   }
   if (t == "Flatten") {
     // Keras flattens NHWC: back from NCHW first, so the next Dense sees Keras' order.
@@ -213,14 +217,18 @@ void validate(onnx::ModelProto& m, const Model& model, const std::string& path) 
     onnx::checker::check_model(m);
     onnx::shape_inference::InferShapes(m);
   } catch (const std::exception& e) {
-    DPT_FAIL("the ONNX export of '" << model.name() << "' for '" << path << "' fails ONNX's "
-             "checker: " << e.what() << "; nothing was written. This is a dptrain bug: please "
-             "report it with the config");
+    DPT_FAIL("the ONNX export of '" << model.name() << "' for '" << path
+                                    << "' fails ONNX's "
+                                       "checker: "
+                                    << e.what()
+                                    << "; nothing was written. This is a dptrain bug: please "
+                                       "report it with the config");
   }
   const auto& dims = m.graph().output(0).type().tensor_type().shape().dim();
   DPT_CHECK(dims.size() == 2 && dims[1].dim_value() == model.num_classes(),
             "the ONNX export of '" << model.name() << "' infers a logits shape other than (N, "
-            << model.num_classes() << "); nothing was written. This is a dptrain bug");
+                                   << model.num_classes()
+                                   << "); nothing was written. This is a dptrain bug");
 }
 
 }  // namespace

@@ -91,7 +91,8 @@ std::string text_event(const std::string& tag, const std::string& text, int64_t 
 std::pair<int64_t, std::string> step_and_tag(const std::string& bytes) {
   tb::Event e;
   if (!e.ParseFromString(bytes)) return {-1, ""};
-  return {e.step(), e.has_summary() && e.summary().value_size() > 0 ? e.summary().value(0).tag() : ""};
+  return {e.step(),
+          e.has_summary() && e.summary().value_size() > 0 ? e.summary().value(0).tag() : ""};
 }
 
 // Note [events after a resume] (tensorboard.h): rewrites each earlier file of dir without the

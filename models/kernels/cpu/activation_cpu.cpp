@@ -1,7 +1,7 @@
 // Element-wise activations on oneDNN eltwise/softmax primitives, cached per shape.
 #include "models/kernels/cpu/activation_cpu.h"
-#include "models/layers/activation.h"
 #include "models/kernels/no_cuda.h"
+#include "models/layers/activation.h"
 
 namespace dpt {
 
@@ -10,21 +10,31 @@ namespace {
 using alg = dnnl::algorithm;
 alg forward_alg(Act a) {
   switch (a) {
-    case Act::kRelu: return alg::eltwise_relu;
-    case Act::kSigmoid: return alg::eltwise_logistic;
-    case Act::kTanh: return alg::eltwise_tanh;
-    case Act::kGelu: return alg::eltwise_gelu_erf;
-    default: DPT_ASSERT(false);
+    case Act::kRelu:
+      return alg::eltwise_relu;
+    case Act::kSigmoid:
+      return alg::eltwise_logistic;
+    case Act::kTanh:
+      return alg::eltwise_tanh;
+    case Act::kGelu:
+      return alg::eltwise_gelu_erf;
+    default:
+      DPT_ASSERT(false);
   }
 }
 // The algorithm of the primitives: backward from y where it can be, from x for gelu.
 alg use_dst_alg(Act a) {
   switch (a) {
-    case Act::kRelu: return alg::eltwise_relu_use_dst_for_bwd;
-    case Act::kSigmoid: return alg::eltwise_logistic_use_dst_for_bwd;
-    case Act::kTanh: return alg::eltwise_tanh_use_dst_for_bwd;
-    case Act::kGelu: return alg::eltwise_gelu_erf;
-    default: DPT_ASSERT(false);
+    case Act::kRelu:
+      return alg::eltwise_relu_use_dst_for_bwd;
+    case Act::kSigmoid:
+      return alg::eltwise_logistic_use_dst_for_bwd;
+    case Act::kTanh:
+      return alg::eltwise_tanh_use_dst_for_bwd;
+    case Act::kGelu:
+      return alg::eltwise_gelu_erf;
+    default:
+      DPT_ASSERT(false);
   }
 }
 }  // namespace
@@ -45,13 +55,14 @@ ActivationCpu::Plan& ActivationCpu::plan(int64_t rows, int64_t cols) {
   const auto attr = scratchpad_attr();
   dnnl::memory::desc scratch_md;
   if (act_ == Act::kSoftmax) {
-    dnnl::softmax_forward::primitive_desc fpd(
-        {dnnl::prop_kind::forward_training, md, 1}, attr, engine());
+    dnnl::softmax_forward::primitive_desc fpd({dnnl::prop_kind::forward_training, md, 1}, attr,
+                                              engine());
     dnnl::softmax_backward::primitive_desc bpd({md, md, 1}, attr, engine(), fpd);
     p.fwd = dnnl::softmax_forward(fpd);
     p.bwd = dnnl::softmax_backward(bpd);
     scratch_md = fpd.scratchpad_desc().get_size() > bpd.scratchpad_desc().get_size()
-                     ? fpd.scratchpad_desc() : bpd.scratchpad_desc();
+                     ? fpd.scratchpad_desc()
+                     : bpd.scratchpad_desc();
   } else {
     dnnl::eltwise_forward::primitive_desc fpd(
         {dnnl::prop_kind::forward_training, use_dst_alg(act_), md, 0.0f, 0.0f}, attr, engine());
@@ -60,7 +71,8 @@ ActivationCpu::Plan& ActivationCpu::plan(int64_t rows, int64_t cols) {
     p.fwd = dnnl::eltwise_forward(fpd);
     p.bwd = dnnl::eltwise_backward(bpd);
     scratch_md = fpd.scratchpad_desc().get_size() > bpd.scratchpad_desc().get_size()
-                     ? fpd.scratchpad_desc() : bpd.scratchpad_desc();
+                     ? fpd.scratchpad_desc()
+                     : bpd.scratchpad_desc();
   }
   for (auto* m : {&p.src, &p.dst, &p.diff_dst, &p.diff_src})
     *m = dnnl::memory(md, engine(), DNNL_MEMORY_NONE);
@@ -75,12 +87,15 @@ void ActivationCpu::forward(const float* x, float* y, int64_t rows, int64_t cols
     return;
   }
   Plan& p = plan(rows, cols);
-  execute(p.fwd, {{DNNL_ARG_SRC, with_data(p.src, x)}, {DNNL_ARG_DST, with_data(p.dst, y)},
-                  {DNNL_ARG_SCRATCHPAD, p.scratch}}, where);
+  execute(p.fwd,
+          {{DNNL_ARG_SRC, with_data(p.src, x)},
+           {DNNL_ARG_DST, with_data(p.dst, y)},
+           {DNNL_ARG_SCRATCHPAD, p.scratch}},
+          where);
 }
 
-void ActivationCpu::backward(const float* y, const float* dy, float* dx, int64_t rows,
-                             int64_t cols, const std::string& where, const float* x) {
+void ActivationCpu::backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols,
+                             const std::string& where, const float* x) {
   if (act_ == Act::kLinear) {
     if (dy != dx) std::copy(dy, dy + rows * cols, dx);
     return;
@@ -88,13 +103,19 @@ void ActivationCpu::backward(const float* y, const float* dy, float* dx, int64_t
   Plan& p = plan(rows, cols);
   if (act_ == Act::kGelu) {
     DPT_ASSERT(x);
-    execute(p.bwd, {{DNNL_ARG_SRC, with_data(p.src, x)}, {DNNL_ARG_DIFF_DST, with_data(p.diff_dst, dy)},
-                    {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx)}, {DNNL_ARG_SCRATCHPAD, p.scratch}},
+    execute(p.bwd,
+            {{DNNL_ARG_SRC, with_data(p.src, x)},
+             {DNNL_ARG_DIFF_DST, with_data(p.diff_dst, dy)},
+             {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx)},
+             {DNNL_ARG_SCRATCHPAD, p.scratch}},
             where);
     return;
   }
-  execute(p.bwd, {{DNNL_ARG_DST, with_data(p.dst, y)}, {DNNL_ARG_DIFF_DST, with_data(p.diff_dst, dy)},
-                  {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx)}, {DNNL_ARG_SCRATCHPAD, p.scratch}},
+  execute(p.bwd,
+          {{DNNL_ARG_DST, with_data(p.dst, y)},
+           {DNNL_ARG_DIFF_DST, with_data(p.diff_dst, dy)},
+           {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx)},
+           {DNNL_ARG_SCRATCHPAD, p.scratch}},
           where);
 }
 

@@ -3,8 +3,8 @@
 #include <map>
 
 #include "models/kernels/cpu/dnnl_context.h"
-#include "models/layers/batch_norm.h"
 #include "models/kernels/no_cuda.h"
+#include "models/layers/batch_norm.h"
 
 namespace dpt {
 
@@ -97,17 +97,18 @@ void BatchNorm::backward_cpu(const Tensor& x, const Tensor&, const Tensor& dy, T
   // scale: false: gamma is frozen at 1 and its gradient goes to scratch.
   if (!gamma_->grad && p.unused_dgamma.empty()) p.unused_dgamma = Tensor({gamma_->size()});
   float* dgamma = gamma_->grad ? gamma_->grad : p.unused_dgamma.data();
-  execute(p.bwd, {{DNNL_ARG_SRC, with_data(p.src, x.data())},
-                  {DNNL_ARG_MEAN, p.mean},
-                  {DNNL_ARG_VARIANCE, p.var},
-                  {DNNL_ARG_DIFF_DST, with_data(p.diff_dst, dy.data())},
-                  {DNNL_ARG_SCALE, with_data(p.scale, gamma_->value)},
-                  // oneDNN 2.6 refuses the backward without SHIFT, although it does not read it.
-                  {DNNL_ARG_SHIFT, with_data(p.shift, beta_->value)},
-                  {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx->data())},
-                  {DNNL_ARG_DIFF_SCALE, with_data(p.diff_scale, dgamma)},
-                  {DNNL_ARG_DIFF_SHIFT, with_data(p.diff_shift, beta_->grad)},
-                  {DNNL_ARG_SCRATCHPAD, p.scratch}},
+  execute(p.bwd,
+          {{DNNL_ARG_SRC, with_data(p.src, x.data())},
+           {DNNL_ARG_MEAN, p.mean},
+           {DNNL_ARG_VARIANCE, p.var},
+           {DNNL_ARG_DIFF_DST, with_data(p.diff_dst, dy.data())},
+           {DNNL_ARG_SCALE, with_data(p.scale, gamma_->value)},
+           // oneDNN 2.6 refuses the backward without SHIFT, although it does not read it.
+           {DNNL_ARG_SHIFT, with_data(p.shift, beta_->value)},
+           {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx->data())},
+           {DNNL_ARG_DIFF_SCALE, with_data(p.diff_scale, dgamma)},
+           {DNNL_ARG_DIFF_SHIFT, with_data(p.diff_shift, beta_->grad)},
+           {DNNL_ARG_SCRATCHPAD, p.scratch}},
           label() + " backward");
 }
 

@@ -3,13 +3,12 @@
 
 #include "models/kernels/cpu/activation_cpu.h"
 #include "models/kernels/cpu/reordered_memory.h"
-#include "models/layers/conv2d.h"
 #include "models/kernels/no_cuda.h"
+#include "models/layers/conv2d.h"
 
 namespace dpt {
 
 using namespace cpu;
-
 
 struct Conv2D::CpuState {
   struct Plan {
@@ -67,12 +66,14 @@ void Conv2D::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
     const auto algo = dnnl::algorithm::convolution_direct;
     dnnl::convolution_forward::primitive_desc fpd(
         {dnnl::prop_kind::forward_training, algo, csrc_md, any_wei_md, bias_md, dst_md, strides,
-         pad_l, pad_r}, attr, engine());
+         pad_l, pad_r},
+        attr, engine());
     const auto battr = scratchpad_attr();
     dnnl::convolution_backward_data::primitive_desc dpd(
         {algo, src_md, any_wei_md, cdst_md, strides, pad_l, pad_r}, battr, engine(), fpd);
     dnnl::convolution_backward_weights::primitive_desc wpd(
-        {algo, csrc_md, any_dwei_md, bias_md, cdst_md, strides, pad_l, pad_r}, battr, engine(), fpd);
+        {algo, csrc_md, any_dwei_md, bias_md, cdst_md, strides, pad_l, pad_r}, battr, engine(),
+        fpd);
     CpuState::Plan p;
     p.fwd = dnnl::convolution_forward(fpd);
     p.bwd_data = dnnl::convolution_backward_data(dpd);
@@ -88,18 +89,18 @@ void Conv2D::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
       p.bias = dnnl::memory(bias_md, engine(), DNNL_MEMORY_NONE);
       p.diff_bias = dnnl::memory(bias_md, engine(), DNNL_MEMORY_NONE);
     }
-    const size_t scratch = max_size({fpd.scratchpad_desc(), dpd.scratchpad_desc(),
-                                     wpd.scratchpad_desc()});
+    const size_t scratch =
+        max_size({fpd.scratchpad_desc(), dpd.scratchpad_desc(), wpd.scratchpad_desc()});
     p.scratch = make_scratchpad(dnnl::memory::desc({int64_t(scratch)}, dt::u8, tag::x));
     if (applied_activation() != Act::kLinear) p.dy_pre = Tensor(y.shape());
     it = cpu_->plans.emplace(n, std::move(p)).first;
   }
   auto& p = it->second;
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, p.src.input(x.data(), label())},
-                                             {DNNL_ARG_WEIGHTS,
-                                              p.fwd_wei.input(kernel_p_->value, label())},
-                                             {DNNL_ARG_DST, with_data(p.dst, y.data())},
-                                             {DNNL_ARG_SCRATCHPAD, p.scratch}};
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, p.src.input(x.data(), label())},
+      {DNNL_ARG_WEIGHTS, p.fwd_wei.input(kernel_p_->value, label())},
+      {DNNL_ARG_DST, with_data(p.dst, y.data())},
+      {DNNL_ARG_SCRATCHPAD, p.scratch}};
   if (use_bias_) args[DNNL_ARG_BIAS] = with_data(p.bias, bias_p_->value);
   execute(p.fwd, args, label() + " forward");
 }
@@ -114,20 +115,21 @@ void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
   }
   const dnnl::memory diff_dst = p.diff_dst.input(g, label());
   if (trainable_) {  // a frozen kernel (trainable: false) has no gradient to compute
-    std::unordered_map<int, dnnl::memory> wargs{{DNNL_ARG_SRC, p.src.last_input(x.data())},
-                                                {DNNL_ARG_DIFF_DST, diff_dst},
-                                                {DNNL_ARG_DIFF_WEIGHTS,
-                                                 p.grad_wei.output(kernel_p_->grad)},
-                                                {DNNL_ARG_SCRATCHPAD, p.scratch}};
+    std::unordered_map<int, dnnl::memory> wargs{
+        {DNNL_ARG_SRC, p.src.last_input(x.data())},
+        {DNNL_ARG_DIFF_DST, diff_dst},
+        {DNNL_ARG_DIFF_WEIGHTS, p.grad_wei.output(kernel_p_->grad)},
+        {DNNL_ARG_SCRATCHPAD, p.scratch}};
     if (use_bias_) wargs[DNNL_ARG_DIFF_BIAS] = with_data(p.diff_bias, bias_p_->grad);
     execute(p.bwd_weights, wargs, label() + " backward weights");
     p.grad_wei.flush(kernel_p_->grad, label() + " weight-gradient reorder");
   }
   if (dx) {
-    execute(p.bwd_data, {{DNNL_ARG_DIFF_DST, diff_dst},
-                         {DNNL_ARG_WEIGHTS, p.bwd_wei.input(kernel_p_->value, label())},
-                         {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx->data())},
-                         {DNNL_ARG_SCRATCHPAD, p.scratch}},
+    execute(p.bwd_data,
+            {{DNNL_ARG_DIFF_DST, diff_dst},
+             {DNNL_ARG_WEIGHTS, p.bwd_wei.input(kernel_p_->value, label())},
+             {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx->data())},
+             {DNNL_ARG_SCRATCHPAD, p.scratch}},
             label() + " backward data");
   }
 }

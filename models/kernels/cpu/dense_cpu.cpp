@@ -1,10 +1,11 @@
-// Dense on oneDNN inner product: forward (activation fused unless softmax), backward data and weights.
+// Dense on oneDNN inner product: forward (activation fused unless softmax), backward data and
+// weights.
 #include <map>
 
 #include "models/kernels/cpu/activation_cpu.h"
 #include "models/kernels/cpu/reordered_memory.h"
-#include "models/layers/dense.h"
 #include "models/kernels/no_cuda.h"
+#include "models/layers/dense.h"
 
 namespace dpt {
 
@@ -74,11 +75,11 @@ void Dense::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
     it = cpu_->plans.emplace(n, std::move(p)).first;
   }
   auto& p = it->second;
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, p.src.input(x.data(), label())},
-                                             {DNNL_ARG_WEIGHTS,
-                                              p.fwd_wei.input(kernel_p_->value, label())},
-                                             {DNNL_ARG_DST, with_data(p.dst, y.data())},
-                                             {DNNL_ARG_SCRATCHPAD, p.scratch}};
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, p.src.input(x.data(), label())},
+      {DNNL_ARG_WEIGHTS, p.fwd_wei.input(kernel_p_->value, label())},
+      {DNNL_ARG_DST, with_data(p.dst, y.data())},
+      {DNNL_ARG_SCRATCHPAD, p.scratch}};
   if (use_bias_) args[DNNL_ARG_BIAS] = with_data(p.bias, bias_p_->value);
   execute(p.fwd, args, label() + " forward");
   if (!cpu_->act.fusable()) cpu_->act.forward(y.data(), y.data(), n, units_, label() + " softmax");
@@ -93,18 +94,19 @@ void Dense::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Ten
     g = p.dy_pre.data();
   }
   const dnnl::memory diff_dst = p.diff_dst.input(g, label());
-  std::unordered_map<int, dnnl::memory> wargs{{DNNL_ARG_SRC, p.src.last_input(x.data())},
-                                              {DNNL_ARG_DIFF_DST, diff_dst},
-                                              {DNNL_ARG_DIFF_WEIGHTS,
-                                               with_data(p.diff_wei, kernel_p_->grad)},
-                                              {DNNL_ARG_SCRATCHPAD, p.scratch}};
+  std::unordered_map<int, dnnl::memory> wargs{
+      {DNNL_ARG_SRC, p.src.last_input(x.data())},
+      {DNNL_ARG_DIFF_DST, diff_dst},
+      {DNNL_ARG_DIFF_WEIGHTS, with_data(p.diff_wei, kernel_p_->grad)},
+      {DNNL_ARG_SCRATCHPAD, p.scratch}};
   if (use_bias_) wargs[DNNL_ARG_DIFF_BIAS] = with_data(p.diff_bias, bias_p_->grad);
   execute(p.bwd_weights, wargs, label() + " backward weights");
   if (dx) {
-    execute(p.bwd_data, {{DNNL_ARG_DIFF_DST, diff_dst},
-                         {DNNL_ARG_WEIGHTS, p.bwd_wei.input(kernel_p_->value, label())},
-                         {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx->data())},
-                         {DNNL_ARG_SCRATCHPAD, p.scratch}},
+    execute(p.bwd_data,
+            {{DNNL_ARG_DIFF_DST, diff_dst},
+             {DNNL_ARG_WEIGHTS, p.bwd_wei.input(kernel_p_->value, label())},
+             {DNNL_ARG_DIFF_SRC, with_data(p.diff_src, dx->data())},
+             {DNNL_ARG_SCRATCHPAD, p.scratch}},
             label() + " backward data");
   }
 }

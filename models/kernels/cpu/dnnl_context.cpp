@@ -43,17 +43,28 @@ namespace dpt {
 
 std::string cpu_isa_name() {
   switch (dnnl_get_effective_cpu_isa()) {
-    case dnnl_cpu_isa_sse41: return "sse41";
-    case dnnl_cpu_isa_avx: return "avx";
-    case dnnl_cpu_isa_avx2: return "avx2";
-    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
-    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
-    case dnnl_cpu_isa_avx512_core: return "avx512_core";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-    default: return "isa " + std::to_string(int(dnnl_get_effective_cpu_isa()));
+    case dnnl_cpu_isa_sse41:
+      return "sse41";
+    case dnnl_cpu_isa_avx:
+      return "avx";
+    case dnnl_cpu_isa_avx2:
+      return "avx2";
+    case dnnl_cpu_isa_avx2_vnni:
+      return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic:
+      return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core:
+      return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "isa " + std::to_string(int(dnnl_get_effective_cpu_isa()));
   }
 }
 
@@ -70,23 +81,27 @@ std::string cpu_kernel_choices() {
 }
 
 namespace {
-std::string dispatch() { return "oneDNN dispatches to " + cpu_isa_name() + " on " + cpu_description(); }
+std::string dispatch() {
+  return "oneDNN dispatches to " + cpu_isa_name() + " on " + cpu_description();
+}
 }  // namespace
 
 PrecisionChoice auto_precision_cpu() {
   if (isa_has_native_bf16(unsigned(dnnl_get_effective_cpu_isa())))
     return {Precision::kBf16, dispatch() + ", which computes bf16 natively"};
-  return {Precision::kFp32, dispatch() + ", which has no native bf16 (AVX512-BF16 or AMX), "
-                            "where bf16 would be emulated and slower than fp32"};
+  return {Precision::kFp32, dispatch() +
+                                ", which has no native bf16 (AVX512-BF16 or AMX), "
+                                "where bf16 would be emulated and slower than fp32"};
 }
 
 void check_precision_cpu(Precision p) {
   DPT_ASSERT(p != Precision::kAuto);  // resolved first (resolve_precision)
   if (p != Precision::kBf16) return;
   DPT_CHECK(isa_has_native_bf16(unsigned(dnnl_get_effective_cpu_isa())),
-            "train.precision bf16 needs a CPU with AVX512-BF16 or AMX, but " << dispatch()
-            << " (see dptrain --version); use precision: auto (bf16 where the hardware has it, "
-               "fp32 elsewhere) or precision: fp32");
+            "train.precision bf16 needs a CPU with AVX512-BF16 or AMX, but "
+                << dispatch()
+                << " (see dptrain --version); use precision: auto (bf16 where the hardware has it, "
+                   "fp32 elsewhere) or precision: fp32");
 }
 
 }  // namespace dpt

@@ -1,11 +1,12 @@
-// Dropout on the CPU with Philox masks, computed block-parallel so every thread draws the same bits.
+// Dropout on the CPU with Philox masks, computed block-parallel so every thread draws the same
+// bits.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/philox.h"
-#include "models/layers/dropout.h"
 #include "models/kernels/no_cuda.h"
+#include "models/layers/dropout.h"
 
 namespace dpt {
 
@@ -14,8 +15,8 @@ namespace {
 // Note [vector philox]: the blocks are generated 64 at a time in structure-of-arrays form so
 // that the compiler turns the ten rounds into vector multiplies (vpmuludq); the bits are those
 // of Philox::generate, block for block, so CPU and GPU masks still agree.
-void apply_mask(const float* in, float* out, int64_t n, float rate, uint64_t seed,
-                uint32_t rank, uint64_t step, uint32_t layer) {
+void apply_mask(const float* in, float* out, int64_t n, float rate, uint64_t seed, uint32_t rank,
+                uint64_t step, uint32_t layer) {
   const float scale = 1.0f / (1.0f - rate);
   const uint32_t threshold = uint32_t(std::ceil(double(rate) * 16777216.0));
   const PhiloxKey key = philox_key(seed, rank);

@@ -1,4 +1,5 @@
-// Max pooling in NHWC with non-overlapping windows, vectorised along C (Note [own max-pool kernel]).
+// Max pooling in NHWC with non-overlapping windows, vectorised along C (Note [own max-pool
+// kernel]).
 #include "models/kernels/cpu/max_pool_nhwc.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -45,7 +46,8 @@ Choice& choice() {
       return Choice{v == "own" ? MaxPoolKernel::kOwn : MaxPoolKernel::kOneDnn, "DPT_MAX_POOL=" + v};
     }
     const unsigned isa = unsigned(dnnl_get_effective_cpu_isa());
-    const bool avx512 = (isa & unsigned(dnnl_cpu_isa_avx512_core)) == unsigned(dnnl_cpu_isa_avx512_core);
+    const bool avx512 =
+        (isa & unsigned(dnnl_cpu_isa_avx512_core)) == unsigned(dnnl_cpu_isa_avx512_core);
     return Choice{avx512 ? MaxPoolKernel::kOneDnn : MaxPoolKernel::kOwn,
                   "oneDNN dispatches to " + cpu_isa_name()};
   }();
@@ -127,8 +129,7 @@ void max_pool_backward(const MaxPoolShape& s, const float* y, const float* dy, c
           const auto pos = uint8_t((ih - sh.start) * g.kw + (iw - sw.start));
           if (s.relu) {
 #pragma omp simd
-            for (int64_t c = 0; c < C; ++c)
-              din[c] = win[c] == pos ? relu_grad(out[c], d[c]) : 0.0f;
+            for (int64_t c = 0; c < C; ++c) din[c] = win[c] == pos ? relu_grad(out[c], d[c]) : 0.0f;
           } else {
 #pragma omp simd
             for (int64_t c = 0; c < C; ++c) din[c] = win[c] == pos ? d[c] : 0.0f;

@@ -12,8 +12,9 @@
 namespace dpt {
 
 void fail_no_cuda() {
-  DPT_FAIL("this dptrain was built without CUDA; use train.backend: cpu or rebuild with "
-           "-DDPT_WITH_CUDA=ON on a machine with the CUDA toolkit, cuDNN and NCCL");
+  DPT_FAIL(
+      "this dptrain was built without CUDA; use train.backend: cpu or rebuild with "
+      "-DDPT_WITH_CUDA=ON on a machine with the CUDA toolkit, cuDNN and NCCL");
 }
 
 void check_precision_cuda(Precision) { fail_no_cuda(); }

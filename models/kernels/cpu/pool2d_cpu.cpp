@@ -4,8 +4,8 @@
 
 #include "models/kernels/cpu/activation_cpu.h"
 #include "models/kernels/cpu/max_pool_nhwc.h"
-#include "models/layers/pool2d.h"
 #include "models/kernels/no_cuda.h"
+#include "models/layers/pool2d.h"
 
 namespace dpt {
 
@@ -42,20 +42,20 @@ Pool2D::CpuState::Plan Pool2D::CpuState::onednn_plan(const Shape& x_shape,
   const auto dst_md = nhwc_md({n, g.h.out, g.w.out, x_shape[3]});  // (N, C) for global is 1x1
   // Keras' average pooling with padding 'same' divides by the real (unpadded) count.
   const auto algo = kind == PoolKind::kMax ? dnnl::algorithm::pooling_max
-                                            : dnnl::algorithm::pooling_avg_exclude_padding;
-  const dnnl::memory::dims strides{g.sh, g.sw}, kernel{g.kh, g.kw},
-      pad_l{g.h.pad_lo, g.w.pad_lo}, pad_r{g.h.pad_hi, g.w.pad_hi};
+                                           : dnnl::algorithm::pooling_avg_exclude_padding;
+  const dnnl::memory::dims strides{g.sh, g.sw}, kernel{g.kh, g.kw}, pad_l{g.h.pad_lo, g.w.pad_lo},
+      pad_r{g.h.pad_hi, g.w.pad_hi};
   const auto attr = scratchpad_attr();
   dnnl::pooling_forward::primitive_desc fpd(
       {dnnl::prop_kind::forward_training, algo, src_md, dst_md, strides, kernel, pad_l, pad_r},
       attr, engine());
-  dnnl::pooling_backward::primitive_desc bpd(
-      {algo, src_md, dst_md, strides, kernel, pad_l, pad_r}, attr, engine(), fpd);
+  dnnl::pooling_backward::primitive_desc bpd({algo, src_md, dst_md, strides, kernel, pad_l, pad_r},
+                                             attr, engine(), fpd);
   Plan p;
   p.fwd = dnnl::pooling_forward(fpd);
   p.bwd = dnnl::pooling_backward(bpd);
-  for (auto [m, md] : {std::pair{&p.src, src_md}, {&p.diff_src, src_md}, {&p.dst, dst_md},
-                       {&p.diff_dst, dst_md}})
+  for (auto [m, md] :
+       {std::pair{&p.src, src_md}, {&p.diff_src, src_md}, {&p.dst, dst_md}, {&p.diff_dst, dst_md}})
     *m = dnnl::memory(md, engine(), DNNL_MEMORY_NONE);
   p.has_workspace = fpd.workspace_desc().get_size() > 0;
   if (p.has_workspace) p.workspace = dnnl::memory(fpd.workspace_desc(), engine());

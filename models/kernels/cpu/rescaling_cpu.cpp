@@ -1,6 +1,6 @@
 // Rescaling on the CPU: one vectorised loop each way (y = s x + b; dx = s dy).
-#include "models/layers/rescaling.h"
 #include "models/kernels/no_cuda.h"
+#include "models/layers/rescaling.h"
 
 namespace dpt {
 

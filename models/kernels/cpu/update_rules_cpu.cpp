@@ -41,7 +41,9 @@ void adam_update_cpu(float* w, const float* g, float* m, float* v, int64_t n, co
 
 #ifndef DPT_WITH_CUDA
 // The GPU side of a CPU-only build (kernels/cuda/update_rules_cuda.cu otherwise).
-void sgd_update_cuda(float*, const float*, float*, int64_t, const SgdRule&, float) { fail_no_cuda(); }
+void sgd_update_cuda(float*, const float*, float*, int64_t, const SgdRule&, float) {
+  fail_no_cuda();
+}
 void lookahead_sync_cuda(float*, float*, int64_t, float) { fail_no_cuda(); }
 void adam_update_cuda(float*, const float*, float*, float*, int64_t, const AdamRule&) {
   fail_no_cuda();

@@ -39,7 +39,9 @@ ActivationCuda::~ActivationCuda() {
 void ActivationCuda::forward(const float* x, float* y, int64_t rows, int64_t cols) {
   const float one = 1.0f, zero = 0.0f;
   if (act_ == Act::kLinear) {
-    if (x != y) DPT_CUDA_CHECK(cudaMemcpyAsync(y, x, size_t(rows * cols) * 4, cudaMemcpyDeviceToDevice, stream()));
+    if (x != y)
+      DPT_CUDA_CHECK(
+          cudaMemcpyAsync(y, x, size_t(rows * cols) * 4, cudaMemcpyDeviceToDevice, stream()));
     return;
   }
   if (act_ == Act::kGelu) {
@@ -49,18 +51,20 @@ void ActivationCuda::forward(const float* x, float* y, int64_t rows, int64_t col
   }
   t_.nhwc(rows, 1, 1, cols);
   if (act_ == Act::kSoftmax) {
-    DPT_CUDNN_CHECK(cudnnSoftmaxForward(cudnn(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
-                                        &one, t_, x, &zero, t_, y));
+    DPT_CUDNN_CHECK(cudnnSoftmaxForward(cudnn(), CUDNN_SOFTMAX_ACCURATE,
+                                        CUDNN_SOFTMAX_MODE_INSTANCE, &one, t_, x, &zero, t_, y));
     return;
   }
   DPT_CUDNN_CHECK(cudnnActivationForward(cudnn(), desc_, &one, t_, x, &zero, t_, y));
 }
 
-void ActivationCuda::backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols,
-                              const float* x) {
+void ActivationCuda::backward(const float* y, const float* dy, float* dx, int64_t rows,
+                              int64_t cols, const float* x) {
   const float one = 1.0f, zero = 0.0f;
   if (act_ == Act::kLinear) {
-    if (dy != dx) DPT_CUDA_CHECK(cudaMemcpyAsync(dx, dy, size_t(rows * cols) * 4, cudaMemcpyDeviceToDevice, stream()));
+    if (dy != dx)
+      DPT_CUDA_CHECK(
+          cudaMemcpyAsync(dx, dy, size_t(rows * cols) * 4, cudaMemcpyDeviceToDevice, stream()));
     return;
   }
   if (act_ == Act::kGelu) {
@@ -70,12 +74,14 @@ void ActivationCuda::backward(const float* y, const float* dy, float* dx, int64_
   }
   t_.nhwc(rows, 1, 1, cols);
   if (act_ == Act::kSoftmax) {
-    DPT_CUDNN_CHECK(cudnnSoftmaxBackward(cudnn(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
-                                         &one, t_, y, t_, dy, &zero, t_, dx));
+    DPT_CUDNN_CHECK(cudnnSoftmaxBackward(cudnn(), CUDNN_SOFTMAX_ACCURATE,
+                                         CUDNN_SOFTMAX_MODE_INSTANCE, &one, t_, y, t_, dy, &zero,
+                                         t_, dx));
     return;
   }
   // relu, sigmoid and tanh derivatives are functions of y; y stands in for x as in Caffe.
-  DPT_CUDNN_CHECK(cudnnActivationBackward(cudnn(), desc_, &one, t_, y, t_, dy, t_, y, &zero, t_, dx));
+  DPT_CUDNN_CHECK(
+      cudnnActivationBackward(cudnn(), desc_, &one, t_, y, t_, dy, t_, y, &zero, t_, dx));
 }
 
 }  // namespace dpt::cuda

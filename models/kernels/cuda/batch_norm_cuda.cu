@@ -68,8 +68,10 @@ void BatchNorm::forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx)
   auto it = cuda_->plans.find(n);
   if (it == cuda_->plans.end()) {
     auto p = std::make_unique<CudaState::Plan>();
-    if (x.shape().size() == 4) p->data.nhwc(n, x.dim(1), x.dim(2), c);
-    else p->data.nhwc(n, 1, 1, c);
+    if (x.shape().size() == 4)
+      p->data.nhwc(n, x.dim(1), x.dim(2), c);
+    else
+      p->data.nhwc(n, 1, 1, c);
     DPT_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(p->param, p->data, CUDNN_BATCHNORM_SPATIAL));
     p->save_mean = Tensor({c}, Device::kCuda);
     p->save_inv_std = Tensor({c}, Device::kCuda);
@@ -97,12 +99,13 @@ void BatchNorm::backward_cuda(const Tensor& x, const Tensor&, const Tensor& dy, 
   if (!dx && p.unused_dx.empty()) p.unused_dx = Tensor(x.shape(), Device::kCuda);
   if (!dx) dx = &p.unused_dx;
   // scale: false: gamma is frozen at 1 and its gradient goes to scratch.
-  if (!gamma_->grad && p.unused_dgamma.empty()) p.unused_dgamma = Tensor({gamma_->size()}, Device::kCuda);
+  if (!gamma_->grad && p.unused_dgamma.empty())
+    p.unused_dgamma = Tensor({gamma_->size()}, Device::kCuda);
   float* dgamma = gamma_->grad ? gamma_->grad : p.unused_dgamma.data();
   const float one = 1.0f, zero = 0.0f;
   DPT_CUDNN_CHECK(cudnnBatchNormalizationBackward(
-      cudnn(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, p.data, x.data(), p.data, dy.data(),
-      p.data, dx->data(), p.param, gamma_->value, dgamma, beta_->grad, double(epsilon_),
+      cudnn(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, p.data, x.data(), p.data,
+      dy.data(), p.data, dx->data(), p.param, gamma_->value, dgamma, beta_->grad, double(epsilon_),
       p.save_mean.data(), p.save_inv_std.data()));
 }
 

@@ -63,7 +63,8 @@ Algo pick_algorithm(const Perf* perf, int count, std::initializer_list<Algo> exc
     if (std::find(excluded.begin(), excluded.end(), p.algo) != excluded.end()) continue;
     return p.algo;
   }
-  DPT_FAIL("cuDNN offers no deterministic algorithm for " << what << " (" << count
+  DPT_FAIL("cuDNN offers no deterministic algorithm for "
+           << what << " (" << count
            << " candidates); this convolution shape cannot run on this GPU");
 }
 
@@ -75,38 +76,43 @@ void choose_algorithms(Plan& p, bool tensor_cores, const std::string& label) {
   cudnnConvolutionFwdAlgoPerf_t fperf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   DPT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
       cudnn(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fperf));
-  p.fwd_algo = pick_algorithm(fperf, got, {CUDNN_CONVOLUTION_FWD_ALGO_FFT,
-                                           CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
-                                           CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
-                                           CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED},
-                              label + " forward", tensor_cores);
+  p.fwd_algo = pick_algorithm(
+      fperf, got,
+      {CUDNN_CONVOLUTION_FWD_ALGO_FFT, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+       CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED},
+      label + " forward", tensor_cores);
   cudnnConvolutionBwdDataAlgoPerf_t dperf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
   DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
       cudnn(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dperf));
-  p.bwd_data_algo = pick_algorithm(dperf, got, {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
-                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
-                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD,
-                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED},
-                                   label + " backward data", tensor_cores);
+  p.bwd_data_algo = pick_algorithm(
+      dperf, got,
+      {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
+       CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED},
+      label + " backward data", tensor_cores);
   cudnnConvolutionBwdFilterAlgoPerf_t wperf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
   DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
       cudnn(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wperf));
-  p.bwd_filter_algo = pick_algorithm(wperf, got, {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
-                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
-                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED},
-                                     label + " backward filter", tensor_cores);
+  p.bwd_filter_algo = pick_algorithm(
+      wperf, got,
+      {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
+       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED},
+      label + " backward filter", tensor_cores);
   size_t a = 0, b = 0, c = 0;
-  DPT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p.x, p.w, p.conv, p.y, p.fwd_algo, &a));
-  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p.w, p.y, p.conv, p.x, p.bwd_data_algo, &b));
-  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p.x, p.y, p.conv, p.w, p.bwd_filter_algo, &c));
+  DPT_CUDNN_CHECK(
+      cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p.x, p.w, p.conv, p.y, p.fwd_algo, &a));
+  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p.w, p.y, p.conv, p.x,
+                                                               p.bwd_data_algo, &b));
+  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p.x, p.y, p.conv, p.w,
+                                                                 p.bwd_filter_algo, &c));
   p.workspace = Tensor({int64_t(std::max({a, b, c, size_t(4)}) / 4 + 1)}, Device::kCuda);
 }
 
 }  // namespace
 
 // The descriptors, algorithms and buffers of one batch size (Caffe's Reshape).
-std::unique_ptr<Conv2D::CudaState::Plan> Conv2D::CudaState::make_plan(const Conv2D& c, const Shape& x,
-                                                                     const Shape& y) {
+std::unique_ptr<Conv2D::CudaState::Plan> Conv2D::CudaState::make_plan(const Conv2D& c,
+                                                                      const Shape& x,
+                                                                      const Shape& y) {
   const int64_t n = x[0], h = x[1], w = x[2], cin = x[3];
   auto p = std::make_unique<Plan>();
   const Window2D g = c.geometry({h, w, cin});
@@ -120,17 +126,18 @@ std::unique_ptr<Conv2D::CudaState::Plan> Conv2D::CudaState::make_plan(const Conv
   p->y32.nhwc(n, g.h.out, g.w.out, c.filters_);
   p->bias.nhwc(1, 1, 1, c.filters_);
   DPT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
-  DPT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, io, CUDNN_TENSOR_NHWC,
-                                             int(c.filters_), int(cin), int(g.kh), int(g.kw)));
+  DPT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, io, CUDNN_TENSOR_NHWC, int(c.filters_), int(cin),
+                                             int(g.kh), int(g.kw)));
   DPT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
-  const int pad_h = p->explicit_pad ? 0 : int(g.h.pad_lo), pad_w = p->explicit_pad ? 0 : int(g.w.pad_lo);
+  const int pad_h = p->explicit_pad ? 0 : int(g.h.pad_lo),
+            pad_w = p->explicit_pad ? 0 : int(g.w.pad_lo);
   DPT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, pad_h, pad_w, int(g.sh), int(g.sw), 1, 1,
                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   // fp32: plain FP32 arithmetic (no TF32), so results stay comparable with the CPU path;
   // bf16 and tf32 let cuDNN use tensor cores.
   const bool tensor_cores = c.precision_ != Precision::kFp32;
-  DPT_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, tensor_cores ? CUDNN_TENSOR_OP_MATH
-                                                                    : CUDNN_FMA_MATH));
+  DPT_CUDNN_CHECK(
+      cudnnSetConvolutionMathType(p->conv, tensor_cores ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   choose_algorithms(*p, tensor_cores, c.label());
   const int64_t wsize = g.kh * g.kw * cin * c.filters_;
   p->w_krsc = Tensor({wsize}, Device::kCuda);
@@ -142,8 +149,12 @@ std::unique_ptr<Conv2D::CudaState::Plan> Conv2D::CudaState::make_plan(const Conv
   }
   if (p->bf16) {
     const int64_t xs = n * p->ph * p->pw * cin, ys = num_elements(y);
-    for (auto [buf, size] : {std::pair{&p->x16, xs}, {&p->dx16, xs}, {&p->w16, wsize},
-                             {&p->dw16, wsize}, {&p->y16, ys}, {&p->dy16, ys}})
+    for (auto [buf, size] : {std::pair{&p->x16, xs},
+                             {&p->dx16, xs},
+                             {&p->w16, wsize},
+                             {&p->dw16, wsize},
+                             {&p->y16, ys},
+                             {&p->dy16, ys}})
       buf->reserve(size);
   }
   return p;
@@ -153,12 +164,14 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
   if (!cuda_) cuda_.reset(new CudaState(applied_activation()));
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), cin = x.dim(3);
   auto it = cuda_->plans.find(n);
-  if (it == cuda_->plans.end()) it = cuda_->plans.emplace(n, cuda_->make_plan(*this, x.shape(), y.shape())).first;
+  if (it == cuda_->plans.end())
+    it = cuda_->plans.emplace(n, cuda_->make_plan(*this, x.shape(), y.shape())).first;
   auto& p = *it->second;
   const Window2D g = geometry({h, w, cin});
   const float* src = x.data();
   if (p.explicit_pad) {
-    pad_nhwc(x.data(), p.x_pad.data(), n, h, w, cin, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo, g.w.pad_hi, 0.0f);
+    pad_nhwc(x.data(), p.x_pad.data(), n, h, w, cin, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo, g.w.pad_hi,
+             0.0f);
     src = p.x_pad.data();
   }
   // HWIO (rows: kh*kw*cin, cols: filters) -> KRSC (filters x kh*kw*cin).
@@ -170,10 +183,11 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
                            : static_cast<const void*>(p.w_krsc.data());
   void* yout = p.bf16 ? p.y16.data() : static_cast<void*>(y.data());
   DPT_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, xin, p.w, win, p.conv, p.fwd_algo,
-                                          p.workspace.data(), size_t(p.workspace.size()) * 4,
-                                          &zero, p.y, yout));
+                                          p.workspace.data(), size_t(p.workspace.size()) * 4, &zero,
+                                          p.y, yout));
   if (p.bf16) p.y16.to(y.data(), y.size());
-  if (use_bias_) DPT_CUDNN_CHECK(cudnnAddTensor(cudnn(), &one, p.bias, bias_p_->value, &one, p.y32, y.data()));
+  if (use_bias_)
+    DPT_CUDNN_CHECK(cudnnAddTensor(cudnn(), &one, p.bias, bias_p_->value, &one, p.y32, y.data()));
   cuda_->act.forward(y.data(), y.data(), y.size() / filters_, filters_);
 }
 
@@ -190,15 +204,16 @@ void Conv2D::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, T
   const int64_t xs = n * p.ph * p.pw * cin;
   const float* src = p.explicit_pad ? p.x_pad.data() : x.data();
   if (use_bias_ && trainable_)
-    DPT_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), &one, p.y32, grad, &zero, p.bias, bias_p_->grad));
+    DPT_CUDNN_CHECK(
+        cudnnConvolutionBackwardBias(cudnn(), &one, p.y32, grad, &zero, p.bias, bias_p_->grad));
   // bf16: x16 and w16 still hold this step's forward inputs.
   const void* xin = p.bf16 ? p.x16.data() : static_cast<const void*>(src);
   const void* gin = p.bf16 ? p.dy16.from(grad, y.size()) : static_cast<const void*>(grad);
   if (trainable_) {  // a frozen kernel (trainable: false) has no gradient to compute
     void* dwout = p.bf16 ? p.dw16.data() : static_cast<void*>(p.dw_krsc.data());
-    DPT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, xin, p.y, gin, p.conv,
-                                                   p.bwd_filter_algo, p.workspace.data(),
-                                                   size_t(p.workspace.size()) * 4, &zero, p.w, dwout));
+    DPT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+        cudnn(), &one, p.x, xin, p.y, gin, p.conv, p.bwd_filter_algo, p.workspace.data(),
+        size_t(p.workspace.size()) * 4, &zero, p.w, dwout));
     if (p.bf16) p.dw16.to(p.dw_krsc.data(), p.dw_krsc.size());
     transpose(p.dw_krsc.data(), kernel_p_->grad, filters_, g.kh * g.kw * cin);
   }
@@ -211,7 +226,8 @@ void Conv2D::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, T
                                                size_t(p.workspace.size()) * 4, &zero, p.x, dxout));
   if (p.bf16) p.dx16.to(dst, xs);
   if (p.explicit_pad)
-    crop_nhwc(p.dx_pad.data(), dx->data(), n, h, w, cin, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo, g.w.pad_hi);
+    crop_nhwc(p.dx_pad.data(), dx->data(), n, h, w, cin, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo,
+              g.w.pad_hi);
 }
 
 }  // namespace dpt

@@ -3,12 +3,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <thread>
-#include <cstring>
 
-#include "models/kernels/cuda/cuda_context.h"
 #include "core/device_memory.h"
+#include "models/kernels/cuda/cuda_context.h"
 #include "models/kernels/precision_support.h"
 
 namespace dpt {
@@ -80,9 +80,14 @@ void check_precision_cuda(Precision p) {
   int dev = 0;
   DPT_CUDA_CHECK(cudaGetDevice(&dev));
   const int major = compute_capability_major(dev);
-  DPT_CHECK(major >= 8, "train.precision " << precision_name(p) << " needs an Ampere or newer GPU "
-            "(compute capability 8.0); GPU " << dev << " has " << major << ".x; use precision: "
-            "auto (bf16 where the hardware has it, fp32 elsewhere) or precision: fp32");
+  DPT_CHECK(major >= 8,
+            "train.precision "
+                << precision_name(p)
+                << " needs an Ampere or newer GPU "
+                   "(compute capability 8.0); GPU "
+                << dev << " has " << major
+                << ".x; use precision: "
+                   "auto (bf16 where the hardware has it, fp32 elsewhere) or precision: fp32");
 }
 
 PrecisionChoice auto_precision_cuda() {
@@ -90,8 +95,9 @@ PrecisionChoice auto_precision_cuda() {
   DPT_CUDA_CHECK(cudaGetDevice(&dev));
   cudaDeviceProp prop{};
   DPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
-  const std::string gpu = "GPU " + std::to_string(dev) + " (" + prop.name + ", compute capability " +
-                          std::to_string(prop.major) + "." + std::to_string(prop.minor) + ")";
+  const std::string gpu = "GPU " + std::to_string(dev) + " (" + prop.name +
+                          ", compute capability " + std::to_string(prop.major) + "." +
+                          std::to_string(prop.minor) + ")";
   if (prop.major >= 8) return {Precision::kBf16, gpu + " computes bf16 natively"};
   return {Precision::kFp32, gpu + " has no native bf16 (Ampere or newer has)"};
 }
@@ -118,8 +124,9 @@ void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, s
     if (dst != src) std::memcpy(dst, src, bytes);
     return;
   }
-  const cudaMemcpyKind kind = dst_device ? (src_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
-                                         : (src_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+  const cudaMemcpyKind kind = dst_device
+                                  ? (src_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                  : (src_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
   DPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, cuda::stream()));
   cuda::synchronize();
 }

@@ -1,4 +1,5 @@
-// The process's GPU context: one compute stream, cuDNN and cuBLAS handles (selection: core/device_memory.h).
+// The process's GPU context: one compute stream, cuDNN and cuBLAS handles (selection:
+// core/device_memory.h).
 #pragma once
 #include <functional>
 

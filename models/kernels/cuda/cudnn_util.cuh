@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "core/tensor.h"
-#include "models/layers/act.h"
 #include "models/kernels/cuda/cuda_context.h"
+#include "models/layers/act.h"
 
 namespace dpt::cuda {
 
@@ -15,8 +15,8 @@ struct TensorDesc {
   TensorDesc(const TensorDesc&) = delete;
   // NHWC activations (dptrain's layout), logical N, C, H, W.
   void nhwc(int64_t n, int64_t h, int64_t w, int64_t c, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
-    DPT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NHWC, type, int(n), int(c), int(h),
-                                               int(w)));
+    DPT_CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NHWC, type, int(n), int(c), int(h), int(w)));
   }
   operator cudnnTensorDescriptor_t() const { return d; }
 };

@@ -63,7 +63,8 @@ void Dense::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, Te
   const float* g = dy.data();
   if (act_ != Act::kLinear) {
     auto it = cuda_->dy_pre.find(n);
-    if (it == cuda_->dy_pre.end()) it = cuda_->dy_pre.emplace(n, Tensor(y.shape(), Device::kCuda)).first;
+    if (it == cuda_->dy_pre.end())
+      it = cuda_->dy_pre.emplace(n, Tensor(y.shape(), Device::kCuda)).first;
     cuda_->act.backward(y.data(), dy.data(), it->second.data(), n, u);
     g = it->second.data();
   }

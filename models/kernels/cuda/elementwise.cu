@@ -95,14 +95,15 @@ __global__ void affine_kernel(const float* x, float* y, int64_t n, float s, floa
 void pad_nhwc(const float* x, float* out, int64_t n, int64_t h, int64_t w, int64_t c, int64_t pt,
               int64_t pb, int64_t pl, int64_t pr, float value) {
   const int64_t oh = h + pt + pb, ow = w + pl + pr;
-  pad_kernel<<<blocks_for(n * oh * ow * c), 256, 0, stream()>>>(x, out, n, h, w, c, pt, pl, oh, ow, value);
+  pad_kernel<<<blocks_for(n * oh * ow * c), 256, 0, stream()>>>(x, out, n, h, w, c, pt, pl, oh, ow,
+                                                                value);
   DPT_CUDA_LAUNCH_CHECK();
 }
 
 void crop_nhwc(const float* padded, float* out, int64_t n, int64_t h, int64_t w, int64_t c,
                int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
   crop_kernel<<<blocks_for(n * h * w * c), 256, 0, stream()>>>(padded, out, n, h, w, c, pt, pl,
-                                                              h + pt + pb, w + pl + pr);
+                                                               h + pt + pb, w + pl + pr);
   DPT_CUDA_LAUNCH_CHECK();
 }
 
@@ -117,7 +118,8 @@ void add_bias(float* y, const float* b, int64_t rows, int64_t cols) {
 }
 
 void bias_grad(const float* dy, float* db, int64_t rows, int64_t cols) {
-  bias_grad_kernel<<<int(std::min<int64_t>(cols, 65535)), kReduceThreads, 0, stream()>>>(dy, db, rows, cols);
+  bias_grad_kernel<<<int(std::min<int64_t>(cols, 65535)), kReduceThreads, 0, stream()>>>(
+      dy, db, rows, cols);
   DPT_CUDA_LAUNCH_CHECK();
 }
 
@@ -128,7 +130,8 @@ const void* Bf16Buffer::from(const float* src, int64_t n) {
 }
 
 void Bf16Buffer::to(float* dst, int64_t n) {
-  from_bf16_kernel<<<blocks_for(n), 256, 0, stream()>>>(static_cast<const __nv_bfloat16*>(data()), dst, n);
+  from_bf16_kernel<<<blocks_for(n), 256, 0, stream()>>>(static_cast<const __nv_bfloat16*>(data()),
+                                                        dst, n);
   DPT_CUDA_LAUNCH_CHECK();
 }
 

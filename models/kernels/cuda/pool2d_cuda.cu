@@ -50,11 +50,13 @@ void Pool2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
     p->x.nhwc(n, ph, pw, c);
     p->y.nhwc(n, g.h.out, g.w.out, c);
     DPT_CUDNN_CHECK(cudnnCreatePoolingDescriptor(&p->pool));
-    const cudnnPoolingMode_t mode = kind_ == PoolKind::kMax ? CUDNN_POOLING_MAX_DETERMINISTIC
-                                                            : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
-    DPT_CUDNN_CHECK(cudnnSetPooling2dDescriptor(
-        p->pool, mode, CUDNN_NOT_PROPAGATE_NAN, int(g.kh), int(g.kw),
-        p->explicit_pad ? 0 : int(g.h.pad_lo), p->explicit_pad ? 0 : int(g.w.pad_lo), int(g.sh), int(g.sw)));
+    const cudnnPoolingMode_t mode = kind_ == PoolKind::kMax
+                                        ? CUDNN_POOLING_MAX_DETERMINISTIC
+                                        : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+    DPT_CUDNN_CHECK(cudnnSetPooling2dDescriptor(p->pool, mode, CUDNN_NOT_PROPAGATE_NAN, int(g.kh),
+                                                int(g.kw), p->explicit_pad ? 0 : int(g.h.pad_lo),
+                                                p->explicit_pad ? 0 : int(g.w.pad_lo), int(g.sh),
+                                                int(g.sw)));
     if (p->explicit_pad) {
       p->x_pad = Tensor({n, ph, pw, c}, Device::kCuda);
       p->dx_pad = Tensor({n, ph, pw, c}, Device::kCuda);
@@ -68,7 +70,8 @@ void Pool2D::forward_cuda(const Tensor& x, Tensor& y, const StepContext&) {
   auto& p = *it->second;
   const float* src = x.data();
   if (p.explicit_pad) {
-    pad_nhwc(x.data(), p.x_pad.data(), n, h, w, c, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo, g.w.pad_hi, -FLT_MAX);
+    pad_nhwc(x.data(), p.x_pad.data(), n, h, w, c, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo, g.w.pad_hi,
+             -FLT_MAX);
     src = p.x_pad.data();
   }
   float* out = post_act_ != Act::kLinear ? p.pooled.data() : y.data();
@@ -92,9 +95,11 @@ void Pool2D::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, T
   const float one = 1.0f, zero = 0.0f;
   const float* src = p.explicit_pad ? p.x_pad.data() : x.data();
   float* dst = p.explicit_pad ? p.dx_pad.data() : dx->data();
-  DPT_CUDNN_CHECK(cudnnPoolingBackward(cudnn(), p.pool, &one, p.y, pooled, p.y, grad, p.x, src, &zero, p.x, dst));
+  DPT_CUDNN_CHECK(cudnnPoolingBackward(cudnn(), p.pool, &one, p.y, pooled, p.y, grad, p.x, src,
+                                       &zero, p.x, dst));
   if (p.explicit_pad)
-    crop_nhwc(p.dx_pad.data(), dx->data(), n, h, w, c, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo, g.w.pad_hi);
+    crop_nhwc(p.dx_pad.data(), dx->data(), n, h, w, c, g.h.pad_lo, g.h.pad_hi, g.w.pad_lo,
+              g.w.pad_hi);
 }
 
 }  // namespace dpt

@@ -63,7 +63,8 @@ LossStats SoftmaxCrossEntropy::compute_cuda(const Tensor& logits, const int32_t*
   DPT_CUDA_CHECK(cudaMemcpyAsync(scratch.host_loss.data(), scratch.loss, size_t(n) * sizeof(double),
                                  cudaMemcpyDeviceToHost, cuda::stream()));
   DPT_CUDA_CHECK(cudaMemcpyAsync(scratch.host_correct.data(), scratch.correct,
-                                 size_t(n) * sizeof(int32_t), cudaMemcpyDeviceToHost, cuda::stream()));
+                                 size_t(n) * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                                 cuda::stream()));
   cuda::synchronize();
   LossStats s;
   s.count = n;
