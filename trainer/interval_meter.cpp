@@ -51,7 +51,6 @@ IntervalMeter::Totals IntervalMeter::flush(double lr) {
   t.allreduce_sec = allreduce_;
   if (comm_.rank() == 0 && comm_.size() > 1) warn_slow_ranks(sums_.data());
   warn_divergence(t.stats, lr);
-  restart();
   return t;
 }
 

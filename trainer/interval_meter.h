@@ -29,8 +29,8 @@ class IntervalMeter {
     double seconds = 0;        // the interval's wall time
     double allreduce_sec = 0;  // rank 0's all-reduce waits
   };
-  // Collective: all-reduces the sums, warns (rank 0) about a slow rank or a diverging loss
-  // (lr: the learning rate to name), and starts the next interval.
+  // Collective: all-reduces the sums and warns (rank 0) about a slow rank or a diverging loss
+  // (lr: the learning rate to name); the caller restarts the interval once it has written them.
   Totals flush(double lr);
 
  private:

@@ -92,6 +92,7 @@ void Trainer::flush_interval(Run& r, int64_t epoch, int64_t s) {
     r.csv->write(row);
     if (r.tensorboard) r.tensorboard->write_interval(row);
   }
+  r.meter->restart();
   // Keras' bar: the epoch's remaining time from its pace so far.
   const MetricsRow so_far = metrics_row(0, 0, r.pos.epoch_stats, 0, 1, 0, 0, 0);
   const double pace =

@@ -1,5 +1,6 @@
 """PyTorch training throughput of a dptrain zoo config on random tensors (the peer of bench/compare_peers.sh).
-usage: torch_bench.py CONFIG MODE   MODE: fp32 | fp32cl (channels-last) | bf16 (autocast) | ddp (gloo, 2 x 1 thread)"""
+usage: torch_bench.py CONFIG MODE   MODE: fp32 | fp32cl (channels-last) | bf16 (autocast) | ddp (gloo, 2 x 1 thread)
+       | cuda-fp32 | cuda-tf32 | cuda-bf16 (one GPU, channels-last; the GPU bundle's peer)"""
 import os, sys, time
 import torch
 import torch.nn as nn
@@ -45,21 +46,30 @@ def run(spec, mode, batch, steps=40, warmup=8):
     model, shape = build(spec)
     x = torch.rand(batch, shape[-1], *shape[:2]) if len(shape) == 3 else torch.rand(batch, *shape)
     y = torch.randint(0, 10, (batch,))
-    if mode == "fp32cl":
+    gpu = mode.startswith("cuda")
+    if gpu:
+        # fp32 as dptrain's: no TF32 unless asked for; dptrain's GPU path is NHWC too.
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = mode == "cuda-tf32"
+        model, x, y = model.cuda(), x.cuda(), y.cuda()
+    if mode == "fp32cl" or (gpu and len(shape) == 3):
         model = model.to(memory_format=torch.channels_last)
         x = x.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     if mode == "ddp":
         model = nn.parallel.DistributedDataParallel(model)
     loss_fn = nn.CrossEntropyLoss()
+    t0 = time.perf_counter()
     for i in range(warmup + steps):
-        if i == warmup:
-            t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "bf16"):
+        with torch.autocast("cuda" if gpu else "cpu", dtype=torch.bfloat16,
+                            enabled=mode in ("bf16", "cuda-bf16")):
             loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
+        if gpu and i + 1 in (warmup, warmup + steps):
+            torch.cuda.synchronize()  # time the GPU's work, not the launches
+        if i + 1 == warmup:
+            t0 = time.perf_counter()
     return steps * batch / (time.perf_counter() - t0)
 
 

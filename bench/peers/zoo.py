@@ -1,8 +1,14 @@
-"""Reads a dptrain config (the YAML of configs/) into a plain layer list both peer benchmarks build from."""
-import yaml
+"""Reads a dptrain config (the YAML of configs/) into a plain layer list both peer benchmarks build from.
+As a script, `zoo.py CONFIG.yaml OUT.json` writes that list as JSON, which load() reads without
+PyYAML (the GPU bundle's peer runs in a vendor venv that may lack it)."""
+import json
+import sys
 
 
 def load(path):
+    if path.endswith(".json"):
+        return json.load(open(path))
+    import yaml
     cfg = yaml.safe_load(open(path))
     layers = []
     for entry in cfg["model"]["layers"]:
@@ -11,3 +17,7 @@ def load(path):
     train = cfg.get("train", {})
     return {"name": cfg["name"], "input": cfg["model"]["input"], "layers": layers,
             "batch": train.get("batch_size", 32)}
+
+
+if __name__ == "__main__":
+    json.dump(load(sys.argv[1]), open(sys.argv[2], "w"))

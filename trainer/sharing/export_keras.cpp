@@ -251,7 +251,13 @@ std::string zip_of(const std::string& path,
 
 void export_keras(const Model& model, const std::string& path) {
   check_exportable_names(model);
-  const std::string config = config_json(model);  // unsupported layers fail before any file
+  std::string config;  // unsupported layers fail before any file is written
+  try {
+    config = config_json(model);
+  } catch (const nlohmann::json::exception& e) {  // e.g. a name that is not UTF-8
+    DPT_FAIL("cannot write the Keras config of '" << model.name() << "': " << e.what()
+                                                  << "; layer and model names must be UTF-8 text");
+  }
   char date[32];
   const std::time_t now = std::time(nullptr);
   std::tm tm{};

@@ -211,11 +211,13 @@ std::string add_layer(GraphBuilder& g, const Model& model, size_t i, std::string
 }
 
 // ONNX's own checks before anything is written: the checker (schemas, types, topology) and
-// shape inference, whose logits shape must be the model's. A failure is dptrain's bug.
-void validate(onnx::ModelProto& m, const Model& model, const std::string& path) {
+// shape inference (on a copy: the file keeps only what dptrain wrote), whose logits shape must
+// be the model's. A failure is dptrain's bug.
+void validate(const onnx::ModelProto& m, const Model& model, const std::string& path) {
+  onnx::ModelProto inferred = m;
   try {
     onnx::checker::check_model(m);
-    onnx::shape_inference::InferShapes(m);
+    onnx::shape_inference::InferShapes(inferred);
   } catch (const std::exception& e) {
     DPT_FAIL("the ONNX export of '" << model.name() << "' for '" << path
                                     << "' fails ONNX's "
@@ -224,7 +226,7 @@ void validate(onnx::ModelProto& m, const Model& model, const std::string& path) 
                                     << "; nothing was written. This is a dptrain bug: please "
                                        "report it with the config");
   }
-  const auto& dims = m.graph().output(0).type().tensor_type().shape().dim();
+  const auto& dims = inferred.graph().output(0).type().tensor_type().shape().dim();
   DPT_CHECK(dims.size() == 2 && dims[1].dim_value() == model.num_classes(),
             "the ONNX export of '" << model.name() << "' infers a logits shape other than (N, "
                                    << model.num_classes()
