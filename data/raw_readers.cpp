@@ -110,8 +110,10 @@ std::map<std::string, std::vector<uint8_t>> read_cifar_files(const std::string& 
                         << "' exists; run scripts/fetch-data.sh cifar10 or point --raw "
                            "at the folder holding the CIFAR-10 binary version");
   archive* a = archive_read_new();
-  archive_read_support_filter_all(a);
-  archive_read_support_format_all(a);
+  // The CIFAR-10 binary version is a gzipped tar: only those two (libarchive is linked
+  // statically, and its other formats would bring libxml2 and ICU along).
+  archive_read_support_filter_gzip(a);
+  archive_read_support_format_tar(a);
   if (archive_read_open_filename(a, tarball.c_str(), 1 << 20) != ARCHIVE_OK) {
     const std::string err = archive_error_string(a) ? archive_error_string(a) : "?";
     archive_read_free(a);

@@ -1,6 +1,5 @@
 // Keras 3 export: the Sequential's config.json, model.weights.h5 in Keras' layout, zipped.
-#include <archive.h>
-#include <archive_entry.h>
+#include <minizip/zip.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -212,38 +211,35 @@ std::string weights_h5(const Model& model, const std::string& tmp) {
   return bytes;
 }
 
-// A zip of stored entries, as Keras writes it (h5py then reads the weights in place), built in
-// memory so that write_file_atomically can put it in place.
+// A zip of stored entries, as Keras writes it (h5py then reads the weights in place), made by
+// zlib's minizip in a temporary file beside the output and returned as bytes, so that
+// write_file_atomically can put it in place.
 std::string zip_of(const std::string& path,
                    const std::vector<std::pair<std::string, std::string>>& files) {
-  size_t size = 65536;  // stored entries: the data plus local and central headers per entry
-  for (const auto& [name, bytes] : files) size += bytes.size() + 2 * name.size() + 256;
-  std::string zip(size, '\0');
-  size_t used = 0;
-  archive* a = archive_write_new();
-  auto fail = [&](const std::string& what) {
-    const std::string err = archive_error_string(a) ? archive_error_string(a) : "unknown error";
-    archive_write_free(a);
-    DPT_FAIL("cannot write '" << path << "' (" << what << "): " << err);
-  };
-  if (archive_write_set_format_zip(a) != ARCHIVE_OK) fail("zip format");
-  if (archive_write_set_options(a, "zip:compression=store") != ARCHIVE_OK) fail("store option");
-  if (archive_write_open_memory(a, zip.data(), zip.size(), &used) != ARCHIVE_OK) fail("open");
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + ".zip";
+  zipFile z = zipOpen64(tmp.c_str(), APPEND_STATUS_CREATE);
+  DPT_CHECK(z, "cannot write '" << path << "' (its temporary zip '" << tmp << "')"
+                                << write_failure_hint(path));
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  zip_fileinfo info{};
+  info.tmz_date = {uInt(tm.tm_sec), uInt(tm.tm_min), uInt(tm.tm_hour), uInt(tm.tm_mday),
+                   uInt(tm.tm_mon), uInt(tm.tm_year + 1900)};
+  info.external_fa = 0100644u << 16;  // a regular file, rw-r--r--
+  bool ok = true;
   for (const auto& [name, bytes] : files) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_size(e, la_int64_t(bytes.size()));
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_mtime(e, std::time(nullptr), 0);
-    const bool ok = archive_write_header(a, e) == ARCHIVE_OK &&
-                    archive_write_data(a, bytes.data(), bytes.size()) == la_ssize_t(bytes.size());
-    archive_entry_free(e);
-    if (!ok) fail(name);
+    // Method 0: stored, not deflated; zip64 only where an entry needs it (Keras' own files).
+    ok = ok && zipOpenNewFileInZip64(z, name.c_str(), &info, nullptr, 0, nullptr, 0, nullptr, 0, 0,
+                                     bytes.size() >= 0xffffffffu) == ZIP_OK &&
+         zipWriteInFileInZip(z, bytes.data(), unsigned(bytes.size())) == ZIP_OK &&
+         zipCloseFileInZip(z) == ZIP_OK;
   }
-  if (archive_write_close(a) != ARCHIVE_OK) fail("close");
-  archive_write_free(a);
-  zip.resize(used);
+  ok = zipClose(z, nullptr) == ZIP_OK && ok;
+  std::string zip = ok ? read_file(tmp) : "";
+  std::remove(tmp.c_str());
+  DPT_CHECK(ok && !zip.empty(), "cannot write '" << path << "' (its temporary zip '" << tmp
+                                                << "')" << write_failure_hint(path));
   return zip;
 }
 
