@@ -1,6 +1,9 @@
 // Compute back-end set-up: GPU selection and the gradient communicator, by train.backend.
 #include "comm/backend.h"
 
+#include <cstdlib>
+#include <string>
+
 #include "comm/nccl_communicator.h"
 #include "core/device_memory.h"
 
@@ -13,7 +16,11 @@ Device select_device(Device backend, const Communicator& comm) {
 }
 
 std::unique_ptr<Communicator> make_gradient_communicator(Device device, Communicator& host) {
-  if (device == Device::kCuda && host.size() > 1) return make_nccl_communicator(host);
+  // DPT_NCCL_ALWAYS=1: NCCL on one GPU too, so that a one-GPU machine exercises the NCCL path
+  // (its events and polled waits; the GPU bundle's check).
+  const char* always = std::getenv("DPT_NCCL_ALWAYS");
+  const bool nccl = host.size() > 1 || (always && std::string(always) == "1");
+  if (device == Device::kCuda && nccl) return make_nccl_communicator(host);
   return nullptr;
 }
 

@@ -14,7 +14,8 @@ namespace dpt {
 Device select_device(Device backend, const Communicator& comm);
 
 // The communicator for gradients and BatchNorm statistics once the model is on `device`: NCCL
-// between several GPUs, else `host` itself (returned as null: nothing to own).
+// between several GPUs (or on one, with DPT_NCCL_ALWAYS=1), else `host` itself (returned as
+// null: nothing to own).
 std::unique_ptr<Communicator> make_gradient_communicator(Device device, Communicator& host);
 
 // "GPU 0 (each rank its own), gradients over nccl" for the log; "" on the CPU.

@@ -37,6 +37,26 @@ TEST(MpiCli, TwoRanksTrainAndReportOnce) {
   EXPECT_EQ(count, 1u) << r.output;
 }
 
+// A plain process (no launcher's variables) uses the one-rank communicator and never calls
+// MPI_Init, so a machine whose Open MPI is broken or half there still trains (the GPU bundle's
+// node). Seen from the loader: libmpi is mapped (it is linked), but none of Open MPI's
+// components (mca_*.so), which MPI_Init opens, ever are.
+TEST(MpiCli, OneProcessTrainsWithoutStartingMpi) {
+  const TempDir tmp("nompi");
+  const std::string& dir = tmp.path();
+  ASSERT_EQ(run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
+                "/data --shards 1").exit_code, 0);
+  const auto r = run("LD_DEBUG=files LD_DEBUG_OUTPUT=" + dir + "/ld " + dptrain() + " train " +
+                     source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" + dir +
+                     "/data --set run_dir=" + dir + "/run --set train.epochs=1"
+                     " --set data.max_train_samples=500 --set data.max_test_samples=200");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("on 1 rank(s) (local)"), std::string::npos) << r.output;
+  const std::string trace = run("cat " + dir + "/ld.*").output;
+  EXPECT_NE(trace.find("libmpi.so"), std::string::npos) << "the loader trace is empty";
+  EXPECT_EQ(trace.find("mca_"), std::string::npos) << "an Open MPI component was loaded";
+}
+
 TEST(MpiCli, DifferentModelsOnRanksStopWithinSeconds) {
   const TempDir tmp("mismatch");
   const std::string& dir = tmp.path();
