@@ -13,6 +13,11 @@ namespace dpt {
 // allocation; returns the device the model lives on.
 Device select_device(Device backend, const Communicator& comm);
 
+// Collective, after select_device on every rank (gpu_uuid: current_gpu_uuid() there):
+// refuses two ranks of one node on one GPU (a launcher that shows each rank the same single
+// device), naming them, before NCCL would stop with "Duplicate GPU detected".
+void check_one_gpu_per_rank(Device device, const std::string& gpu_uuid, Communicator& comm);
+
 // The communicator for gradients and BatchNorm statistics once the model is on `device`: NCCL
 // between several GPUs (or on one, with DPT_NCCL_ALWAYS=1), else `host` itself (returned as
 // null: nothing to own).

@@ -6,6 +6,7 @@
 #include <exception>
 #include <vector>
 
+#include "comm/agree.h"
 #include "comm/nccl_communicator.h"
 #include "core/exit_codes.h"
 #include "models/kernels/cuda/cuda_context.h"
@@ -122,29 +123,30 @@ class NcclCommunicator : public Communicator {
 
  private:
   // Runs while the host polls the GPU (Note [polled waits]): a failed peer or network shows
-  // as NCCL's asynchronous error; a peer that stopped shows only as time.
+  // as NCCL's asynchronous error; a peer that stopped shows only as time. Either ends the job
+  // from here, as the MPI stall report does: an exception would unwind through destructors
+  // that synchronise the device (frees, ~NcclCommunicator) and, within a node, wait for a peer
+  // that will never abort.
   void watch(double waited) {
     ncclResult_t state = ncclSuccess;
     if (ncclCommGetAsyncError(comm_, &state) == ncclSuccess && state != ncclSuccess &&
-        state != ncclInProgress) {
-      failed_ = true;
-      DPT_FAIL("NCCL failed while rank " << rank()
-                                         << " waited for the GPU: " << ncclGetErrorString(state)
-                                         << " (a peer rank died or the network failed)");
-    }
+        state != ncclInProgress)
+      end_job(kExitError, "NCCL failed while rank " + std::to_string(rank()) +
+                              " waited for the GPU: " + ncclGetErrorString(state) +
+                              " (a peer rank died or the network failed)");
     const double limit = host_.collective_timeout();
-    if (limit > 0 && waited > limit) {
-      failed_ = true;
-      DPT_FAIL_CODE(kExitStalled,
-                    "stalled: rank "
-                        << rank() << " waited " << int(waited) << " s for the GPU at "
-                        << host_.location()
-                        << ", longer than "
-                           "train.collective_timeout_s="
-                        << int(limit)
-                        << ": a peer rank stopped or "
-                           "an NCCL collective cannot complete. Ending the job (exit code 4)");
-    }
+    if (limit > 0 && waited > limit)
+      end_job(kExitStalled,
+              "stalled: rank " + std::to_string(rank()) + " waited " + std::to_string(int(waited)) +
+                  " s for the GPU at " + host_.location() +
+                  ", longer than train.collective_timeout_s=" + std::to_string(int(limit)) +
+                  ": a peer rank stopped or an NCCL collective cannot complete. Ending the job "
+                  "(exit code " +
+                  std::to_string(kExitStalled) + ")");
+  }
+  [[noreturn]] void end_job(int code, const std::string& message) {
+    report_error(rank(), message);
+    abort(code);  // ncclCommAbort, then MPI_Abort (one rank: exit)
   }
 
   Communicator& host_;

@@ -12,6 +12,9 @@ int gpu_count();  // GPUs this process can see (0 without CUDA)
 // rule. A clear error without a usable GPU.
 void select_gpu(int local_rank, int local_size);
 int current_gpu();  // -1 without CUDA
+// The current GPU's UUID as hex ("" without CUDA): two processes on one node that print the same
+// one share a GPU, whatever each one's CUDA_VISIBLE_DEVICES calls it.
+std::string current_gpu_uuid();
 // "CUDA runtime ..., driver ..., cuDNN ..., NCCL ..., N GPU(s)" lines; "" in a CPU-only build.
 std::string gpu_library_versions();
 float* device_alloc(size_t bytes);  // throws dpt::Error without CUDA or on failure

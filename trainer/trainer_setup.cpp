@@ -8,6 +8,7 @@
 
 #include "comm/agree.h"
 #include "comm/backend.h"
+#include "core/device_memory.h"
 #include "core/files.h"
 #include "models/whitening.h"
 #include "trainer/log.h"
@@ -116,8 +117,14 @@ void Trainer::claim_run_directory(Run& r, std::string* resume_path) {
 // test slice. Any failure here is agreed on before a single file of the run is written.
 void Trainer::load_state_and_data(Run& r, const std::string& path) {
   const TrainConfig& tc = cfg_.train;
+  std::string gpu;
   agree(comm_, [&] {
     r.device = select_device(tc.backend, comm_);  // before any GPU allocation
+    if (r.device == Device::kCuda) gpu = current_gpu_uuid();
+  });
+  // Its all-reduce comes first and cannot fail alone, so every rank reaches it.
+  agree(comm_, [&] { check_one_gpu_per_rank(r.device, gpu, comm_); });
+  agree(comm_, [&] {
     r.precision = resolve_precision(tc.precision, r.device == Device::kCuda);
     if (!r.precision.reason.empty())
       r.notes.push_back(std::string("Precision: auto chose ") +

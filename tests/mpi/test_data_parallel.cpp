@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "comm/backend.h"
 #include "comm/gradient_reducer.h"
 #include "comm/local_communicator.h"
 #include "comm/nccl_communicator.h"
@@ -241,6 +242,22 @@ TEST_F(ThreeRanks, UnevenShardsFinishAndCountEverySampleOnce) {
   int64_t seen = 0;
   for (auto v : s.test.confusion) seen += v;
   EXPECT_EQ(seen, 37);
+}
+
+// Two ranks of one node on one GPU are refused by name on both ranks, before NCCL; their own
+// GPUs (other UUIDs) or the CPU pass. The check needs no GPU: it compares what it is given.
+TEST_F(TwoRanks, TwoRanksOnOneGpuAreRefusedBeforeNccl) {
+  try {
+    check_one_gpu_per_rank(Device::kCuda, "gpu-uuid-shared", *g_comm);
+    ADD_FAILURE() << "rank " << g_comm->rank() << " accepted a shared GPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ranks 0 and 1 on host"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("both use GPU gpu-uuid-shared"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(
+      check_one_gpu_per_rank(Device::kCuda, "gpu-" + std::to_string(g_comm->rank()), *g_comm));
+  EXPECT_NO_THROW(check_one_gpu_per_rank(Device::kCpu, "", *g_comm));
 }
 
 // The GPU path on 2 ranks (skips without 2 GPUs on the node).

@@ -2,7 +2,9 @@
 // step and a full training step. Skips, with the reason, where there is no CUDA build or no GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "layer_harness.h"
 #include "models/layers/softmax_cross_entropy.h"
@@ -35,6 +37,29 @@ void expect_close(const Tensor& cpu, const Tensor& gpu, double tol, const std::s
   for (int64_t i = 0; i < cpu.size(); ++i)
     if (std::fabs(cpu.data()[i] - g.data()[i]) > tol * (1 + std::fabs(cpu.data()[i])) && ++bad <= 5)
       ADD_FAILURE() << what << "[" << i << "]: cpu " << cpu.data()[i] << " gpu " << g.data()[i];
+}
+
+// Gradients: |cpu - gpu| <= tol times the tensor's largest |cpu| value, so that small entries
+// get no looser a bound than large ones (a per-element 1e-3 (1 + |g|) let ~10% through on
+// gradients near 1e-2). Both sides are FP32 with deterministic algorithms and differ only in
+// summation order: about 1e-6 of the largest value for sums of a few hundred terms, so 1e-4
+// leaves a wide margin. The worst ratio is printed, as the measurement to tighten it further.
+void expect_close_to_largest(const Tensor& cpu, const Tensor& gpu, double tol,
+                             const std::string& what) {
+  const Tensor g = to(gpu, Device::kCpu);
+  ASSERT_EQ(cpu.size(), g.size());
+  double largest = 1e-30, worst = 0;
+  for (int64_t i = 0; i < cpu.size(); ++i)
+    largest = std::max(largest, double(std::fabs(cpu.data()[i])));
+  int bad = 0;
+  for (int64_t i = 0; i < cpu.size(); ++i) {
+    const double d = std::fabs(double(cpu.data()[i]) - double(g.data()[i])) / largest;
+    worst = std::max(worst, d);
+    if (d > tol && ++bad <= 5)
+      ADD_FAILURE() << what << "[" << i << "]: cpu " << cpu.data()[i] << " gpu " << g.data()[i]
+                    << " (largest |value| " << largest << ")";
+  }
+  std::printf("measured: %s: max |cpu - gpu| / max |cpu| = %.3g\n", what.c_str(), worst);
 }
 
 // The same layer, with the same parameter values, on both backends. Training mode runs forward
@@ -70,8 +95,8 @@ void compare_layer(const std::string& yaml, const Shape& in, int64_t batch,
   for (size_t k = 0; k < cpu.params.size(); ++k) {
     const Tensor cpu_value = Tensor::view(cpu.params[k].value, cpu.params[k].spec.shape);
     if (cpu.params[k].grad)
-      expect_close(Tensor::view(cpu.params[k].grad, cpu.params[k].spec.shape), dev_grads[k], 1e-3,
-                   cpu.params[k].spec.name);
+      expect_close_to_largest(Tensor::view(cpu.params[k].grad, cpu.params[k].spec.shape),
+                              dev_grads[k], 1e-4, yaml + " " + cpu.params[k].spec.name);
     else  // moving statistics after one training step
       expect_close(cpu_value, dev_values[k], 1e-4, cpu.params[k].spec.name);
   }
@@ -275,7 +300,15 @@ layers:
       SoftmaxCrossEntropy::compute(gpu.forward(xg, ctx), dl, &gpu.logits_grad(),
                                    1.0f / float(batch));
       gpu.backward();
-      expect_close(cpu.grads(), gpu.grads(), 1e-3, "gradients of step " + std::to_string(step + 1));
+      for (size_t k = 0; k < cpu.params().size(); ++k) {  // per parameter: each its own scale
+        const Param &c = cpu.params()[k], &g = gpu.params()[k];
+        if (!c.grad) continue;
+        expect_close_to_largest(Tensor::view(c.grad, c.spec.shape),
+                                Tensor::view(g.grad, g.spec.shape, Device::kCuda), 1e-4,
+                                "step " + std::to_string(step + 1) + " " +
+                                    cpu.layers()[size_t(cpu.param_layer(k))]->name() + " " +
+                                    c.spec.name);
+      }
       ocpu->step(cpu.weights().data(), cpu.grads().data(), 0.05f);
       ogpu->step(gpu.weights().data(), gpu.grads().data(), 0.05f);
     }

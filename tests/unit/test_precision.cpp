@@ -28,7 +28,9 @@ bool cpu_has_bf16() {
 
 // Relative to the tensor's largest magnitude: bf16 keeps 8 significant bits (rounding error
 // 2^-9 per operand), and a dot product's errors partly cancel.
-void expect_close_scaled(const Tensor& a, const Tensor& b, double tol, const std::string& what) {
+// (require_difference: the CPU bf16 checks, where bit-identical results mean bf16 was not used.)
+void expect_close_scaled(const Tensor& a, const Tensor& b, double tol, const std::string& what,
+                         bool require_difference = true) {
   ASSERT_EQ(a.size(), b.size());
   double scale = 1e-12;
   for (int64_t i = 0; i < a.size(); ++i) scale = std::max(scale, double(std::fabs(a.data()[i])));
@@ -36,7 +38,7 @@ void expect_close_scaled(const Tensor& a, const Tensor& b, double tol, const std
   for (int64_t i = 0; i < a.size(); ++i)
     worst = std::max(worst, std::fabs(double(a.data()[i]) - double(b.data()[i])) / scale);
   EXPECT_LE(worst, tol) << what << ": largest difference " << worst << " of the largest value";
-  EXPECT_GT(worst, 0.0) << what << ": bit-identical, so bf16 was not used";
+  if (require_difference) EXPECT_GT(worst, 0.0) << what << ": bit-identical, so bf16 was not used";
 }
 
 // The same layer and parameters in fp32 and bf16: outputs, input gradients, weight gradients.
@@ -127,35 +129,63 @@ TEST(Precision, TheAvx2CapOfOneDnnIsHonoured) {
   EXPECT_THROW(check_precision_cpu(Precision::kBf16), Error);
 }
 
-TEST(Precision, GpuBf16MatchesCpuFp32WithinBf16Rounding) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA build or no usable GPU on this machine";
-  // The GPU's bf16 convolution and dense against the CPU's fp32 ones, at bf16's tolerance.
+// A host tensor's copy on the GPU, and back.
+Tensor to_gpu(const Tensor& t) {
+  Tensor g(t.shape(), Device::kCuda);
+  copy_memory(g.data(), true, t.data(), false, size_t(t.size()) * sizeof(float));
+  return g;
+}
+Tensor to_host(const Tensor& g) {
+  Tensor t(g.shape());
+  copy_memory(t.data(), false, g.data(), true, size_t(g.size()) * sizeof(float));
+  return t;
+}
+
+// The GPU's conv2d and dense in precision p against the CPU's fp32 ones: outputs, input
+// gradients and parameter gradients within tol of the largest value (Note [precision]).
+void compare_gpu_with_cpu_fp32(Precision p, double tol) {
   for (const char* yaml :
        {"conv2d: {filters: 8, kernel: 3, padding: same}", "dense: {units: 16}"}) {
-    SCOPED_TRACE(yaml);
+    SCOPED_TRACE(std::string(precision_name(p)) + " " + yaml);
     const Shape in = std::string(yaml).rfind("conv2d", 0) == 0 ? Shape{8, 8, 4} : Shape{24};
     LayerUnderTest cpu(yaml, in), gpu(yaml, in);
     std::vector<Tensor> dev;
     std::vector<Param*> ptrs;
-    for (auto& p : gpu.params) {
-      dev.emplace_back(p.spec.shape, Device::kCuda);
-      copy_memory(dev.back().data(), true, p.value, false, size_t(p.size()) * sizeof(float));
-      p.value = dev.back().data();
-      dev.emplace_back(p.spec.shape, Device::kCuda);
-      p.grad = dev.back().data();
-      ptrs.push_back(&p);
+    for (auto& q : gpu.params) {
+      dev.emplace_back(to_gpu(Tensor::view(q.value, q.spec.shape)));
+      q.value = dev.back().data();
+      dev.emplace_back(q.spec.shape, Device::kCuda);
+      q.grad = dev.back().data();
+      ptrs.push_back(&q);
     }
     gpu.layer->bind(ptrs);
-    gpu.layer->set_precision(Precision::kBf16);
+    gpu.layer->set_precision(p);
     const Tensor x = random_tensor(with_batch(4, in), 3);
-    Tensor y(with_batch(4, cpu.out)), xg(x.shape(), Device::kCuda), yg(y.shape(), Device::kCuda);
-    copy_memory(xg.data(), true, x.data(), false, size_t(x.size()) * sizeof(float));
+    const Tensor dy = random_tensor(with_batch(4, cpu.out), 4);
+    Tensor y(with_batch(4, cpu.out)), dx(x.shape());
+    Tensor xg = to_gpu(x), dyg = to_gpu(dy), yg(y.shape(), Device::kCuda),
+           dxg(x.shape(), Device::kCuda);
     cpu.layer->forward(x, y, StepContext{Mode::kTrain});
+    cpu.layer->backward(x, y, dy, &dx);
     gpu.layer->forward(xg, yg, StepContext{Mode::kTrain});
-    Tensor back(y.shape());
-    copy_memory(back.data(), false, yg.data(), true, size_t(y.size()) * sizeof(float));
-    expect_close_scaled(y, back, 2e-2, "y");
+    gpu.layer->backward(xg, yg, dyg, &dxg);
+    expect_close_scaled(y, to_host(yg), tol, "y", false);
+    expect_close_scaled(dx, to_host(dxg), tol, "dx", false);
+    for (size_t k = 0; k < cpu.params.size(); ++k)
+      expect_close_scaled(Tensor::view(cpu.params[k].grad, cpu.params[k].spec.shape),
+                          to_host(Tensor::view(gpu.params[k].grad, gpu.params[k].spec.shape)), tol,
+                          cpu.params[k].spec.name + " gradient", false);
   }
+}
+
+TEST(Precision, GpuBf16MatchesCpuFp32WithinBf16Rounding) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA build or no usable GPU on this machine";
+  compare_gpu_with_cpu_fp32(Precision::kBf16, 2e-2);  // 8 significant bits
+}
+
+TEST(Precision, GpuTf32MatchesCpuFp32WithinTf32Rounding) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA build or no usable GPU on this machine";
+  compare_gpu_with_cpu_fp32(Precision::kTf32, 5e-3);  // 11 significant bits
 }
 
 }  // namespace

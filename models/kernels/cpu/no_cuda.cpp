@@ -24,6 +24,7 @@ int gpu_count() { return 0; }
 std::string gpu_library_versions() { return ""; }
 void select_gpu(int, int) { fail_no_cuda(); }
 int current_gpu() { return -1; }
+std::string current_gpu_uuid() { return ""; }
 float* device_alloc(size_t) { fail_no_cuda(); }
 void device_free(void*) {}
 void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, size_t bytes) {

@@ -36,6 +36,14 @@ ActivationCuda::~ActivationCuda() {
   if (desc_) cudnnDestroyActivationDescriptor(desc_);
 }
 
+const float* ActivationCuda::unaliased(const float* in, const float* out, int64_t n) {
+  if (in != out) return in;
+  if (copy_.size() < n) copy_ = Tensor({n}, Device::kCuda);
+  DPT_CUDA_CHECK(
+      cudaMemcpyAsync(copy_.data(), in, size_t(n) * 4, cudaMemcpyDeviceToDevice, stream()));
+  return copy_.data();
+}
+
 void ActivationCuda::forward(const float* x, float* y, int64_t rows, int64_t cols) {
   const float one = 1.0f, zero = 0.0f;
   if (act_ == Act::kLinear) {
@@ -52,7 +60,8 @@ void ActivationCuda::forward(const float* x, float* y, int64_t rows, int64_t col
   t_.nhwc(rows, 1, 1, cols);
   if (act_ == Act::kSoftmax) {
     DPT_CUDNN_CHECK(cudnnSoftmaxForward(cudnn(), CUDNN_SOFTMAX_ACCURATE,
-                                        CUDNN_SOFTMAX_MODE_INSTANCE, &one, t_, x, &zero, t_, y));
+                                        CUDNN_SOFTMAX_MODE_INSTANCE, &one, t_,
+                                        unaliased(x, y, rows * cols), &zero, t_, y));
     return;
   }
   DPT_CUDNN_CHECK(cudnnActivationForward(cudnn(), desc_, &one, t_, x, &zero, t_, y));
@@ -75,8 +84,8 @@ void ActivationCuda::backward(const float* y, const float* dy, float* dx, int64_
   t_.nhwc(rows, 1, 1, cols);
   if (act_ == Act::kSoftmax) {
     DPT_CUDNN_CHECK(cudnnSoftmaxBackward(cudnn(), CUDNN_SOFTMAX_ACCURATE,
-                                         CUDNN_SOFTMAX_MODE_INSTANCE, &one, t_, y, t_, dy, &zero,
-                                         t_, dx));
+                                         CUDNN_SOFTMAX_MODE_INSTANCE, &one, t_, y, t_,
+                                         unaliased(dy, dx, rows * cols), &zero, t_, dx));
     return;
   }
   // relu, sigmoid and tanh derivatives are functions of y; y stands in for x as in Caffe.

@@ -12,9 +12,11 @@ using namespace cuda;
 namespace {
 // Keras' moving averages use the biased batch variance, and cuDNN's own running average the
 // unbiased one; cuDNN's saved mean and inverse standard deviation are an opaque cache for its
-// backward (and 1 / inv_std^2 - eps cancels badly for variances far below eps). So cuDNN is
-// asked for no averaging (factor 0), and this kernel measures the batch itself: one block per
-// channel, two passes (mean, then squared deviations) in double, a fixed reduction order.
+// backward (and 1 / inv_std^2 - eps cancels badly for variances far below eps). So cuDNN gets
+// no running buffers (nullptr, which it documents as "no running averages"; passing them with
+// factor 0 still makes it compute the unbiased variance, 0/0 when N*H*W is 1), and this kernel
+// measures the batch itself: one block per channel, two passes (mean, then squared
+// deviations) in double, a fixed reduction order.
 constexpr int kThreads = 256;
 __device__ double block_sum(double v, double* shared) {
   shared[threadIdx.x] = v;
@@ -87,8 +89,8 @@ void BatchNorm::forward_cuda(const Tensor& x, Tensor& y, const StepContext& ctx)
   }
   DPT_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
       cudnn(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, p.data, x.data(), p.data, y.data(), p.param,
-      gamma_->value, beta_->value, 0.0, moving_mean_->value, moving_var_->value, double(epsilon_),
-      p.save_mean.data(), p.save_inv_std.data()));
+      gamma_->value, beta_->value, 0.0, nullptr, nullptr, double(epsilon_), p.save_mean.data(),
+      p.save_inv_std.data()));
   moving_average_kernel<<<int(std::min<int64_t>(c, 65535)), kThreads, 0, stream()>>>(
       x.data(), x.size() / c, c, moving_mean_->value, moving_var_->value, momentum_);
   DPT_CUDA_LAUNCH_CHECK();

@@ -20,7 +20,9 @@ struct Conv2D::CudaState {
   struct Plan {
     TensorDesc x, y, bias, y32;  // x, y in the compute type; y32 the FP32 output
     cudnnFilterDescriptor_t w = nullptr;
-    cudnnConvolutionDescriptor_t conv = nullptr;
+    // One convolution descriptor per pass: each carries the math type of the algorithm chosen
+    // for it (Note [conv algorithms]).
+    cudnnConvolutionDescriptor_t conv = nullptr, conv_data = nullptr, conv_filter = nullptr;
     cudnnConvolutionFwdAlgo_t fwd_algo{};
     cudnnConvolutionBwdDataAlgo_t bwd_data_algo{};
     cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
@@ -33,7 +35,8 @@ struct Conv2D::CudaState {
     int64_t ph = 0, pw = 0;  // padded input size when explicit_pad
     ~Plan() {
       if (w) cudnnDestroyFilterDescriptor(w);
-      if (conv) cudnnDestroyConvolutionDescriptor(conv);
+      for (auto d : {conv, conv_data, conv_filter})
+        if (d) cudnnDestroyConvolutionDescriptor(d);
     }
   };
   explicit CudaState(Act a) : act(a) {}
@@ -49,23 +52,27 @@ void BackendDeleter<Conv2D::CudaState>::operator()(Conv2D::CudaState* p) const {
 
 namespace {
 // Note [conv algorithms]: the heuristics' list is ranked by expected speed; take the first
-// entry that succeeded, is deterministic (so CPU/GPU and resume comparisons mean something),
-// runs in plain FP32 (not TF32 tensor-op math) and is not an FFT or Winograd variant (their
-// rounding differs most from the CPU's direct convolution). No such entry is an error.
+// entry that succeeded, is deterministic (so CPU/GPU and resume comparisons mean something)
+// and is not an FFT or Winograd variant (their rounding differs most from the CPU's direct
+// convolution). In fp32 only entries of the descriptor's FMA math qualify (CUDNN_DEFAULT_MATH
+// may use TF32 tensor cores on Ampere and later); in bf16 and tf32 any math type does, and the
+// pass's descriptor then takes the chosen entry's, so that what runs is what was ranked. No
+// qualifying entry (e.g. no deterministic FP32 NHWC backward-filter algorithm for a shape) is
+// an error naming the layer and the pass, before the first step.
 template <typename Perf, typename Algo>
-Algo pick_algorithm(const Perf* perf, int count, std::initializer_list<Algo> excluded,
+Perf pick_algorithm(const Perf* perf, int count, std::initializer_list<Algo> excluded,
                     const std::string& what, bool tensor_cores) {
   for (int i = 0; i < count; ++i) {
     const Perf& p = perf[i];
     if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC) continue;
-    // fp32: plain FP32 math only; bf16 and tf32 (Note [precision]) may use tensor cores.
-    if (!tensor_cores && p.mathType != CUDNN_DEFAULT_MATH && p.mathType != CUDNN_FMA_MATH) continue;
+    if (!tensor_cores && p.mathType != CUDNN_FMA_MATH) continue;
     if (std::find(excluded.begin(), excluded.end(), p.algo) != excluded.end()) continue;
-    return p.algo;
+    return p;
   }
-  DPT_FAIL("cuDNN offers no deterministic algorithm for "
-           << what << " (" << count
-           << " candidates); this convolution shape cannot run on this GPU");
+  DPT_FAIL("cuDNN offers no deterministic "
+           << (tensor_cores ? "" : "plain-FP32 ") << "algorithm for " << what << " (" << count
+           << " candidates): this convolution cannot run on this GPU in this precision; use "
+              "train.backend: cpu, another train.precision, or change the layer's shape");
 }
 
 // Algorithms chosen once per shape by cuDNN's heuristics (Note [conv algorithms]); one
@@ -76,34 +83,40 @@ void choose_algorithms(Plan& p, bool tensor_cores, const std::string& label) {
   cudnnConvolutionFwdAlgoPerf_t fperf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   DPT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
       cudnn(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fperf));
-  p.fwd_algo = pick_algorithm(
+  const auto f = pick_algorithm(
       fperf, got,
       {CUDNN_CONVOLUTION_FWD_ALGO_FFT, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
        CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED},
       label + " forward", tensor_cores);
   cudnnConvolutionBwdDataAlgoPerf_t dperf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
   DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-      cudnn(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dperf));
-  p.bwd_data_algo = pick_algorithm(
+      cudnn(), p.w, p.y, p.conv_data, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dperf));
+  const auto d = pick_algorithm(
       dperf, got,
       {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
        CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED},
       label + " backward data", tensor_cores);
   cudnnConvolutionBwdFilterAlgoPerf_t wperf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
   DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-      cudnn(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wperf));
-  p.bwd_filter_algo = pick_algorithm(
+      cudnn(), p.x, p.y, p.conv_filter, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wperf));
+  const auto w = pick_algorithm(
       wperf, got,
       {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED},
       label + " backward filter", tensor_cores);
+  p.fwd_algo = f.algo;
+  p.bwd_data_algo = d.algo;
+  p.bwd_filter_algo = w.algo;
+  DPT_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, f.mathType));
+  DPT_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv_data, d.mathType));
+  DPT_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv_filter, w.mathType));
   size_t a = 0, b = 0, c = 0;
   DPT_CUDNN_CHECK(
       cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p.x, p.w, p.conv, p.y, p.fwd_algo, &a));
-  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p.w, p.y, p.conv, p.x,
+  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p.w, p.y, p.conv_data, p.x,
                                                                p.bwd_data_algo, &b));
-  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p.x, p.y, p.conv, p.w,
-                                                                 p.bwd_filter_algo, &c));
+  DPT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p.x, p.y, p.conv_filter,
+                                                                 p.w, p.bwd_filter_algo, &c));
   p.workspace = Tensor({int64_t(std::max({a, b, c, size_t(4)}) / 4 + 1)}, Device::kCuda);
 }
 
@@ -128,16 +141,18 @@ std::unique_ptr<Conv2D::CudaState::Plan> Conv2D::CudaState::make_plan(const Conv
   DPT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
   DPT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, io, CUDNN_TENSOR_NHWC, int(c.filters_), int(cin),
                                              int(g.kh), int(g.kw)));
-  DPT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
   const int pad_h = p->explicit_pad ? 0 : int(g.h.pad_lo),
             pad_w = p->explicit_pad ? 0 : int(g.w.pad_lo);
-  DPT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, pad_h, pad_w, int(g.sh), int(g.sw), 1, 1,
-                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   // fp32: plain FP32 arithmetic (no TF32), so results stay comparable with the CPU path;
   // bf16 and tf32 let cuDNN use tensor cores.
   const bool tensor_cores = c.precision_ != Precision::kFp32;
-  DPT_CUDNN_CHECK(
-      cudnnSetConvolutionMathType(p->conv, tensor_cores ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  for (cudnnConvolutionDescriptor_t* d : {&p->conv, &p->conv_data, &p->conv_filter}) {
+    DPT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(d));
+    DPT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(*d, pad_h, pad_w, int(g.sh), int(g.sw), 1, 1,
+                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    DPT_CUDNN_CHECK(
+        cudnnSetConvolutionMathType(*d, tensor_cores ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  }
   choose_algorithms(*p, tensor_cores, c.label());
   const int64_t wsize = g.kh * g.kw * cin * c.filters_;
   p->w_krsc = Tensor({wsize}, Device::kCuda);
@@ -212,7 +227,7 @@ void Conv2D::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, T
   if (trainable_) {  // a frozen kernel (trainable: false) has no gradient to compute
     void* dwout = p.bf16 ? p.dw16.data() : static_cast<void*>(p.dw_krsc.data());
     DPT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-        cudnn(), &one, p.x, xin, p.y, gin, p.conv, p.bwd_filter_algo, p.workspace.data(),
+        cudnn(), &one, p.x, xin, p.y, gin, p.conv_filter, p.bwd_filter_algo, p.workspace.data(),
         size_t(p.workspace.size()) * 4, &zero, p.w, dwout));
     if (p.bf16) p.dw16.to(p.dw_krsc.data(), p.dw_krsc.size());
     transpose(p.dw_krsc.data(), kernel_p_->grad, filters_, g.kh * g.kw * cin);
@@ -221,7 +236,7 @@ void Conv2D::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, T
   float* dst = p.explicit_pad ? p.dx_pad.data() : dx->data();
   const void* win = p.bf16 ? p.w16.data() : static_cast<const void*>(p.w_krsc.data());
   void* dxout = p.bf16 ? p.dx16.data() : static_cast<void*>(dst);
-  DPT_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, p.w, win, p.y, gin, p.conv,
+  DPT_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, p.w, win, p.y, gin, p.conv_data,
                                                p.bwd_data_algo, p.workspace.data(),
                                                size_t(p.workspace.size()) * 4, &zero, p.x, dxout));
   if (p.bf16) p.dx16.to(dst, xs);

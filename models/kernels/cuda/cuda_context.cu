@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "core/device_memory.h"
@@ -108,6 +109,15 @@ int current_gpu() {
   return d;
 }
 
+std::string current_gpu_uuid() {
+  cudaDeviceProp prop{};
+  DPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, current_gpu()));
+  char hex[33] = {0};
+  for (int i = 0; i < 16; ++i)
+    std::snprintf(hex + 2 * i, 3, "%02x", static_cast<unsigned char>(prop.uuid.bytes[i]));
+  return hex;
+}
+
 float* device_alloc(size_t bytes) {
   void* p = nullptr;
   DPT_CUDA_CHECK(cudaMalloc(&p, bytes));
@@ -119,16 +129,62 @@ void device_free(void* p) {
   if (p) cudaFree(p);
 }
 
+namespace {
+
+// Note [pinned staging]: cudaMemcpyAsync with pageable host memory returns only once the copy
+// is done, so the host would block inside CUDA behind whatever the stream waits for (an NCCL
+// all-reduce of a stopped peer) and never reach the polled wait that checks NCCL's errors and
+// the collective timeout (Note [polled waits]). Host<->device copies therefore go through one
+// page-locked buffer: enqueued, then waited for by polling, then copied on the host.
+class Staging {
+ public:
+  void* get(size_t bytes) {
+    if (bytes > bytes_) {
+      if (p_) cudaFreeHost(p_);
+      p_ = nullptr;
+      bytes_ = 0;
+      DPT_CUDA_CHECK(cudaMallocHost(&p_, bytes));
+      bytes_ = bytes;
+    }
+    return p_;
+  }
+  std::mutex& mutex() { return mutex_; }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+  std::mutex mutex_;
+};
+
+Staging& staging() {
+  static Staging s;
+  return s;
+}
+
+}  // namespace
+
 void copy_memory(void* dst, bool dst_device, const void* src, bool src_device, size_t bytes) {
   if (!dst_device && !src_device) {
     if (dst != src) std::memcpy(dst, src, bytes);
     return;
   }
-  const cudaMemcpyKind kind = dst_device
-                                  ? (src_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
-                                  : (src_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
-  DPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, cuda::stream()));
-  cuda::synchronize();
+  if (bytes == 0) return;
+  if (dst_device && src_device) {
+    DPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda::stream()));
+    cuda::synchronize();
+    return;
+  }
+  std::lock_guard<std::mutex> lock(staging().mutex());
+  void* pinned = staging().get(bytes);
+  if (dst_device) {
+    std::memcpy(pinned, src, bytes);
+    DPT_CUDA_CHECK(cudaMemcpyAsync(dst, pinned, bytes, cudaMemcpyHostToDevice, cuda::stream()));
+    cuda::synchronize();  // the staging buffer is free again when the copy is done
+  } else {
+    DPT_CUDA_CHECK(cudaMemcpyAsync(pinned, src, bytes, cudaMemcpyDeviceToHost, cuda::stream()));
+    cuda::synchronize();
+    std::memcpy(dst, pinned, bytes);
+  }
 }
 
 namespace {
@@ -141,17 +197,19 @@ __global__ void non_finite_kernel(const float* p, size_t n, int* flag) {
 }  // namespace
 
 bool all_finite_on_device(const float* p, size_t n) {
-  static int* flag = nullptr;  // one int of device memory for the process
+  // One int of device memory and its page-locked host twin (Note [pinned staging]).
+  static int* flag = nullptr;
+  static int* host = nullptr;
   if (!flag) DPT_CUDA_CHECK(cudaMalloc(&flag, sizeof(int)));
+  if (!host) DPT_CUDA_CHECK(cudaMallocHost(&host, sizeof(int)));
   DPT_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), cuda::stream()));
   if (n > 0) {
     non_finite_kernel<<<cuda::blocks_for(int64_t(n)), 256, 0, cuda::stream()>>>(p, n, flag);
     DPT_CUDA_LAUNCH_CHECK();
   }
-  int host = 0;
-  DPT_CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, cuda::stream()));
+  DPT_CUDA_CHECK(cudaMemcpyAsync(host, flag, sizeof(int), cudaMemcpyDeviceToHost, cuda::stream()));
   cuda::synchronize();
-  return host == 0;
+  return *host == 0;
 }
 
 void zero_memory(void* p, bool device, size_t bytes) {

@@ -48,9 +48,13 @@ class ActivationCuda {
   Act act() const { return act_; }
 
  private:
+  // cuDNN does not document cudnnSoftmaxForward/Backward as safe in place: an aliased input is
+  // copied here first.
+  const float* unaliased(const float* in, const float* out, int64_t n);
   Act act_;
   cudnnActivationDescriptor_t desc_ = nullptr;
   TensorDesc t_;
+  Tensor copy_;
 };
 
 }  // namespace dpt::cuda

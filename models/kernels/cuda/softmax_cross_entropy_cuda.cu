@@ -31,22 +31,25 @@ __global__ void xent_kernel(const float* logits, const int32_t* labels, float* d
       dlogits[i * c + j] = float(exp(double(row[j] - mx)) / sum - (j == y ? on : off)) * scale;
 }
 
-// Per-sample results, on the device and their host copies, grown to the largest batch seen.
+// Per-sample results, on the device and their page-locked host copies (Note [pinned staging]
+// in cuda_context.cu), grown to the largest batch seen.
 struct Scratch {
   double* loss = nullptr;
   int32_t* correct = nullptr;
+  double* host_loss = nullptr;
+  int32_t* host_correct = nullptr;
   int64_t capacity = 0;
-  std::vector<double> host_loss;
-  std::vector<int32_t> host_correct;
   void reserve(int64_t n) {
     if (n <= capacity) return;
     cudaFree(loss);
     cudaFree(correct);
+    cudaFreeHost(host_loss);
+    cudaFreeHost(host_correct);
     DPT_CUDA_CHECK(cudaMalloc(&loss, size_t(n) * sizeof(double)));
     DPT_CUDA_CHECK(cudaMalloc(&correct, size_t(n) * sizeof(int32_t)));
+    DPT_CUDA_CHECK(cudaMallocHost(&host_loss, size_t(n) * sizeof(double)));
+    DPT_CUDA_CHECK(cudaMallocHost(&host_correct, size_t(n) * sizeof(int32_t)));
     capacity = n;
-    host_loss.resize(size_t(n));
-    host_correct.resize(size_t(n));
   }
 };
 }  // namespace
@@ -60,17 +63,16 @@ LossStats SoftmaxCrossEntropy::compute_cuda(const Tensor& logits, const int32_t*
       logits.data(), labels, dlogits ? dlogits->data() : nullptr, scratch.loss, scratch.correct, n,
       c, grad_scale, smoothing);
   DPT_CUDA_LAUNCH_CHECK();
-  DPT_CUDA_CHECK(cudaMemcpyAsync(scratch.host_loss.data(), scratch.loss, size_t(n) * sizeof(double),
+  DPT_CUDA_CHECK(cudaMemcpyAsync(scratch.host_loss, scratch.loss, size_t(n) * sizeof(double),
                                  cudaMemcpyDeviceToHost, cuda::stream()));
-  DPT_CUDA_CHECK(cudaMemcpyAsync(scratch.host_correct.data(), scratch.correct,
-                                 size_t(n) * sizeof(int32_t), cudaMemcpyDeviceToHost,
-                                 cuda::stream()));
+  DPT_CUDA_CHECK(cudaMemcpyAsync(scratch.host_correct, scratch.correct, size_t(n) * sizeof(int32_t),
+                                 cudaMemcpyDeviceToHost, cuda::stream()));
   cuda::synchronize();
   LossStats s;
   s.count = n;
   for (int64_t i = 0; i < n; ++i) {
-    s.loss_sum += scratch.host_loss[size_t(i)];
-    s.correct += scratch.host_correct[size_t(i)];
+    s.loss_sum += scratch.host_loss[i];
+    s.correct += scratch.host_correct[i];
   }
   return s;
 }
