@@ -87,6 +87,25 @@ TEST(EndToEnd, CifarFastRecipeWhitensAndLearns) {
   EXPECT_NE(kernel(1).find("DATA"), std::string::npos) << kernel(1);
 }
 
+// prepare --max-train-samples / --max-test-samples: a small copy (the GPU bundle's CIFAR-10),
+// checksummed and sharded like the full one.
+TEST(EndToEnd, PrepareKeepsTheFirstSamplesWhenAskedForFewer) {
+  const TempDir tmp("subset");
+  const std::string& dir = tmp.path();
+  auto r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
+               "/data --shards 2 --max-train-samples 300 --max-test-samples 120");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("300 train and 120 test samples"), std::string::npos) << r.output;
+  r = run(dptrain() + " verify " + dir + "/data/mnist-train-00000-of-00002.h5 " + dir +
+          "/data/mnist-train-00001-of-00002.h5 " + dir + "/data/mnist-test.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("150 samples"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("120 samples"), std::string::npos) << r.output;
+  r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
+          "/bad --max-train-samples -5");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+}
+
 TEST(EndToEnd, MissingDataIsAClearError) {
   const TempDir tmp("e2e");
   const std::string& dir = tmp.path();

@@ -17,11 +17,22 @@ struct PrepareArgs {
   int64_t shards = 8;
   uint64_t seed = 1234;
   bool no_verify = false;
+  int64_t max_train = 0, max_test = 0;  // 0: all
 };
+
+// Keeps the first n samples of a split (0 or more than there are: all of them).
+void keep_first(RawSplit& s, int64_t n, int64_t image_bytes) {
+  if (n <= 0 || n >= s.n) return;
+  s.n = n;
+  s.images.resize(size_t(n * image_bytes));
+  s.labels.resize(size_t(n));
+}
 
 int run_prepare(const PrepareArgs& a, Communicator& comm) {
   DPT_CHECK(comm.size() == 1, "run dptrain prepare as one process, not under mpirun");
-  const RawDataset d = read_raw_dataset(a.dataset, a.raw_dir, !a.no_verify);
+  RawDataset d = read_raw_dataset(a.dataset, a.raw_dir, !a.no_verify);
+  keep_first(d.train, a.max_train, d.height * d.width * d.channels);
+  keep_first(d.test, a.max_test, d.height * d.width * d.channels);
   std::cout << "prepare: " << a.dataset << ": " << d.train.n << " train and " << d.test.n
             << " test samples of " << d.height << "x" << d.width << "x" << d.channels
             << (a.no_verify ? ", checksums NOT verified (--no-verify)" : ", checksums verified")
@@ -45,6 +56,12 @@ void add_prepare_command(CLI::App& app, Action& action) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--seed", a->seed, "seed of the global shuffle before sharding");
   cmd->add_flag("--no-verify", a->no_verify, "skip the MD5 comparison with known checksums");
+  cmd->add_option("--max-train-samples", a->max_train,
+                  "keep only the first N training samples of the raw files (a small copy)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-test-samples", a->max_test,
+                  "keep only the first N test samples of the raw files")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([a, &action] { action = [a](Communicator& c) { return run_prepare(*a, c); }; });
 }
 
