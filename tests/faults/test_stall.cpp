@@ -78,8 +78,13 @@ class Stall : public FaultTest {
 
 TEST_F(Stall, StoppedRankEndsTheJobWithExitFourNamingIt) {
   TwoRankJob job(dir_, args("--set train.epochs=20 --set train.collective_timeout_s=3"));
+  // Training has begun once metrics.csv holds a row beyond its header (the header alone is
+  // written before set-up's last collectives: stopped then, the stall is in a broadcast).
   ASSERT_TRUE(job.wait_for(
-      [&] { return job.rank1() > 0 && run("test -s " + dir_ + "/run/metrics.csv").exit_code == 0; },
+      [&] {
+        return job.rank1() > 0 &&
+               run("test $(wc -l < " + dir_ + "/run/metrics.csv) -ge 2").exit_code == 0;
+      },
       60))
       << job.output();
   ASSERT_EQ(::kill(pid_t(job.rank1()), SIGSTOP), 0);
