@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/safe_files.h"
 
 namespace dpt {
 
@@ -61,6 +62,8 @@ std::string write_failure_hint(const std::string& path) {
   return " (check that '" + dir + "' is writable and has free space)";
 }
 
+void sync_directory(const std::string& dir) { fsync_path(dir, O_RDONLY | O_DIRECTORY); }
+
 void rename_durably(const std::string& from, const std::string& to) {
   DPT_CHECK(std::rename(from.c_str(), to.c_str()) == 0,
             "cannot rename '" << from << "' to '" << to << "': " << std::strerror(errno));
@@ -68,10 +71,10 @@ void rename_durably(const std::string& from, const std::string& to) {
 }
 
 void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  DPT_CHECK(fd >= 0,
-            "cannot write '" << path << "': " << std::strerror(errno) << write_failure_hint(path));
+  // Note [file safety] (safe_files.h): the temporary is created exclusively, never through a
+  // link; the rename replaces a link at path itself, never its target.
+  const std::string tmp = fresh_temporary(path);
+  const int fd = create_new_file(tmp, "the temporary file");
   size_t done = 0;
   int err = 0;
   while (done < text.size()) {
@@ -117,7 +120,7 @@ bool process_is_gone(long pid) { return pid > 0 && ::kill(pid_t(pid), 0) != 0 &&
 std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
   std::vector<std::string> removed;
   for (const auto& n : list_directory(dir))
-    if (n.find(".tmp-") != std::string::npos && ::unlink((dir + "/" + n).c_str()) == 0)
+    if (is_own_stale_temporary(dir, n) && ::unlink((dir + "/" + n).c_str()) == 0)
       removed.push_back(dir + "/" + n);
   return removed;
 }

@@ -12,10 +12,13 @@ void make_directories(const std::string& dir);
 // else " (check that 'DIR' is writable and has free space)": appended to write errors.
 std::string write_failure_hint(const std::string& path);
 
-// Writes text to path.tmp-PID, fsyncs and renames it over path: readers see the old file or
-// the new one, never a part. Throws (naming the disk as full when it is) and removes the
-// temporary file on failure.
+// Writes text to path.tmp-PID (created exclusively: Note [file safety]), fsyncs and renames it
+// over path: readers see the old file or the new one, never a part. Throws (naming the disk as
+// full when it is) and removes the temporary file on failure.
 void write_file_atomically(const std::string& path, const std::string& text);
+
+// fsyncs a directory, so that renames into or out of it survive a crash.
+void sync_directory(const std::string& dir);
 
 // Renames and fsyncs the directory, so the rename survives a crash.
 void rename_durably(const std::string& from, const std::string& to);
@@ -30,9 +33,8 @@ std::vector<std::string> list_directory(const std::string& dir);
 // True if no process with this PID exists on this host.
 bool process_is_gone(long pid);
 
-// Temporary files (*.tmp-PID, as write_file_atomically names them) of writers that died. Only
-// called under the run lock, where no other writer of this directory can be alive; returns
-// what it removed.
+// dptrain's own temporary files of writers that died (Note [own temporaries] in
+// safe_files.h). Called under the run lock; returns what it removed.
 std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 
 }  // namespace dpt

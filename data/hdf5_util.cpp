@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/files.h"
+#include "core/safe_files.h"
 
 namespace dpt::h5 {
 
@@ -84,7 +85,10 @@ Handle create_file(const std::string& path) {
   quiet();
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);  // Note [checksums]
-  const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  // Exclusively (O_EXCL): never over an existing file, never through a link (Note [file
+  // safety] in core/safe_files.h); callers write to a fresh name and rename it into place.
+  refuse_link(path, "the HDF5 file");
+  const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl);
   H5_CHECK(f, "cannot create HDF5 file '" << path << "'" << write_failure_hint(path),
            "the superblock", path);
   return Handle(f, H5Fclose);

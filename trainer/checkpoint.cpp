@@ -9,6 +9,7 @@
 
 #include "core/exit_codes.h"
 #include "core/files.h"
+#include "core/safe_files.h"
 #include "core/finite.h"
 #include "data/hdf5_util.h"
 
@@ -174,7 +175,7 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
   make_directories(dir);
   const int64_t epoch_label = pos.step_in_epoch == 0 ? pos.epoch : pos.epoch + 1;
   const std::string path = dir + "/" + checkpoint_name(epoch_label, pos.global_step);
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const std::string tmp = fresh_temporary(path);  // created exclusively (Note [file safety])
   model.download();  // GPU values to the host mirrors written below
   opt.download();
   const auto paths = param_paths(model);
@@ -198,6 +199,12 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
   }
   rotate(dir, pos.run_id, keep);
   return path;
+}
+
+std::string checkpoint_run_id(const std::string& path) {
+  h5::Handle f = h5::open_file(path);
+  h5::Handle tg = h5::open_group(f, "/train", path);
+  return h5::has_attr(tg, "run_id") ? h5::get_attr_string(tg, "run_id", path) : "";
 }
 
 std::string checkpoint_config(const std::string& path) {

@@ -54,6 +54,9 @@ TrainPosition read_checkpoint(const std::string& path, Model& model, Optimizer* 
 // Returns a warning for a format-1 file, else "".
 std::string verify_checkpoint(const std::string& path);
 
+// The id of the run that wrote a checkpoint ("" for a format-1 file); throws if it cannot be read.
+std::string checkpoint_run_id(const std::string& path);
+
 // The resolved config text stored in a checkpoint (for `dptrain eval`).
 std::string checkpoint_config(const std::string& path);
 

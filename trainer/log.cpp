@@ -12,24 +12,23 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/safe_files.h"
 
 namespace dpt::log {
 
 namespace {
 int g_rank = 0;
-std::ofstream g_file;
+int g_fd = -1;  // log.txt, appended with O_NOFOLLOW (Note [file safety])
 std::string g_path;
 bool g_progress_open = false;
 }  // namespace
 
 void init(int rank, const std::string& log_file) {
   g_rank = rank;
-  if (g_file.is_open()) g_file.close();
+  if (g_fd >= 0) ::close(g_fd);
+  g_fd = -1;
   g_path = log_file;
-  if (rank == 0 && !log_file.empty()) {
-    g_file.open(log_file, std::ios::app);
-    DPT_CHECK(g_file, "cannot write '" << log_file << "'" << write_failure_hint(log_file));
-  }
+  if (rank == 0 && !log_file.empty()) g_fd = open_for_append(log_file, "log.txt");
 }
 
 // Open MPI gives local ranks a pseudo-terminal even when mpirun's own output goes to a file or
@@ -54,10 +53,11 @@ void info(const std::string& line) {
   g_progress_open = false;
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
-  if (g_file.is_open()) {
-    g_file << line << "\n" << std::flush;
+  if (g_fd >= 0) {
+    const std::string text = line + "\n";
     // A log that silently stops is worse than a stopped run.
-    DPT_CHECK(g_file, "cannot append to '" << g_path << "'" << write_failure_hint(g_path));
+    DPT_CHECK(write_all(g_fd, text.data(), text.size()),
+              "cannot append to '" << g_path << "'" << write_failure_hint(g_path));
   }
 }
 

@@ -3,10 +3,13 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <iomanip>
 #include <sstream>
 
@@ -14,6 +17,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/safe_files.h"
 
 namespace dpt {
 
@@ -32,32 +36,54 @@ std::string now_string(const char* format) {
 }
 }  // namespace
 
+namespace {
+// The step (column 2) of a metrics.csv row, or -1 for a row that is not one dptrain wrote.
+int64_t row_step(const std::string& line) {
+  const auto c1 = line.find(','), c2 = c1 == std::string::npos ? c1 : line.find(',', c1 + 1);
+  if (c2 == std::string::npos) return -1;
+  const std::string cell = line.substr(c1 + 1, c2 - c1 - 1);
+  if (cell.empty() || cell.size() > 18 || cell.find_first_not_of("0123456789") != std::string::npos)
+    return -1;
+  return std::stoll(cell);
+}
+}  // namespace
+
 MetricsCsv::MetricsCsv(const std::string& path, int64_t keep_through_step) : path_(path) {
+  refuse_link(path, "metrics.csv");
   std::string text = read_file(path);
   if (keep_through_step >= 0 && !text.empty()) {
-    // Keep the header and every row whose step (column 2) is at most the checkpoint's step.
+    // Keep the header and every row whose step (column 2) is at most the checkpoint's step;
+    // a row that is not dptrain's (a hand edit, a torn last line) is dropped and counted.
     std::istringstream in(text);
     std::string line, kept;
     bool first = true;
+    int64_t dropped = 0;
     while (std::getline(in, line)) {
       if (first) {
         kept += line + "\n";
         first = false;
         continue;
       }
-      const auto c1 = line.find(','), c2 = line.find(',', c1 + 1);
-      if (c1 == std::string::npos || c2 == std::string::npos) continue;
-      if (std::stoll(line.substr(c1 + 1, c2 - c1 - 1)) <= keep_through_step) kept += line + "\n";
+      const int64_t step = row_step(line);
+      if (step < 0) {
+        ++dropped;
+        continue;
+      }
+      if (step <= keep_through_step) kept += line + "\n";
     }
+    if (dropped > 0)
+      dropped_rows_ = std::to_string(dropped) + " row(s) of '" + path + "' were not metrics "
+                      "rows (no step number in column 2) and were dropped";
     if (kept != text) write_file_atomically(path, kept);
     text = kept;
   }
-  out_.open(path, std::ios::app);
-  DPT_CHECK(out_, "cannot write '" << path << "'" << write_failure_hint(path));
-  if (text.empty()) {
-    out_ << kHeader << std::flush;
-    DPT_CHECK(out_, "cannot write '" << path << "'" << write_failure_hint(path));
-  }
+  fd_ = open_for_append(path, "metrics.csv");
+  if (text.empty() && !write_all(fd_, kHeader, std::strlen(kHeader)))
+    DPT_FAIL("cannot write '" << path << "'" << write_failure_hint(path));
+}
+
+MetricsCsv::~MetricsCsv() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void MetricsCsv::write(const MetricsRow& r) {
@@ -66,12 +92,14 @@ void MetricsCsv::write(const MetricsRow& r) {
     if (v >= 0) o << std::setprecision(6) << v;
     return o.str();
   };
-  out_ << r.epoch << "," << r.step << "," << std::setprecision(6) << r.loss << "," << r.accuracy
-       << "," << opt(r.val_loss) << "," << opt(r.val_accuracy) << "," << r.lr << ","
-       << std::setprecision(8) << r.images_per_sec << "," << r.allreduce_sec << "," << r.elapsed_sec
-       << "," << r.skipped_steps << "\n"
-       << std::flush;
-  DPT_CHECK(out_, "cannot append to '" << path_ << "'" << write_failure_hint(path_));
+  std::ostringstream out;
+  out << r.epoch << "," << r.step << "," << std::setprecision(6) << r.loss << "," << r.accuracy
+      << "," << opt(r.val_loss) << "," << opt(r.val_accuracy) << "," << r.lr << ","
+      << std::setprecision(8) << r.images_per_sec << "," << r.allreduce_sec << ","
+      << r.elapsed_sec << "," << r.skipped_steps << "\n";
+  const std::string line = out.str();
+  DPT_CHECK(write_all(fd_, line.data(), line.size()),
+            "cannot append to '" << path_ << "'" << write_failure_hint(path_));
 }
 
 void write_config_file(const std::string& run_dir, const std::string& resolved_yaml) {
@@ -99,9 +127,19 @@ void write_summary_file(const std::string& run_dir, const std::string& name, int
 
 RunLock::RunLock(const std::string& dir) {
   const std::string path = dir + "/.dptrain.lock";
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // Note [file safety]: never through a link (a planted .dptrain.lock -> ~/thesis.tex would be
+  // emptied and overwritten), and never another user's lock.
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd_ < 0) refuse_link(path, "the run lock");
   DPT_CHECK(fd_ >= 0, "cannot create the run lock '" << path << "': " << std::strerror(errno)
                                                      << write_failure_hint(path));
+  struct stat st;
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+    ::close(fd_);
+    fd_ = -1;
+    DPT_FAIL("the run lock '" << path << "' is not a file of this user (owner uid " << st.st_uid
+             << "): '" << dir << "' belongs to someone else's run; give this run another run_dir");
+  }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     std::string holder = read_file(path);
@@ -138,19 +176,64 @@ std::vector<std::string> earlier_run_files(const std::string& run_dir,
   for (const auto& n : list_directory(ckpt_dir))
     if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5")
       found.push_back(ckpt_dir + "/" + n);
-  for (const char* n : {"metrics.csv", "summary.yaml"})
-    if (::access((run_dir + "/" + n).c_str(), F_OK) == 0) found.push_back(run_dir + "/" + n);
+  for (const char* n : {"metrics.csv", "summary.yaml", "config.yaml", "log.txt", "tensorboard",
+                        kRunMarker})
+    if (::faccessat(AT_FDCWD, (run_dir + "/" + n).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+      found.push_back(run_dir + "/" + n);
   return found;
 }
 
+void write_run_marker(const std::string& run_dir, const std::string& run_id) {
+  write_file_atomically(run_dir + "/" + kRunMarker, "run_id: " + run_id + "\n");
+}
+
+std::string read_run_marker(const std::string& run_dir) {
+  const std::string text = read_file(run_dir + "/" + kRunMarker);
+  const std::string key = "run_id: ";
+  if (text.rfind(key, 0) != 0) return "";
+  std::string id = text.substr(key.size());
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
+
+namespace {
+// A folder of the given stem that did not exist before (mkdir is the claim): stem, stem-2, ...
+std::string claim_new_folder(const std::string& stem) {
+  for (int k = 1; k < 1000; ++k) {
+    const std::string d = k == 1 ? stem : stem + "-" + std::to_string(k);
+    if (::mkdir(d.c_str(), 0755) == 0) return d;
+    DPT_CHECK(errno == EEXIST, "cannot create '" << d << "': " << std::strerror(errno)
+                                                 << write_failure_hint(d));
+  }
+  DPT_FAIL("cannot find a free name for '" << stem << "-N' (999 are taken)");
+}
+}  // namespace
+
 std::string move_aside(const std::string& run_dir, const std::vector<std::string>& files) {
-  const std::string dest = run_dir + "/overwritten-" + now_string("%Y%m%d-%H%M%S");
-  make_directories(dest);
-  std::vector<std::string> all = files;
-  for (const char* n : {"log.txt", "config.yaml", "tensorboard"})  // the earlier run's too
-    if (::access((run_dir + "/" + n).c_str(), F_OK) == 0) all.push_back(run_dir + "/" + n);
-  for (const auto& f : all) rename_durably(f, dest + "/" + f.substr(f.rfind('/') + 1));
-  return dest;
+  // Into an overwritten-DATE folder that did not exist before: a second --overwrite in the same
+  // second (or hour of a DST change) never renames onto the earlier one. A file that cannot be
+  // renamed there because it lies on another filesystem (checkpoint.dir elsewhere) moves into an
+  // overwritten-DATE folder of its own folder instead.
+  const std::string stamp = "overwritten-" + now_string("%Y%m%d-%H%M%S");
+  const std::string main_dest = claim_new_folder(run_dir + "/" + stamp);
+  std::map<std::string, std::string> other;  // folder on another filesystem -> its destination
+  std::string said = main_dest;
+  for (const auto& f : files) {
+    const std::string name = f.substr(f.rfind('/') + 1);
+    if (std::rename(f.c_str(), (main_dest + "/" + name).c_str()) == 0) continue;
+    DPT_CHECK(errno == EXDEV, "cannot move '" << f << "' to '" << main_dest << "': "
+                                              << std::strerror(errno));
+    const std::string parent = f.substr(0, f.rfind('/'));
+    auto it = other.find(parent);
+    if (it == other.end()) {
+      it = other.emplace(parent, claim_new_folder(parent + "/" + stamp)).first;
+      said += " and " + it->second;
+    }
+    rename_durably(f, it->second + "/" + name);
+  }
+  sync_directory(main_dest);  // the renames survive a crash
+  sync_directory(run_dir);
+  return said;
 }
 
 }  // namespace dpt

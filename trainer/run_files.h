@@ -16,11 +16,15 @@ class MetricsCsv {
   // keep_through_step >= 0 (a resumed run): rows after that global step were written by the
   // interrupted run after its checkpoint and are dropped, so no step appears twice.
   MetricsCsv(const std::string& path, int64_t keep_through_step);
+  ~MetricsCsv();
+  MetricsCsv(const MetricsCsv&) = delete;
   void write(const MetricsRow& r);
+  // "N row(s) of ... were dropped" when the file held rows dptrain did not write; else "".
+  const std::string& dropped_rows() const { return dropped_rows_; }
 
  private:
-  std::string path_;
-  std::ofstream out_;
+  std::string path_, dropped_rows_;
+  int fd_ = -1;  // appended with O_NOFOLLOW (Note [file safety])
 };
 
 // What a finished run reports (console, summary.yaml).
@@ -41,10 +45,12 @@ void write_config_file(const std::string& run_dir, const std::string& resolved_y
 void write_summary_file(const std::string& run_dir, const std::string& name, int world_size,
                         const TrainSummary& s);
 
-// Note [run lock]: rank 0 holds an flock on <dir>/.dptrain.lock for the whole run (run_dir,
-// and checkpoint.dir when it lies elsewhere); the kernel releases it when the process dies,
-// however it dies. A second run on the same directory is refused at once, naming the PID and
-// host of the holder (from the lock file's text).
+// Note [run lock]: rank 0 holds an flock on <dir>/.dptrain.lock for the whole run, in run_dir
+// and in checkpoint.dir (also when it lies inside run_dir, so that another run whose
+// checkpoint.dir points into this one's is refused too); the kernel releases it when the
+// process dies, however it dies. A second run on the same directory is refused at once, naming
+// the PID and host of the holder (from the lock file's text). The lock file is never opened
+// through a link, and another user's is refused (Note [file safety]).
 class RunLock {
  public:
   explicit RunLock(const std::string& dir);
@@ -55,12 +61,20 @@ class RunLock {
   int fd_ = -1;
 };
 
-// Files of an earlier run in run_dir / ckpt_dir (checkpoints, metrics.csv, summary.yaml):
-// a fresh run refuses to mix with them.
+// Files of an earlier run in run_dir / ckpt_dir (checkpoints, metrics.csv, summary.yaml,
+// config.yaml, log.txt, tensorboard/, the run marker): a fresh run refuses to mix with them.
 std::vector<std::string> earlier_run_files(const std::string& run_dir, const std::string& ckpt_dir);
 
-// --overwrite: moves them (and log.txt, config.yaml, tensorboard/) into
-// <run_dir>/overwritten-YYYYmmdd-HHMMSS/; returns that folder.
+// Note [run marker]: run_dir/.dptrain-run names the run that owns the directory ("run_id:
+// ID", the id its checkpoints carry), so that no way in (a fresh run, --resume PATH, --resume
+// auto with another checkpoint.dir) mixes two runs' files.
+inline constexpr const char* kRunMarker = ".dptrain-run";
+void write_run_marker(const std::string& run_dir, const std::string& run_id);
+std::string read_run_marker(const std::string& run_dir);  // "" when there is none
+
+// --overwrite: moves them into an overwritten-YYYYmmdd-HHMMSS folder that did not exist before
+// (-2, -3, ... when it did), one per source folder (so checkpoint.dir on another filesystem
+// works); returns the folder(s).
 std::string move_aside(const std::string& run_dir, const std::vector<std::string>& files);
 
 }  // namespace dpt

@@ -10,6 +10,7 @@
 #include "comm/backend.h"
 #include "core/device_memory.h"
 #include "core/files.h"
+#include "core/safe_files.h"
 #include "models/whitening.h"
 #include "trainer/log.h"
 #include "trainer/run_state.h"
@@ -26,12 +27,18 @@ std::string new_run_id() {
   return buf;
 }
 
+bool same_folder(const std::string& a, const std::string& b);
+
 bool is_inside(const std::string& path, const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const std::string p = fs::weakly_canonical(path, ec).string();
   const std::string d = fs::weakly_canonical(dir, ec).string();
   return p == d || p.rfind(d + "/", 0) == 0;
+}
+
+bool same_folder(const std::string& a, const std::string& b) {
+  return is_inside(a, b) && is_inside(b, a);
 }
 
 }  // namespace
@@ -72,40 +79,111 @@ void Trainer::broadcast_weights() {
 
 // Rank 0 takes the run directory (lock, leftovers, refusal to mix with another run) and picks
 // the checkpoint to resume from; every rank learns the outcome.
+namespace {
+
+// The run a run directory belongs to (Note [run marker]); without a marker (a directory of an
+// older dptrain), the run of the newest checkpoint in its checkpoint folder; "" if unknown.
+std::string owner_run(const std::string& run_dir, const std::string& ckpt_dir) {
+  const std::string marked = read_run_marker(run_dir);
+  if (!marked.empty()) return marked;
+  const std::string newest = newest_checkpoint(ckpt_dir, nullptr);
+  try {
+    return newest.empty() ? "" : checkpoint_run_id(newest);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+// The checkpoint.dir the earlier run of run_dir used (its config.yaml), or "" if unknown.
+std::string earlier_checkpoint_dir(const std::string& run_dir) {
+  try {
+    return load_config(run_dir + "/config.yaml").checkpoint.dir;
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+}  // namespace
+
+// Rank 0 takes the run directory (locks, leftovers, the rule that two runs never mix, by every
+// way in) and picks the checkpoint to resume from; every rank learns the outcome.
 void Trainer::claim_run_directory(Run& r, std::string* resume_path) {
   const std::string& run_dir = cfg_.run_dir;
   const std::string& ckpt = cfg_.checkpoint.dir;
   agree(comm_, [&] {
     if (comm_.rank() != 0) return;
-    make_directories(run_dir);
+    make_user_directory(run_dir, "run_dir");
     r.run_lock = std::make_unique<RunLock>(run_dir);
-    if (!is_inside(ckpt, run_dir)) {
-      make_directories(ckpt);
-      r.ckpt_lock = std::make_unique<RunLock>(ckpt);
-    }
+    if (is_inside(ckpt, run_dir))
+      make_own_directory(ckpt, "checkpoint.dir");  // a planted link there is refused
+    else
+      make_user_directory(ckpt, "checkpoint.dir");
+    r.ckpt_lock = std::make_unique<RunLock>(ckpt);  // Note [run lock]: also inside run_dir
     for (const std::string& dir : {run_dir, ckpt})
       for (const auto& f : remove_stale_temporaries(dir))
         r.notes.push_back("Removed '" + f + "', a temporary file of a writer that died");
+    r.earlier_files = earlier_run_files(run_dir, ckpt);
+    const size_t n = r.earlier_files.size();
+    const std::string earlier = n == 0 ? "" : "'" + r.earlier_files.front() + "'" +
+                                (n > 1 ? " and " + std::to_string(n - 1) + " more" : "");
     if (options_.resume.empty()) {
-      r.earlier_files = earlier_run_files(run_dir, ckpt);
-      const size_t n = r.earlier_files.size();
-      DPT_CHECK(
-          n == 0 || options_.overwrite,
-          "run_dir '" << run_dir << "' already holds files of an earlier run ('"
-                      << (n ? r.earlier_files.front() : "") << "'"
-                      << (n > 1 ? " and " + std::to_string(n - 1) + " more" : "")
-                      << "); continue that run with --resume auto, give this one another run_dir, "
-                         "or pass --overwrite to move the old files aside");
-    } else if (options_.resume == "auto") {
+      DPT_CHECK(n == 0 || options_.overwrite,
+                "run_dir '" << run_dir << "' already holds files of an earlier run (" << earlier
+                            << "); continue that run with --resume auto, give this one another "
+                               "run_dir, or pass --overwrite to move the old files aside");
+      return;
+    }
+    r.earlier_files.clear();  // a resumed run keeps them
+    const std::string owner = n == 0 ? "" : owner_run(run_dir, ckpt);
+    if (options_.resume == "auto") {
       std::vector<std::pair<std::string, std::string>> skipped;
       *resume_path = newest_checkpoint(ckpt, &skipped);
       for (const auto& [p, why] : skipped)
         r.notes.push_back("Resume: skipping '" + p + "': " + why);
-      if (resume_path->empty())
+      if (resume_path->empty()) {
+        // Nothing to continue from: a run that died before its first checkpoint may start
+        // again here, a finished run or one that kept its checkpoints elsewhere may not.
+        const std::string before = n == 0 ? "" : earlier_checkpoint_dir(run_dir);
+        DPT_CHECK(n == 0 || (::access((run_dir + "/summary.yaml").c_str(), F_OK) != 0 &&
+                             (before.empty() || same_folder(before, ckpt))),
+                  "--resume auto: checkpoint.dir '"
+                      << ckpt << "' has no checkpoint, but run_dir '" << run_dir
+                      << "' holds files of an earlier run (" << earlier << ")"
+                      << (before.empty() || same_folder(before, ckpt)
+                              ? ""
+                              : " whose checkpoints went to '" + before + "'")
+                      << ": starting fresh would mix the two runs. Resume with --set "
+                         "checkpoint.dir=<that run's checkpoint folder>, or give this run "
+                         "another run_dir");
         r.notes.push_back("Resume: no usable checkpoint in " + ckpt + "; starting fresh");
+        return;
+      }
     } else {
       *resume_path = options_.resume;
     }
+    std::string theirs;
+    try {
+      theirs = checkpoint_run_id(*resume_path);
+    } catch (const Error&) {
+      return;  // unreadable: reading it (load_state_and_data) says what is wrong with it
+    }
+    DPT_CHECK(owner.empty() || !theirs.empty(),
+              "--resume " << options_.resume << ": checkpoint '" << *resume_path
+                          << "' predates run ids (format 1), so nothing shows that it belongs to "
+                             "the run whose files run_dir '"
+                          << run_dir << "' holds (" << earlier
+                          << "): resume it into a run_dir of its own");
+    DPT_CHECK(owner.empty() || owner == theirs,
+              "--resume " << options_.resume << ": checkpoint '" << *resume_path
+                          << "' belongs to run " << (theirs.empty() ? "(no id)" : theirs)
+                          << ", but run_dir '" << run_dir << "' holds the files of run " << owner
+                          << " (" << earlier << "): resuming here would mix the two runs. Give "
+                             "this run another run_dir, or resume a checkpoint of that run");
+    DPT_CHECK(n == 0 || !owner.empty(),
+              "--resume " << options_.resume << ": run_dir '" << run_dir
+                          << "' holds files of an earlier run (" << earlier
+                          << ") that cannot be told apart from another run's (no "
+                          << kRunMarker << ", no checkpoint): give this run another run_dir");
   });
   uint64_t len = resume_path->size();
   comm_.broadcast(&len, sizeof len, 0);
@@ -209,6 +287,7 @@ void Trainer::open_run_files(Run& r) {
     if (!r.earlier_files.empty())
       r.notes.push_back("Moved the earlier run's files to " +
                         move_aside(cfg_.run_dir, r.earlier_files) + " (--overwrite)");
+    write_run_marker(cfg_.run_dir, r.pos.run_id);
     write_config_file(cfg_.run_dir, cfg_.resolved);
     // A resumed run drops the rows its predecessor logged after the checkpoint.
     const int64_t keep = r.resumed ? r.pos.global_step : options_.resume.empty() ? -1 : 0;

@@ -1,5 +1,6 @@
 // Keras 3 export: the Sequential's config.json, model.weights.h5 in Keras' layout, zipped.
 #include <minizip/zip.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <sstream>
 
 #include "core/files.h"
+#include "core/safe_files.h"
 #include "data/hdf5_util.h"
 #include "models/layers/activation.h"
 #include "models/layers/batch_norm.h"
@@ -189,58 +191,94 @@ std::string config_json(const Model& model) {
       .dump();
 }
 
-// model.weights.h5 (Note [keras layout]), written to a temporary file and returned as bytes.
-std::string weights_h5(const Model& model, const std::string& tmp) {
-  {
-    h5::Handle f = h5::create_file(tmp);
-    for (size_t i = 0; i < model.layers().size(); ++i) {
-      const std::string& name = model.layers()[i]->name();
-      h5::Handle vars = h5::create_group(f, "layers/" + name + "/vars");
-      h5::set_attr(vars, "name", name);
-      int k = 0;
-      for (const Param* p : layer_params(model, i)) {
-        const std::vector<hsize_t> dims(p->spec.shape.begin(), p->spec.shape.end());
-        h5::write_f32(vars, std::to_string(k++), dims, p->host_value);
+// model.weights.h5 (Note [keras layout]), written to a temporary file beside the output
+// (created exclusively: Note [file safety]) and returned as bytes.
+std::string weights_h5(const Model& model, const std::string& path) {
+  const std::string tmp = fresh_temporary(path) + ".weights.h5";
+  try {
+    {
+      h5::Handle f = h5::create_file(tmp);
+      for (size_t i = 0; i < model.layers().size(); ++i) {
+        const std::string& name = model.layers()[i]->name();
+        h5::Handle vars = h5::create_group(f, "layers/" + name + "/vars");
+        h5::set_attr(vars, "name", name);
+        int k = 0;
+        for (const Param* p : layer_params(model, i)) {
+          const std::vector<hsize_t> dims(p->spec.shape.begin(), p->spec.shape.end());
+          h5::write_f32(vars, std::to_string(k++), dims, p->host_value);
+        }
       }
+      h5::Handle top = h5::create_group(f, "vars");
+      h5::set_attr(top, "name", model.name());
     }
-    h5::Handle top = h5::create_group(f, "vars");
-    h5::set_attr(top, "name", model.name());
+    std::string bytes = read_file(tmp);
+    std::remove(tmp.c_str());
+    DPT_CHECK(!bytes.empty(), "cannot read back '" << tmp << "'");
+    return bytes;
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
   }
-  std::string bytes = read_file(tmp);
-  DPT_CHECK(!bytes.empty(), "cannot read back '" << tmp << "'");
-  return bytes;
 }
 
-// A zip of stored entries, as Keras writes it (h5py then reads the weights in place), made by
-// zlib's minizip in a temporary file beside the output and returned as bytes, so that
-// write_file_atomically can put it in place.
+// A zip in memory: minizip's file functions over a string.
+struct MemoryZip {
+  std::string bytes;
+  size_t pos = 0;
+};
+voidpf ZCALLBACK zip_open(voidpf opaque, const void*, int) { return opaque; }
+uLong ZCALLBACK zip_read(voidpf, voidpf stream, void* buf, uLong size) {
+  auto* z = static_cast<MemoryZip*>(stream);
+  const size_t n = std::min<size_t>(size, z->bytes.size() - std::min(z->pos, z->bytes.size()));
+  std::memcpy(buf, z->bytes.data() + z->pos, n);
+  z->pos += n;
+  return uLong(n);
+}
+uLong ZCALLBACK zip_write(voidpf, voidpf stream, const void* buf, uLong size) {
+  auto* z = static_cast<MemoryZip*>(stream);
+  if (z->bytes.size() < z->pos + size) z->bytes.resize(z->pos + size);
+  std::memcpy(z->bytes.data() + z->pos, buf, size);
+  z->pos += size;
+  return size;
+}
+ZPOS64_T ZCALLBACK zip_tell(voidpf, voidpf stream) { return static_cast<MemoryZip*>(stream)->pos; }
+long ZCALLBACK zip_seek(voidpf, voidpf stream, ZPOS64_T offset, int origin) {
+  auto* z = static_cast<MemoryZip*>(stream);
+  const size_t base = origin == ZLIB_FILEFUNC_SEEK_SET ? 0
+                      : origin == ZLIB_FILEFUNC_SEEK_CUR ? z->pos : z->bytes.size();
+  z->pos = base + size_t(offset);
+  return 0;
+}
+int ZCALLBACK zip_close(voidpf, voidpf) { return 0; }
+int ZCALLBACK zip_error(voidpf, voidpf) { return 0; }
+
+// A zip of stored (uncompressed) entries, as Keras writes it (h5py then reads the weights in
+// place), built in memory by zlib's minizip so that write_file_atomically can put it in place.
 std::string zip_of(const std::string& path,
                    const std::vector<std::pair<std::string, std::string>>& files) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + ".zip";
-  zipFile z = zipOpen64(tmp.c_str(), APPEND_STATUS_CREATE);
-  DPT_CHECK(z, "cannot write '" << path << "' (its temporary zip '" << tmp << "')"
-                                << write_failure_hint(path));
+  MemoryZip mem;
+  zlib_filefunc64_def io{zip_open, zip_read, zip_write, zip_tell, zip_seek, zip_close, zip_error, &mem};
+  zipFile z = zipOpen2_64("memory", APPEND_STATUS_CREATE, nullptr, &io);
+  DPT_CHECK(z, "cannot start the zip of '" << path << "'");
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
   localtime_r(&now, &tm);
   zip_fileinfo info{};
-  info.tmz_date = {uInt(tm.tm_sec), uInt(tm.tm_min), uInt(tm.tm_hour), uInt(tm.tm_mday),
-                   uInt(tm.tm_mon), uInt(tm.tm_year + 1900)};
+  info.tmz_date = {uInt(tm.tm_sec),  uInt(tm.tm_min), uInt(tm.tm_hour),
+                   uInt(tm.tm_mday), uInt(tm.tm_mon), uInt(tm.tm_year + 1900)};
   info.external_fa = 0100644u << 16;  // a regular file, rw-r--r--
   bool ok = true;
   for (const auto& [name, bytes] : files) {
-    // Method 0: stored, not deflated; zip64 only where an entry needs it (Keras' own files).
-    ok = ok && zipOpenNewFileInZip64(z, name.c_str(), &info, nullptr, 0, nullptr, 0, nullptr, 0, 0,
-                                     bytes.size() >= 0xffffffffu) == ZIP_OK &&
+    // Method 0: stored, not deflated; zip64 only where an entry needs it.
+    ok = ok &&
+         zipOpenNewFileInZip64(z, name.c_str(), &info, nullptr, 0, nullptr, 0, nullptr, 0, 0,
+                               bytes.size() >= 0xffffffffu) == ZIP_OK &&
          zipWriteInFileInZip(z, bytes.data(), unsigned(bytes.size())) == ZIP_OK &&
          zipCloseFileInZip(z) == ZIP_OK;
   }
   ok = zipClose(z, nullptr) == ZIP_OK && ok;
-  std::string zip = ok ? read_file(tmp) : "";
-  std::remove(tmp.c_str());
-  DPT_CHECK(ok && !zip.empty(), "cannot write '" << path << "' (its temporary zip '" << tmp
-                                                << "')" << write_failure_hint(path));
-  return zip;
+  DPT_CHECK(ok && !mem.bytes.empty(), "cannot build the zip of '" << path << "'");
+  return mem.bytes;
 }
 
 }  // namespace
@@ -260,16 +298,7 @@ void export_keras(const Model& model, const std::string& path) {
   localtime_r(&now, &tm);
   std::strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", &tm);
   const std::string metadata = Json{{"keras_version", "3.0.0"}, {"date_saved", date}}.dump();
-  // HDF5 writes to a file: the weights go through a temporary one beside the output.
-  const std::string tmp_h5 = path + ".tmp-" + std::to_string(::getpid()) + ".weights.h5";
-  std::string weights;
-  try {
-    weights = weights_h5(model, tmp_h5);
-  } catch (...) {
-    std::remove(tmp_h5.c_str());
-    throw;
-  }
-  std::remove(tmp_h5.c_str());
+  const std::string weights = weights_h5(model, path);
   write_file_atomically(path, zip_of(path, {{"metadata.json", metadata},
                                             {"config.json", config},
                                             {"model.weights.h5", weights}}));

@@ -1,6 +1,7 @@
 // TensorBoard event files: TFRecord framing with masked CRC32C, Event/Summary protobufs, resume.
 #include "trainer/sharing/tensorboard.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
@@ -12,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/safe_files.h"
 #include "trainer/sharing/tensorboard_event.pb.h"
 
 namespace dpt {
@@ -130,40 +132,43 @@ uint32_t masked_crc32c(const void* data, size_t n) {
 class TensorBoardWriter::EventFile {
  public:
   explicit EventFile(const std::string& dir) {
-    make_directories(dir);
+    make_own_directory(dir, "the TensorBoard folder");  // never through a planted link
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
     path_ = dir + "/events.out.tfevents." + std::to_string(int64_t(wall_time())) + "." + host +
             "." + std::to_string(::getpid());
-    // Never truncate an earlier file (a reused PID within the same second).
-    for (int k = 1; ::access(path_.c_str(), F_OK) == 0; ++k) path_ += "." + std::to_string(k);
-    out_.open(path_, std::ios::binary | std::ios::trunc);
-    DPT_CHECK(out_, "cannot create the TensorBoard event file '" << path_ << "'"
-                                                                 << write_failure_hint(path_));
+    // Never over an earlier file (a reused PID within the same second), never through a link.
+    for (int k = 1; ::faccessat(AT_FDCWD, path_.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0; ++k)
+      path_ += "." + std::to_string(k);
+    fd_ = create_new_file(path_, "the TensorBoard event file");
     tb::Event e;
     e.set_wall_time(wall_time());
     e.set_file_version("brain.Event:2");
     write({e.SerializeAsString()});
   }
+  ~EventFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   void write(const std::vector<std::string>& events) {
     std::string bytes;
     for (const auto& e : events) bytes += record(e);
-    out_.write(bytes.data(), std::streamsize(bytes.size()));
-    out_.flush();  // TensorBoard shows it now, and a crash loses nothing written
-    DPT_CHECK(out_, "cannot append to the TensorBoard event file '"
-                        << path_ << "'" << write_failure_hint(path_)
-                        << "; or set train.tensorboard: false");
+    // Written at once: TensorBoard shows it now, and a crash loses nothing written.
+    DPT_CHECK(write_all(fd_, bytes.data(), bytes.size()),
+              "cannot append to the TensorBoard event file '"
+                  << path_ << "'" << write_failure_hint(path_) << "; or set train.tensorboard: false");
   }
 
  private:
   std::string path_;
-  std::ofstream out_;
+  int fd_ = -1;
 };
 
 TensorBoardWriter::TensorBoardWriter(const std::string& dir, int64_t keep_through_step,
                                      int64_t keep_through_epoch, const std::string& config_yaml)
     : dir_(dir), keep_step_(keep_through_step), keep_epoch_(keep_through_epoch) {
+  make_own_directory(dir, "the TensorBoard folder");  // a planted link is refused
   for (const char* run : {"/train", "/validation"}) {
+    refuse_link(dir + run, "the TensorBoard folder");
     // A rewrite's temporary file holds "tfevents" in its name: TensorBoard would read it.
     remove_stale_temporaries(dir + run);
     if (keep_step_ >= 0) drop_events_after(dir + run, keep_step_, keep_epoch_);
