@@ -144,4 +144,12 @@ bool same_file(const std::string& a, const std::string& b) {
          x.st_ino == y.st_ino;
 }
 
+void refuse_output_over_input(const std::string& out, const std::string& what,
+                              const std::vector<std::string>& inputs) {
+  for (const std::string& in : inputs)
+    DPT_CHECK(!same_file(out, in), what << " '" << out << "' is the input '" << in
+                                        << "' itself: writing it would replace what is read; "
+                                           "name another output file");
+}
+
 }  // namespace dpt

@@ -2,6 +2,7 @@
 // line.
 #include "trainer/config.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "core/options.h"
@@ -206,6 +207,13 @@ Config parse_config(const YAML::Node& root) {
   Config c;
   c.name = top.get_string("name", "");
   DPT_CHECK(!c.name.empty(), "config key 'name' is required (it names the run directory)");
+  // The name becomes runs/<name>: '..' would make the run directory the working directory.
+  DPT_CHECK(c.name != "." && c.name != ".." && c.name.find('/') == std::string::npos &&
+                std::none_of(c.name.begin(), c.name.end(), [](char ch) { return ch < ' '; }),
+            "config key 'name' is '" << c.name
+                                     << "': it names the run directory runs/<name>, so it may "
+                                        "not be '.', '..', hold a '/' or control characters; "
+                                        "set run_dir to choose another folder");
   c.run_dir = top.get_string("run_dir", "runs/" + c.name);
   DPT_CHECK(top.has("data"), "config section 'data' is required");
   c.data = parse_data(Options(top.node("data"), "data"));

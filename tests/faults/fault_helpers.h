@@ -97,7 +97,7 @@ class FaultTest : public ::testing::Test {
     return dir_ + "/" + run_name + "/checkpoints";
   }
   std::string newest(const std::string& run_name) const;
-  static TempDir* data_;
+  inline static TempDir* data_ = nullptr;
   std::unique_ptr<TempDir> tmp_;
   std::string dir_;
 };

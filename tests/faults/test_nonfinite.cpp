@@ -7,8 +7,6 @@
 
 namespace dpt::testing {
 
-TempDir* FaultTest::data_ = nullptr;
-
 namespace {
 
 // A linear stack (no activation to saturate) with a huge learning rate overflows to inf/NaN

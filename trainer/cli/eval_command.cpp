@@ -1,11 +1,16 @@
 // `dptrain eval`: rebuilds the model from the config stored in the checkpoint, evaluates exactly.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "comm/agree.h"
 #include "core/files.h"
+#include "core/safe_files.h"
 #include "data/hdf5_util.h"
 #include "data/shards.h"
 #include "models/model.h"
@@ -46,45 +51,63 @@ EvalInputs load_inputs(const std::string& checkpoint, const std::string& data_fi
               "'" << in.file << "' holds " << in.data.height << "x" << in.data.width << "x"
                   << in.data.channels << " images but the checkpoint's model takes "
                   << shape_str(in.model->input_shape()));
-    // Find an unwritable predictions path now, not after the whole evaluation.
+    // Find an unwritable predictions path now, not after the whole evaluation, without
+    // touching the file itself: it is replaced only once complete.
     if (comm.rank() == 0 && !predictions_csv.empty()) {
-      std::ofstream probe(predictions_csv, std::ios::trunc);
-      DPT_CHECK(probe, "cannot write the predictions file '"
-                           << predictions_csv
-                           << "': check that its directory exists and is writable");
+      refuse_output_over_input(predictions_csv, "--predictions", {checkpoint, in.file});
+      const size_t slash = predictions_csv.rfind('/');
+      const std::string dir = slash == std::string::npos ? "." : predictions_csv.substr(0, slash + 1);
+      DPT_CHECK(::access(dir.c_str(), W_OK) == 0,
+                "cannot write the predictions file '"
+                    << predictions_csv << "': check that its directory exists and is writable");
     }
   });
   return in;
 }
 
-// Ranks append their slices in rank order, so rows follow the sample order.
+// Ranks append their slices in rank order to one temporary file (named by rank 0's PID),
+// which rank 0 then renames over csv: readers see the old file or the complete new one.
 void write_predictions(const std::string& csv, const EvalInputs& in,
                        const std::vector<int64_t>& idx, const std::vector<int32_t>& predicted,
                        const std::vector<float>* probs, Communicator& comm) {
   const int64_t classes = in.model->num_classes();
+  int64_t pid = ::getpid();
+  comm.broadcast(&pid, sizeof pid, 0);
+  const std::string tmp = csv + ".tmp-" + std::to_string(pid);
+  std::string rows;
+  if (comm.rank() == 0) {
+    rows = "index,label,predicted";
+    for (int64_t c = 0; probs && c < classes; ++c) rows += ",p" + std::to_string(c);
+    rows += "\n";
+  }
+  char buf[32];
+  for (size_t k = 0; k < idx.size(); ++k) {
+    rows += std::to_string(idx[k]) + "," + std::to_string(int(in.data.labels[size_t(idx[k])])) +
+            "," + std::to_string(predicted[k]);
+    for (int64_t c = 0; probs && c < classes; ++c) {
+      std::snprintf(buf, sizeof buf, ",%.7g", double((*probs)[k * size_t(classes) + size_t(c)]));
+      rows += buf;
+    }
+    rows += "\n";
+  }
   for (int turn = 0; turn < comm.size(); ++turn) {
     if (turn == comm.rank()) {
-      std::ofstream out(csv, comm.rank() == 0 ? std::ios::trunc : std::ios::app);
-      DPT_CHECK(out, "cannot write '" << csv << "'");
-      if (comm.rank() == 0) {
-        out << "index,label,predicted";
-        for (int64_t c = 0; probs && c < classes; ++c) out << ",p" << c;
-        out << "\n";
+      if (turn == 0) ::unlink(tmp.c_str());  // a leftover of this PID's name (a link: the link)
+      const int fd = turn == 0 ? create_new_file(tmp, "the predictions' temporary file")
+                               : open_for_append(tmp, "the predictions' temporary file");
+      const bool ok = write_all(fd, rows.data(), rows.size()) && ::fsync(fd) == 0;
+      ::close(fd);
+      if (!ok) {
+        ::unlink(tmp.c_str());
+        DPT_FAIL("cannot write '" << csv << "'" << write_failure_hint(csv));
       }
-      char buf[32];
-      for (size_t k = 0; k < idx.size(); ++k) {
-        out << idx[k] << "," << int(in.data.labels[size_t(idx[k])]) << "," << predicted[k];
-        for (int64_t c = 0; probs && c < classes; ++c) {
-          std::snprintf(buf, sizeof buf, ",%.7g",
-                        double((*probs)[k * size_t(classes) + size_t(c)]));
-          out << buf;
-        }
-        out << "\n";
-      }
-      out.flush();
-      DPT_CHECK(out, "cannot write '" << csv << "'" << write_failure_hint(csv));
     }
     comm.barrier();
+  }
+  if (comm.rank() == 0 && ::rename(tmp.c_str(), csv.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    DPT_FAIL("cannot write '" << csv << "': " << std::strerror(err));
   }
 }
 

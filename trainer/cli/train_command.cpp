@@ -31,6 +31,12 @@ int run_summary(const ConfigArgs& a, Communicator& comm) {
 }
 
 int run_train(const ConfigArgs& a, Communicator& comm) {
+  // --overwrite starts fresh, --resume continues: together they would silently mean one.
+  DPT_CHECK(!a.overwrite || a.resume.empty(),
+            "--overwrite and --resume " << a.resume
+                                        << " contradict each other: --resume continues the run "
+                                           "in run_dir, --overwrite moves it aside to start "
+                                           "fresh; give one of them");
   std::unique_ptr<Trainer> trainer;
   agree(comm, [&] {
     trainer = std::make_unique<Trainer>(load_config(a.config, a.sets), comm,
