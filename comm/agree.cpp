@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <vector>
@@ -29,6 +30,34 @@ std::string rank_list(const std::vector<int>& r) {
 
 }  // namespace
 
+void check_same_on_all_ranks(Communicator& comm, const std::string& mine, const std::string& what,
+                             const std::string& fix) {
+  if (comm.size() == 1) return;
+  uint64_t len = mine.size();
+  comm.broadcast(&len, sizeof len, 0);
+  std::string root(len, '\0');
+  if (comm.rank() == 0) root = mine;
+  if (len > 0) comm.broadcast(root.data(), len, 0);
+  agree(comm, [&] {
+    if (root == mine) return;
+    // Name the first line that differs: "batch_size: 64" against "batch_size: 32".
+    size_t a = 0, b = 0;
+    int line = 1;
+    for (;;) {
+      const size_t ea = std::min(root.find('\n', a), root.size());
+      const size_t eb = std::min(mine.find('\n', b), mine.size());
+      const std::string la = root.substr(a, ea - a), lb = mine.substr(b, eb - b);
+      if (la != lb || ea >= root.size() || eb >= mine.size())
+        DPT_FAIL("this rank's " << what << " differs from rank 0's at line " << line
+                                << ": rank 0 has '" << la << "', this rank has '" << lb << "'. "
+                                << fix);
+      a = ea + 1;
+      b = eb + 1;
+      ++line;
+    }
+  });
+}
+
 void agree(Communicator& comm, const std::function<void()>& phase) {
   std::string message;
   int code = 0;
@@ -40,8 +69,8 @@ void agree(Communicator& comm, const std::function<void()>& phase) {
     message = e.what();
     code = e.exit_code();
   } catch (const std::exception& e) {
-    error = std::current_exception();
-    message = e.what();
+    error = std::make_exception_ptr(Error(explain_exception(e)));
+    message = explain_exception(e);
     code = 1;
   }
   if (comm.size() == 1) {

@@ -24,6 +24,12 @@ class AgreedFailure : public Error {
 // failed. With one rank, the original error propagates unchanged.
 void agree(Communicator& comm, const std::function<void()>& phase);
 
+// Collective: every rank's text (the resolved config, the data manifest) must equal rank 0's;
+// otherwise each differing rank fails naming the first differing line, then fix. Ranks that
+// disagree on the config would otherwise exchange buffers of different sizes.
+void check_same_on_all_ranks(Communicator& comm, const std::string& mine, const std::string& what,
+                             const std::string& fix);
+
 // Prints "dptrain: rank R: error: MSG" to stderr in one write (lines of ranks never interleave).
 void report_error(int rank, const std::string& message, const std::string& suffix = "");
 

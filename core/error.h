@@ -1,6 +1,7 @@
 // Error type and checking macros shared by every module: failures carry file:line and what to do.
 #pragma once
 #include <sstream>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -17,6 +18,18 @@ class Error : public std::runtime_error {
  private:
   int exit_code_;
 };
+
+// One sentence for an exception that is not a dpt::Error (a library's own text, such as
+// "std::bad_alloc" or "stoul", says nothing a user can act on).
+inline std::string explain_exception(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e))
+    return "out of memory (std::bad_alloc): the config or a data/checkpoint file asks for more "
+           "memory than this machine has; check batch_size, the layer sizes and the files";
+  if (dynamic_cast<const std::invalid_argument*>(&e) || dynamic_cast<const std::out_of_range*>(&e))
+    return std::string("a value could not be read as a number (") + e.what() +
+           "); this is a bug in dptrain's checks: please report it with the command line";
+  return e.what();
+}
 
 // Builds a message from stream pieces: DPT_FAIL("shard " << path << " has " << n).
 #define DPT_FAIL(msg)                  \

@@ -2,6 +2,7 @@
 #include "core/options.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace dpt {
 
@@ -85,7 +86,11 @@ int64_t Options::require_int(const std::string& key, int64_t min) {
 
 double Options::get_double(const std::string& key, double fallback) {
   used_.insert(key);
-  return has(key) ? as<double>(key, "a number") : fallback;
+  if (!has(key)) return fallback;
+  const double v = as<double>(key, "a number");
+  // .nan compares false with everything, so a NaN limit would silently never trigger.
+  DPT_CHECK(std::isfinite(v), "config key " << at(key) << " must be a finite number, got " << v);
+  return v;
 }
 
 double Options::get_double_in(const std::string& key, double fallback, double lo, double hi) {

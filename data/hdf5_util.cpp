@@ -1,6 +1,8 @@
 // HDF5 helpers: every call checked, every failure naming the file and the object, checksums on.
 #include "data/hdf5_util.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -96,6 +98,9 @@ Handle create_file(const std::string& path) {
 
 Handle open_file(const std::string& path) {
   quiet();
+  struct stat st;  // a FIFO would block open() forever, a folder is no file at all
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    require_regular_file(path, "the HDF5 file");
   FILE* probe = std::fopen(path.c_str(), "rb");
   DPT_CHECK(probe, "cannot open '" << path << "': no such file or no permission");
   std::fclose(probe);
@@ -175,10 +180,39 @@ void write_raw(hid_t loc, const std::string& name, const std::vector<hsize_t>& d
       name, file);
 }
 
+std::string type_name(hid_t t) {
+  const size_t bytes = H5Tget_size(t);
+  switch (H5Tget_class(t)) {
+    case H5T_INTEGER:
+      return std::string(H5Tget_sign(t) == H5T_SGN_NONE ? "uint" : "int") +
+             std::to_string(8 * bytes);
+    case H5T_FLOAT:
+      return "float" + std::to_string(8 * bytes);
+    case H5T_STRING:
+      return "string";
+    default:
+      return "a compound or other non-numeric type";
+  }
+}
+
+// HDF5 converts between numeric types silently (float labels, int16 -1 to uint8 255): the
+// stored type must be exactly the format's.
+void check_stored_type(hid_t ds, hid_t want, const std::string& name, const std::string& file) {
+  Handle stored(H5Dget_type(ds), H5Tclose);
+  const bool same = H5Tget_class(stored) == H5Tget_class(want) &&
+                    H5Tget_size(stored) == H5Tget_size(want) &&
+                    (H5Tget_class(want) != H5T_INTEGER || H5Tget_sign(stored) == H5Tget_sign(want));
+  DPT_CHECK(same, "dataset '" << name << "' in '" << file << "' holds " << type_name(stored)
+                              << " values, but dptrain's format stores " << type_name(want)
+                              << " there: the file was not written by dptrain (or was "
+                                 "rewritten); re-create it with dptrain");
+}
+
 void read_raw(hid_t loc, const std::string& name, hid_t type, void* out, const std::string& file) {
   DPT_CHECK(exists(loc, name), "'" << file << "' has no dataset '" << name << "'");
   Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
   H5_CHECK(ds.get(), "cannot open dataset '" << name << "' in '" << file << "'", name, file);
+  check_stored_type(ds, type, name, file);
   H5_CHECK(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out),
            "cannot read dataset '" << name << "' in '" << file << "' (truncated or corrupt?)", name,
            file);
@@ -204,7 +238,50 @@ std::vector<hsize_t> dims_of(hid_t loc, const std::string& name, const std::stri
   H5_CHECK(rank, "cannot read the shape of '" << name << "' in '" << file << "'", name, file);
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  Handle type(H5Dget_type(ds), H5Tclose);
+  check_size(dims, H5Tget_size(type), name, file);
   return dims;
+}
+
+void check_size(const std::vector<hsize_t>& dims, size_t element_bytes, const std::string& name,
+                const std::string& file) {
+  uint64_t bytes = element_bytes;
+  bool overflow = false;
+  for (hsize_t d : dims) overflow = overflow || __builtin_mul_overflow(bytes, uint64_t(d), &bytes);
+  DPT_CHECK(!overflow && bytes <= kMaxDatasetBytes,
+            "dataset '" << name << "' in '" << file << "' claims "
+                        << (overflow ? std::string("more than 2^64") : std::to_string(bytes))
+                        << " bytes, more than any dptrain file holds (at most "
+                        << (kMaxDatasetBytes >> 30)
+                        << " GiB): the file is corrupt or not dptrain's; it was not read");
+}
+
+void require_checksums(hid_t file, const std::string& path, const std::string& fix) {
+  if (!g_checksums) return;  // bench/checksum_cost.cpp reads what it wrote without them
+  struct Walk {
+    std::string missing;
+  } walk;
+  auto visit = [](hid_t root, const char* name, const H5O_info_t* info, void* data) -> herr_t {
+    if (info->type != H5O_TYPE_DATASET) return 0;
+    Handle ds(H5Dopen2(root, name, H5P_DEFAULT), H5Dclose);
+    if (ds.get() < 0) return 0;  // reading it names the fault
+    Handle space(H5Dget_space(ds), H5Sclose);
+    if (H5Sget_simple_extent_npoints(space) == 0) return 0;  // nothing stored, nothing to check
+    Handle dcpl(H5Dget_create_plist(ds), H5Pclose);
+    unsigned flags = 0;
+    size_t nelmts = 0;
+    const bool has = H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &nelmts, nullptr,
+                                          0, nullptr, nullptr) >= 0;
+    if (has) return 0;
+    static_cast<Walk*>(data)->missing = std::string("/") + name;
+    return 1;  // stop at the first
+  };
+  H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit, &walk, H5O_INFO_BASIC);
+  DPT_CHECK(walk.missing.empty(),
+            "'" << path << "' claims a format with checksums, but dataset '" << walk.missing
+                << "' carries no Fletcher32 checksum (rewritten by h5repack or h5py?), so "
+                   "corruption in it could not be detected; "
+                << fix);
 }
 
 void read_u8(hid_t loc, const std::string& name, uint8_t* out, const std::string& file) {
@@ -339,6 +416,10 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
       ++st->datasets;  // dptrain writes none; variable-length data is left to HDF5's own checks
       return 0;
     }
+    Handle dspace(H5Dget_space(obj), H5Sclose);
+    std::vector<hsize_t> dims(size_t(std::max(H5Sget_simple_extent_ndims(dspace), 0)));
+    H5Sget_simple_extent_dims(dspace, dims.data(), nullptr);
+    check_size(dims, H5Tget_size(type), path, st->file);  // before allocating it
     std::vector<unsigned char> buf(size_t(std::max<hssize_t>(n, 1)) * H5Tget_size(type));
     H5_CHECK(H5Dread(obj, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()),
              "cannot read dataset '" << path << "' in '" << st->file << "' (truncated or corrupt?)",

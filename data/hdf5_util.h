@@ -45,6 +45,7 @@ Handle open_group(hid_t loc, const std::string& path, const std::string& file);
 bool exists(hid_t loc, const std::string& path);
 Handle create_group(hid_t loc, const std::string& path);  // creates parents too
 
+// Reads check the stored type against the format's exactly (HDF5 would convert silently).
 // Datasets of uint8 / float32 with arbitrary dims, always chunked with Fletcher32. chunk_rows
 // > 0 sets a chunk's first dimension and adds deflate (shards); 0 stores about 4 MiB per
 // chunk, uncompressed.
@@ -52,7 +53,14 @@ void write_u8(hid_t loc, const std::string& name, const std::vector<hsize_t>& di
               const uint8_t* data, hsize_t chunk_rows);
 void write_f32(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims,
                const float* data);
+// Dims of a dataset; a size beyond kMaxDatasetBytes is refused before anyone allocates it.
 std::vector<hsize_t> dims_of(hid_t loc, const std::string& name, const std::string& file);
+constexpr uint64_t kMaxDatasetBytes = uint64_t{16} << 30;
+void check_size(const std::vector<hsize_t>& dims, size_t element_bytes, const std::string& name,
+                const std::string& file);
+// Every non-empty dataset of a file that claims checksums must carry the Fletcher32 filter
+// (h5repack -f NONE or h5py drop it silently); otherwise an error naming it, then fix.
+void require_checksums(hid_t file, const std::string& path, const std::string& fix);
 void read_u8(hid_t loc, const std::string& name, uint8_t* out, const std::string& file);
 void read_f32(hid_t loc, const std::string& name, float* out, const std::string& file);
 

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,10 +12,12 @@
 #include <filesystem>
 #include <map>
 #include <numeric>
+#include <random>
 
 #include "core/error.h"
 #include "core/files.h"
 #include "core/philox.h"
+#include "data/dataset_swap.h"
 #include "data/hdf5_util.h"
 
 namespace dpt {
@@ -32,7 +35,7 @@ namespace {
 
 void write_file(const RawDataset& raw, const RawSplit& split, const std::vector<int64_t>& idx,
                 const std::string& path, const std::string& split_name, int64_t shard,
-                int64_t num_shards) {
+                int64_t num_shards, const std::string& prepare_id) {
   const int64_t n = int64_t(idx.size()), sb = raw.height * raw.width * raw.channels;
   std::vector<uint8_t> images(static_cast<size_t>(n * sb));
   std::vector<uint8_t> labels(static_cast<size_t>(n));
@@ -53,16 +56,12 @@ void write_file(const RawDataset& raw, const RawSplit& split, const std::vector<
   h5::set_attr(f, "classes", raw.classes);
   h5::set_attr(f, "source_md5", raw.source_md5);
   h5::set_attr(f, "format_version", kShardFormatVersion);
+  h5::set_attr(f, "prepare_id", prepare_id);
   std::string names;
   for (const auto& c : raw.class_names) names += (names.empty() ? "" : ",") + c;
   h5::set_attr(f, "class_names", names);
   DPT_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0,
             "cannot flush '" << path << "'" << write_failure_hint(path));
-}
-
-bool is_dataset_file(const std::string& name, const std::string& dataset) {
-  return (name.rfind(dataset + "-train-", 0) == 0 || name == test_file_name(dataset)) &&
-         name.size() > 3 && name.substr(name.size() - 3) == ".h5";
 }
 
 // ".prepare-PID" / ".prepare-old-PID" folders of prepares that are no longer running.
@@ -83,11 +82,9 @@ std::vector<std::string> write_shards(const RawDataset& raw, const std::string& 
   DPT_CHECK(
       num_shards >= 1 && num_shards <= raw.train.n,
       "--shards must be between 1 and the number of training samples (" << raw.train.n << ")");
-  make_directories(out_dir);
+  // Folders of prepares before the staging folder moved beside --out.
   remove_dead_prepare_folders(out_dir);
-  const std::string pid = std::to_string(::getpid());
-  const std::string fresh = out_dir + "/.prepare-" + pid, old = out_dir + "/.prepare-old-" + pid;
-  make_directories(fresh);
+  const std::string fresh = make_staging_folder(out_dir);
 
   std::vector<int64_t> order(static_cast<size_t>(raw.train.n));
   std::iota(order.begin(), order.end(), 0);
@@ -95,18 +92,23 @@ std::vector<std::string> write_shards(const RawDataset& raw, const std::string& 
   for (int64_t i = raw.train.n - 1; i > 0; --i)
     std::swap(order[size_t(i)], order[rng.below(uint32_t(i + 1))]);
 
+  char id[17];
+  std::random_device random;
+  std::snprintf(id, sizeof id, "%08x%08x", unsigned(random()), unsigned(random()));
+  const std::string prepare_id = id;
   std::vector<std::string> names;
   try {
     for (int64_t s = 0; s < num_shards; ++s) {
       const int64_t lo = s * raw.train.n / num_shards, hi = (s + 1) * raw.train.n / num_shards;
       const std::vector<int64_t> idx(order.begin() + lo, order.begin() + hi);
       names.push_back(train_shard_name(raw.name, s, num_shards));
-      write_file(raw, raw.train, idx, fresh + "/" + names.back(), "train", s, num_shards);
+      write_file(raw, raw.train, idx, fresh + "/" + names.back(), "train", s, num_shards,
+                 prepare_id);
     }
     std::vector<int64_t> test_idx(static_cast<size_t>(raw.test.n));
     std::iota(test_idx.begin(), test_idx.end(), 0);
     names.push_back(test_file_name(raw.name));
-    write_file(raw, raw.test, test_idx, fresh + "/" + names.back(), "test", 0, 1);
+    write_file(raw, raw.test, test_idx, fresh + "/" + names.back(), "test", 0, 1, prepare_id);
     for (const auto& n : names) {  // durable before the swap
       const int fd = ::open((fresh + "/" + n).c_str(), O_RDONLY);
       if (fd >= 0) {
@@ -119,23 +121,25 @@ std::vector<std::string> write_shards(const RawDataset& raw, const std::string& 
     std::filesystem::remove_all(fresh, ec);
     throw;
   }
-  // The swap (Note [prepare swap]): the old files of this dataset out (all of them, so readers
-  // never mix shard counts), the new ones in, the old ones deleted.
-  make_directories(old);
-  for (const auto& n : list_directory(out_dir))
-    if (is_dataset_file(n, raw.name)) rename_durably(out_dir + "/" + n, old + "/" + n);
-  std::vector<std::string> written;
-  for (const auto& n : names) {
-    rename_durably(fresh + "/" + n, out_dir + "/" + n);
-    written.push_back(out_dir + "/" + n);
+  std::string note;
+  try {
+    note = install_dataset(fresh, out_dir, raw.name, prepare_id, names);  // Note [prepare swap]
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove_all(fresh, ec);
+    throw;
   }
-  std::error_code ec;
-  std::filesystem::remove_all(old, ec);
-  std::filesystem::remove_all(fresh, ec);
+  if (!note.empty()) std::fprintf(stderr, "dptrain: prepare: %s\n", note.c_str());
+  std::vector<std::string> written;
+  for (const auto& n : names) written.push_back(out_dir + "/" + n);
   return written;
 }
 
 std::vector<std::string> find_train_shards(const std::string& dir, const std::string& dataset) {
+  struct stat st;
+  DPT_CHECK(::stat(dir.c_str(), &st) != 0 || S_ISDIR(st.st_mode),
+            "data.dir '" << dir << "' is a file, not a folder: give the folder that holds the "
+                         << dataset << " shards (dptrain prepare --out)");
   DIR* d = ::opendir(dir.c_str());
   DPT_CHECK(d, "data directory '" << dir << "' does not exist; run: dptrain prepare " << dataset
                                   << " --raw RAW_DIR --out " << dir << " --shards N");
@@ -176,6 +180,10 @@ std::vector<std::string> find_train_shards(const std::string& dir, const std::st
   return names;
 }
 
+std::string prepare_id_of(hid_t file, const std::string& path) {
+  return h5::has_attr(file, "prepare_id") ? h5::get_attr_string(file, "prepare_id", path) : "";
+}
+
 ShardData load_shards(const std::vector<std::string>& files, const std::string& dataset,
                       int64_t max_samples) {
   ShardData out;
@@ -184,11 +192,18 @@ ShardData load_shards(const std::vector<std::string>& files, const std::string& 
     h5::Handle f = h5::open_file(path);
     const int64_t version = h5::get_attr_int(f, "format_version", path);
     if (version < 2) out.unchecked_files.push_back(path);
+    if (version >= 2) h5::require_checksums(f, path, "re-run dptrain prepare");
     DPT_CHECK(version <= kShardFormatVersion,
               "'" << path << "' has shard format version " << version
                   << "; this dptrain reads up "
                      "to "
                   << kShardFormatVersion << ": upgrade dptrain or re-run prepare");
+    const std::string id = prepare_id_of(f, path);
+    if (path == files.front()) out.prepare_id = id;
+    DPT_CHECK(id == out.prepare_id, "'" << path << "' has prepare_id '" << id << "' but '"
+                                        << files.front() << "' has '" << out.prepare_id
+                                        << "': they come from two different prepares; re-run "
+                                           "dptrain prepare into an empty --out");
     const std::string ds = h5::get_attr_string(f, "dataset", path);
     DPT_CHECK(ds == dataset, "'" << path << "' holds dataset '" << ds
                                  << "' but the config asks "

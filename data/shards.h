@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <hdf5.h>
+
 #include "data/raw_readers.h"
 
 namespace dpt {
@@ -17,12 +19,16 @@ std::string test_file_name(const std::string& dataset);
 
 // Writes num_shards train shards from a seeded global shuffle (shard s holds positions
 // [s*n/N, (s+1)*n/N) of the shuffled order) and one test file.
-// Note [prepare swap]: the new files are written into a temporary folder inside out_dir and
-// moved in only when all of them are complete; the previous dataset's files are then moved
-// out. A prepare that is killed or fails (a full disk) leaves the previous dataset intact,
-// and the next prepare removes the temporary folders of dead ones.
+// The new files are written into a staging folder beside out_dir and put in place by one
+// folder exchange (Note [prepare swap] in data/dataset_swap.h): a prepare that is killed or
+// fails (a full disk) leaves the previous dataset intact, and files in out_dir that are not
+// the previous dataset's stay.
 std::vector<std::string> write_shards(const RawDataset& raw, const std::string& out_dir,
                                       int64_t num_shards, uint64_t seed);
+
+// The id a prepare records in each file it writes (a mix of two prepares is refused); "" for
+// files of prepares before ids.
+std::string prepare_id_of(hid_t file, const std::string& path);
 
 // Samples of one or more shard files, in memory as stored (uint8 NHWC, uint8 labels).
 struct ShardData {
@@ -32,6 +38,7 @@ struct ShardData {
   std::vector<uint8_t> images;
   std::vector<uint8_t> labels;
   std::vector<std::string> unchecked_files;  // format 1: no checksums to verify
+  std::string prepare_id;                    // of every file (they must agree)
   int64_t sample_bytes() const { return height * width * channels; }
 };
 

@@ -64,6 +64,12 @@ std::vector<ParamSpec> Model::build_layers(const YAML::Node& model_node) {
     const std::string path = "model.layers[" + std::to_string(i) + "]";
     auto layer = make_layer(list[i], path, name_counts);
     layer->set_index(int(i));
+    // Names key the checkpoint's datasets and the exports: two alike would collide there.
+    for (const auto& earlier : layers_)
+      DPT_CHECK(earlier->name() != layer->name(),
+                "config " << path << where(list[i]) << ": layer name '" << layer->name()
+                          << "' is already taken by model.layers[" << earlier->index()
+                          << "]; give each layer its own name");
     try {
       shapes_.push_back(layer->output_shape(shapes_.back()));
       for (auto& s : layer->param_specs(shapes_[i])) {
@@ -73,6 +79,10 @@ std::vector<ParamSpec> Model::build_layers(const YAML::Node& model_node) {
     } catch (const Error& e) {
       DPT_FAIL("config " << path << where(list[i]) << ": " << e.what());
     }
+    DPT_CHECK(num_elements(shapes_.back()) <= kMaxSampleElements,
+              "config " << path << where(list[i]) << ": its output "
+                        << shape_str(shapes_.back(), true) << " holds over "
+                        << kMaxSampleElements << " values per image; make the layer smaller");
     layers_.push_back(std::move(layer));
   }
   return specs;

@@ -13,6 +13,9 @@ namespace dpt {
 // Note [flat buffers]: all trainable parameters live in one contiguous buffer in layer order,
 // and their gradients in a twin buffer, so the optimizer and the all-reduce work on plain
 // ranges. Non-trainable state (BatchNorm moving statistics) lives in a third buffer.
+// One image's activations above this (1 GiB of float) is a config error, not a model.
+constexpr int64_t kMaxSampleElements = int64_t{1} << 28;
+
 class Model {
  public:
   // Builds from the `model:` node of a config (errors name model.layers[i] and the line).

@@ -59,6 +59,10 @@ std::string whiten_from_images(Model& model, const uint8_t* images, int64_t n, i
                           << kh << "x" << kw << "x" << cin
                           << " patches: filters must be even and at most " << 2 * dim << ", not "
                           << filters);
+  DPT_CHECK(kh <= height && kw <= width,
+            conv->label() << ": kernel_initializer whiten measures the " << kh << "x" << kw
+                          << " patches of the images, but they are " << height << "x" << width
+                          << ": use a kernel at most as large as the image");
   // Moments of every kh x kw patch (stride 1, no padding) of the first images, in double.
   const int64_t images_used = std::min(n, max_images);
   std::vector<double> sum(size_t(dim), 0.0), outer(size_t(dim * dim), 0.0),

@@ -30,6 +30,9 @@ std::vector<std::string> param_paths(const Model& m) {
 bool is_complete(hid_t f) { return h5::has_attr(f, "complete"); }
 
 void check_complete_and_version(hid_t f, const std::string& path, std::string* warning) {
+  DPT_CHECK(is_complete(f) || !h5::has_attr(f, "split"),
+            "'" << path << "' is a data shard (written by dptrain prepare), not a checkpoint: "
+                << "give a checkpoint file (ckpt-*.h5 in the run's checkpoint folder)");
   DPT_CHECK(is_complete(f), "checkpoint '" << path
                                            << "' is incomplete (its writer was "
                                               "interrupted); use an earlier checkpoint");
@@ -37,6 +40,9 @@ void check_complete_and_version(hid_t f, const std::string& path, std::string* w
   DPT_CHECK(version <= kCheckpointFormatVersion,
             "checkpoint '" << path << "' has format version " << version << ", newer than the "
                            << kCheckpointFormatVersion << " this dptrain reads; upgrade dptrain");
+  if (version >= 2)
+    h5::require_checksums(f, path, "use another checkpoint of the run (an original, not a "
+                                   "rewritten copy)");
   if (version < 2 && warning)
     *warning = "checkpoint '" + path + "' was written before checksums (format " +
                std::to_string(version) + "): corruption in it cannot be detected";
@@ -209,9 +215,7 @@ std::string checkpoint_run_id(const std::string& path) {
 
 std::string checkpoint_config(const std::string& path) {
   h5::Handle f = h5::open_file(path);
-  DPT_CHECK(is_complete(f), "checkpoint '" << path
-                                           << "' is incomplete (its writer was "
-                                              "interrupted); use an earlier checkpoint");
+  check_complete_and_version(f, path, nullptr);
   return h5::get_attr_string(f, "config", path);
 }
 

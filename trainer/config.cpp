@@ -3,9 +3,14 @@
 #include "trainer/config.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "core/options.h"
+#include "core/safe_files.h"
+#include "core/yaml_input.h"
+#include "trainer/checkpoint.h"
 
 namespace dpt {
 
@@ -14,12 +19,17 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   DPT_CHECK(eq != std::string::npos && eq > 0,
             "--set expects key=value (e.g. train.epochs=2), got '" << assignment << "'");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  YAML::Node value;
-  try {
-    value = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    DPT_FAIL("--set " << key << ": value '" << text << "' is not valid YAML: " << e.msg);
-  }
+  // An empty value would mean "null", i.e. the default, and silently undo an earlier --set.
+  DPT_CHECK(text.find_first_not_of(" \t") != std::string::npos,
+            "--set " << key << "= has no value; give one (--set " << key
+                     << "=VALUE), or leave the key out for its default");
+  const YAML::Node value = load_yaml(text, "--set " + key + " value '" + text + "'");
+  // YAML starts a comment at " #": runs/exp #2 would become runs/exp without a word.
+  if (text.find('#') != std::string::npos && value.IsScalar())
+    DPT_CHECK(value.Scalar().find('#') != std::string::npos,
+              "--set " << key << ": in '" << text << "' the '#' starts a YAML comment, so the "
+                       << "value would be '" << value.Scalar() << "'; quote it: --set " << key
+                       << "='\"" << text << "\"'");
   std::vector<std::string> parts;
   for (size_t start = 0;;) {
     const auto dot = key.find('.', start);
@@ -32,8 +42,12 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   cur.reset(root);
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     YAML::Node next;
-    if (cur.IsSequence() && !parts[i].empty() && std::isdigit((unsigned char)parts[i][0])) {
-      const size_t idx = std::stoul(parts[i]);
+    if (cur.IsSequence()) {
+      // An index is all digits ("0x" or "1e3" is not 0 or 1000).
+      const std::string& p = parts[i];
+      DPT_CHECK(!p.empty() && p.size() <= 9 && p.find_first_not_of("0123456789") == std::string::npos,
+                "--set " << key << ": '" << p << "' is not an index of the list there (0, 1, ...)");
+      const size_t idx = std::stoul(p);
       DPT_CHECK(idx < cur.size(), "--set " << key << ": index " << idx << " is out of range");
       next.reset(cur[idx]);
     } else {
@@ -175,6 +189,11 @@ TrainConfig parse_train(Options o) {
       es.get_choice("monitor", "", {"", "accuracy", "loss", "val_accuracy", "val_loss"});
   for (Monitor m : {Monitor::kAccuracy, Monitor::kLoss, Monitor::kValAccuracy, Monitor::kValLoss})
     if (monitor == monitor_name(m)) t.early_stopping.monitor = m;
+  // A target, patience or min_delta with no monitor would never stop anything.
+  for (const char* k : {"target", "patience", "min_delta"})
+    DPT_CHECK(!es.has(k) || !monitor.empty(),
+              "config key " << es.at(k) << " is set but train.early_stopping.monitor is not: "
+                            << "name the metric to watch (accuracy, loss, val_accuracy, val_loss)");
   t.early_stopping.target = es.get_double("target", 0.0);
   t.early_stopping.patience = es.get_int("patience", 0, 0);
   t.early_stopping.min_delta = es.get_double("min_delta", 0.0);
@@ -200,6 +219,27 @@ const char* monitor_name(Monitor m) {
   }
   return "?";
 }
+
+namespace {
+// A random crop padded by more than the image is mostly padding (or all of it).
+void check_crop_fits(const Config& c) {
+  const int64_t pad = c.data.random_crop_pad;
+  if (pad == 0 || !c.model.IsMap() || !c.model["input"].IsSequence()) return;
+  const YAML::Node in = c.model["input"];
+  for (size_t i = 0; i + 1 < in.size() && i < 2; ++i) {
+    int64_t side = 0;
+    try {
+      side = in[i].as<int64_t>();
+    } catch (const YAML::Exception&) {
+      return;  // the model's own parsing names it
+    }
+    DPT_CHECK(pad < side, "config key data.augment.random_crop is "
+                              << pad << ", but the images are " << side
+                              << " pixels high/wide: a crop shifted by that much would be "
+                                 "padding; use a padding below the image size (e.g. 4)");
+  }
+}
+}  // namespace
 
 Config parse_config(const YAML::Node& root) {
   DPT_CHECK(root.IsMap(), "the config must be a YAML map with name, data, model and train");
@@ -234,6 +274,14 @@ Config parse_config(const YAML::Node& root) {
   c.eval.test_every_epoch = ev.get_bool("test_every_epoch", false);
   ev.finish();
   top.finish();
+  const Monitor m = c.train.early_stopping.monitor;
+  DPT_CHECK((m != Monitor::kValAccuracy && m != Monitor::kValLoss) || c.data.validation_split > 0,
+            "train.early_stopping.monitor is " << monitor_name(m)
+                                               << " but data.validation_split is 0, so there is "
+                                                  "no validation metric: set "
+                                                  "data.validation_split (e.g. 0.1) or monitor "
+                                               << (m == Monitor::kValLoss ? "loss" : "accuracy"));
+  check_crop_fits(c);
   YAML::Emitter out;
   out << root;
   c.resolved = std::string(out.c_str()) + "\n";
@@ -241,20 +289,31 @@ Config parse_config(const YAML::Node& root) {
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  DPT_CHECK(in, "cannot open config file '" << path << "'");
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    DPT_FAIL("config file '" << path << "' is not valid YAML: line " << e.mark.line + 1 << ": "
-                             << e.msg);
-  }
+  require_regular_file(path, "config file");  // a FIFO would block open() forever
+  std::ifstream in(path, std::ios::binary);
+  DPT_CHECK(in, "cannot open config file '" << path << "': " << std::strerror(errno));
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), std::streamsize(text.size()));
+  text.resize(size_t(in.gcount()));
+  DPT_CHECK(text.size() <= kMaxConfigBytes,
+            "config file '" << path << "' is larger than " << kMaxConfigBytes / 1024
+                            << " KiB; a config is a few KiB of YAML: is it the right file?");
+  YAML::Node root = load_yaml(text, "config file '" + path + "'");
   for (const auto& o : overrides) apply_override(root, o);
   try {
     return parse_config(root);
   } catch (const Error& e) {
     DPT_FAIL(path << ": " << e.what());
+  }
+}
+
+Config config_of_checkpoint(const std::string& checkpoint) {
+  const std::string source = "the config stored in checkpoint '" + checkpoint + "'";
+  const YAML::Node root = load_yaml(checkpoint_config(checkpoint), source);
+  try {
+    return parse_config(root);
+  } catch (const Error& e) {
+    DPT_FAIL(source << ": " << e.what());
   }
 }
 

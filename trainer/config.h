@@ -93,6 +93,10 @@ struct Config {
 // Reads path, applies "key.sub=value" overrides (value parsed as YAML), validates every key.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 Config parse_config(const YAML::Node& root);
+// The resolved config a checkpoint stores, read strictly (Note [yaml input]); errors name it.
+Config config_of_checkpoint(const std::string& checkpoint);
+// Config files are hand-written YAML of a few KiB; anything far larger is the wrong file.
+constexpr size_t kMaxConfigBytes = 1 << 20;
 void apply_override(YAML::Node& root, const std::string& assignment);
 
 }  // namespace dpt

@@ -28,6 +28,13 @@ DataPlan::DataPlan(const DataConfig& cfg, int64_t global_batch, int rank, int wo
   for (int64_t s = 0; s < shards; ++s) {
     h5::Handle f = h5::open_file(all_files_[size_t(s)]);
     int64_t n = h5::get_attr_int(f, "num_samples", all_files_[size_t(s)]);
+    const std::string id = prepare_id_of(f, all_files_[size_t(s)]);
+    if (s == 0) prepare_id_ = id;
+    DPT_CHECK(id == prepare_id_,
+              "the train shards in '" << cfg.dir << "' come from two different prepares: '"
+                                      << all_files_[0] << "' has prepare_id '" << prepare_id_
+                                      << "', '" << all_files_[size_t(s)] << "' has '" << id
+                                      << "'; re-run dptrain prepare into an empty --out");
     if (h5::has_attr(f, "format_version") &&
         h5::get_attr_int(f, "format_version", all_files_[size_t(s)]) < 2)
       unchecked_files_.push_back(all_files_[size_t(s)]);
@@ -88,6 +95,15 @@ ShardData load_test_slice(const DataConfig& cfg, int rank, int world, std::vecto
   idx->clear();
   for (int64_t i = rank * d.n / world; i < (rank + 1) * d.n / world; ++i) idx->push_back(i);
   return d;
+}
+
+std::string DataPlan::manifest() const {
+  std::string m = "steps_per_epoch: " + std::to_string(steps_) + "\n";
+  for (const auto& f : all_files_) m += "shard: " + f.substr(f.rfind('/') + 1) + "\n";
+  for (int r = 0; r < world_; ++r)
+    m += "rank " + std::to_string(r) + ": " + std::to_string(train_per_rank_[size_t(r)]) +
+         " train, " + std::to_string(val_per_rank_[size_t(r)]) + " validation samples\n";
+  return m + "prepare_id: " + prepare_id_ + "\n";
 }
 
 }  // namespace dpt

@@ -34,6 +34,9 @@ class DataPlan {
   int64_t global_count_at(int64_t step) const;
   int64_t global_train_samples() const;
   int64_t global_val_samples() const;
+  const std::string& prepare_id() const { return prepare_id_; }
+  // What every rank must agree on: the shard names, the per-rank counts and steps per epoch.
+  std::string manifest() const;
   // Shards of format 1 (written before checksums): they load, with a warning.
   const std::vector<std::string>& unchecked_files() const { return unchecked_files_; }
 
@@ -41,6 +44,7 @@ class DataPlan {
   int rank_, world_;
   int64_t global_batch_ = 0, steps_ = 0;
   std::vector<std::string> all_files_, my_files_, unchecked_files_;
+  std::string prepare_id_;  // of every shard ("" for shards of older prepares)
   std::vector<int64_t> train_per_rank_, val_per_rank_;
   ShardData train_;
   std::vector<int64_t> train_idx_, val_idx_;

@@ -46,6 +46,9 @@ bool same_folder(const std::string& a, const std::string& b) {
 Trainer::Trainer(Config cfg, Communicator& comm, TrainOptions options)
     : cfg_(std::move(cfg)), comm_(comm), options_(std::move(options)) {
   model_ = std::make_unique<Model>(cfg_.model, cfg_.name);
+  DPT_CHECK(model_->num_trainable() > 0,
+            "the model has no trainable parameters (every layer is frozen or has none), so "
+            "training would change nothing: make a layer trainable");
   model_->initialize(cfg_.train.seed);
 }
 
@@ -233,6 +236,17 @@ void Trainer::resume_from(Run& r, const std::string& path) {
     r.summary.last_checkpoint = path;
     return;
   }
+  // A mid-epoch position counts steps of the checkpoint's batch size: with another one it
+  // would skip or repeat samples of the epoch (and its step count would no longer add up).
+  if (r.pos.step_in_epoch > 0) {
+    const int64_t theirs = config_of_checkpoint(path).train.batch_size;
+    DPT_CHECK(theirs == tc.batch_size,
+              "checkpoint '" << path << "' was written mid-epoch (step " << r.pos.step_in_epoch
+                             << " of epoch " << r.pos.epoch + 1 << ") with train.batch_size "
+                             << theirs << ", but this run has " << tc.batch_size
+                             << ": resume with batch_size " << theirs
+                             << ", or from a checkpoint written at the end of an epoch");
+  }
   r.notes.push_back("Resume: from " + path + " at epoch " + std::to_string(r.pos.epoch + 1) +
                     ", step " + std::to_string(r.pos.global_step));
   if (r.pos.world_size != world) {
@@ -273,6 +287,12 @@ void Trainer::load_data(Run& r) {
                                  << r.test_data.width << "x" << r.test_data.channels
                                  << " images of " << r.test_data.classes
                                  << " classes, unlike the train shards; re-run dptrain prepare");
+  DPT_CHECK(r.test_data.prepare_id == r.plan->prepare_id(),
+            "the test file in '" << cfg_.data.dir << "' has prepare_id '"
+                                 << r.test_data.prepare_id << "' but the train shards have '"
+                                 << r.plan->prepare_id()
+                                 << "': they come from two different prepares; re-run dptrain "
+                                    "prepare into an empty --out");
   const size_t old = r.plan->unchecked_files().size() + r.test_data.unchecked_files.size();
   if (old > 0)
     r.warnings.push_back(std::to_string(old) + " data file(s) in " + cfg_.data.dir +
@@ -292,6 +312,7 @@ void Trainer::open_run_files(Run& r) {
     // A resumed run drops the rows its predecessor logged after the checkpoint.
     const int64_t keep = r.resumed ? r.pos.global_step : options_.resume.empty() ? -1 : 0;
     r.csv = std::make_unique<MetricsCsv>(cfg_.run_dir + "/metrics.csv", keep);
+    if (!r.csv->dropped_rows().empty()) r.warnings.push_back(r.csv->dropped_rows());
     if (cfg_.train.tensorboard)  // per-epoch tags count epochs: keep those the checkpoint holds
       r.tensorboard = std::make_unique<TensorBoardWriter>(
           cfg_.run_dir + "/tensorboard", keep, r.resumed ? r.pos.epoch : keep, cfg_.resolved);
@@ -337,10 +358,12 @@ void Trainer::start_communication(Run& r) {
   r.test_batches =
       std::make_unique<EvalBatches>(r.test_data, r.plan->local_batch(), r.device, cfg_.eval.tta);
   r.guard = std::make_unique<NonFiniteGuard>(tc.nonfinite, model_->state(), r.pos.skipped_steps);
-  install_stop_signals();
 }
 
 bool Trainer::setup(Run& r) {
+  // Before any slow step: a SIGTERM during set-up (Slurm's preemption) is kept and acted on at
+  // the first step boundary (checkpoint, exit 75 so the scripts requeue), not a silent 143.
+  install_stop_signals();
   comm_.set_collective_timeout(cfg_.train.collective_timeout_s);
   comm_.set_location([&r, this] {
     const int64_t steps = r.plan ? r.plan->steps_per_epoch() : 0;
@@ -348,10 +371,18 @@ bool Trainer::setup(Run& r) {
            ", step " + std::to_string(r.pos.step_in_epoch) + "/" + std::to_string(steps);
   });
   r.meter = std::make_unique<IntervalMeter>(comm_, model_->num_classes());
+  // Note [ranks agree]: ranks started with different configs (an MPMD launch, a config edited
+  // while they start) would exchange buffers of different sizes: refused by name first.
+  check_same_on_all_ranks(comm_, cfg_.resolved, "resolved config",
+                          "Every rank must run the same config and --set options");
   check_same_model();
   std::string resume_path;
   claim_run_directory(r, &resume_path);
   load_state_and_data(r, resume_path);
+  if (r.plan)
+    check_same_on_all_ranks(comm_, r.plan->manifest(), "view of the training data (data.dir)",
+                            "Every rank must see the same shards: copy the same prepare's "
+                            "files to every node");
   if (r.summary.already_complete) {
     log::init(comm_.rank(), "");
     for (const auto& n : r.notes) log::info(n);

@@ -25,8 +25,8 @@ TEST_F(Prepare, KilledPrepareLeavesThePreviousDatasetIntact) {
   ASSERT_EQ(run(prepare_cmd(out, 2)).exit_code, 0);
   const std::string before = snapshot(out);
   const pid_t pid = spawn_shell("exec " + prepare_cmd(out, 5) + " > /dev/null");
-  // Kill it once its first new shard is on disk.
-  const std::string tmp = out + "/.prepare-" + std::to_string(pid);
+  // Kill it once its first new shard is on disk (in its staging folder beside --out).
+  const std::string tmp = dir_ + "/.d.prepare-" + std::to_string(pid);
   bool writing = false;
   for (int i = 0; i < 2000 && !writing; ++i) {
     writing = run("ls " + tmp + "/mnist-train-00000-of-00005.h5").exit_code == 0;
@@ -40,7 +40,7 @@ TEST_F(Prepare, KilledPrepareLeavesThePreviousDatasetIntact) {
   EXPECT_EQ(v.exit_code, 0) << v.output;
   // The next prepare clears the dead one's folder.
   ASSERT_EQ(run(prepare_cmd(out, 3)).exit_code, 0);
-  EXPECT_EQ(run("ls -a " + out + " | grep -c prepare").output, "0\n");
+  EXPECT_EQ(run("ls -a " + out + " " + dir_ + " | grep -c prepare").output, "0\n");
   EXPECT_NE(snapshot(out), before);
 }
 
@@ -54,7 +54,7 @@ TEST_F(Prepare, FullDiskKeepsThePreviousDatasetAndNoTemporaryFolder) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("is full"), std::string::npos) << r.output;
   EXPECT_EQ(snapshot(out), before);
-  EXPECT_EQ(run("ls -a " + out + " | grep -c prepare").output, "0\n");
+  EXPECT_EQ(run("ls -a " + out + " " + dir_ + "/small | grep -c prepare").output, "0\n");
 }
 
 class Checks : public FaultTest {};

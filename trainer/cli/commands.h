@@ -21,6 +21,10 @@ void add_verify_command(CLI::App& app, Action& action);
 void add_export_command(CLI::App& app, Action& action);
 void add_plot_command(CLI::App& app, Action& action);
 
+// Commands that write one output (prepare, plot, export, verify) refuse mpirun; every rank
+// agrees on that refusal, so it is reported once and the job ends without MPI_Abort.
+void require_one_process(Communicator& comm, const std::string& command);
+
 // `dptrain eval`, also run by `dptrain plot`: data_file is an HDF5 file in the shard layout
 // (default: the test file of the checkpoint's config); predictions_csv: optional
 // "index,label,predicted" rows in sample order, with probabilities followed by p0..pC-1 (the

@@ -36,7 +36,7 @@ EvalInputs load_inputs(const std::string& checkpoint, const std::string& data_fi
                        const std::string& predictions_csv, Communicator& comm) {
   EvalInputs in;
   agree(comm, [&] {
-    in.cfg = parse_config(YAML::Load(checkpoint_config(checkpoint)));
+    in.cfg = config_of_checkpoint(checkpoint);
     in.model = std::make_unique<Model>(in.cfg.model, in.cfg.name);
     read_checkpoint(checkpoint, *in.model, nullptr, &in.warning);
     in.file =
@@ -159,7 +159,7 @@ int run_eval(const std::string& checkpoint, const std::string& data_file,
 }
 
 std::string default_eval_data(const std::string& checkpoint) {
-  const Config cfg = parse_config(YAML::Load(checkpoint_config(checkpoint)));
+  const Config cfg = config_of_checkpoint(checkpoint);
   return cfg.data.dir + "/" + test_file_name(cfg.data.dataset);
 }
 

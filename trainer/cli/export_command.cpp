@@ -34,7 +34,7 @@ int run_export(const std::string& checkpoint, const std::string& keras_path,
   DPT_CHECK(keras_path.empty() || onnx_path.empty() || keras_path != onnx_path,
             "--keras and --onnx name the same file '" << keras_path << "'; give each its own");
   const std::string config_text = checkpoint_config(checkpoint);
-  const Config cfg = parse_config(YAML::Load(config_text));
+  const Config cfg = config_of_checkpoint(checkpoint);
   Model model(cfg.model, cfg.name);
   std::string warning;
   const TrainPosition pos = read_checkpoint(checkpoint, model, nullptr, &warning);
@@ -72,7 +72,7 @@ void add_export_command(CLI::App& app, Action& action) {
   cmd->add_option("--onnx", a->onnx, "write an ONNX model (opset 17, NHWC input) here");
   cmd->callback([a, &action] {
     action = [a](Communicator& c) {
-      DPT_CHECK(c.size() == 1, "run dptrain export as one process, not under mpirun");
+      require_one_process(c, "export");
       return run_export(a->checkpoint, a->keras, a->onnx);
     };
   });

@@ -2,6 +2,7 @@
 // job with one message and the documented exit code (Note [agreeing on errors] in comm/agree.h).
 #include <hdf5.h>
 
+#include <csignal>
 #include <iostream>
 
 #include "comm/agree.h"
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
   // disk) HDF5 still holds the half-closed file, and its atexit teardown would crash on it;
   // dptrain closes every file it opens itself.
   H5dont_atexit();
+  // `dptrain train ... | head`: once head exits, a write to the pipe would kill training
+  // without a word; ignored, the console write fails and log.txt and the run go on.
+  std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<dpt::Communicator> comm;
   try {
     comm = dpt::make_communicator(&argc, &argv);
@@ -71,6 +75,6 @@ int main(int argc, char** argv) {
   } catch (const dpt::Error& e) {
     return fail_alone(*comm, e.what(), e.exit_code());
   } catch (const std::exception& e) {
-    return fail_alone(*comm, e.what(), dpt::kExitError);
+    return fail_alone(*comm, dpt::explain_exception(e), dpt::kExitError);
   }
 }

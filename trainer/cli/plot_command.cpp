@@ -92,7 +92,7 @@ int run_child(const std::vector<std::string>& args) {
 // probabilities, into <out>/predictions.csv) and writes confusion.png and misclassified.png,
 // by running scripts/plot_run.py. Returns the exit code.
 int run_plot(const PlotOptions& o, Communicator& comm) {
-  DPT_CHECK(comm.size() == 1, "run dptrain plot as one process, not under mpirun");
+  require_one_process(comm, "plot");
   const std::string metrics = o.run_dir + "/metrics.csv";
   DPT_CHECK(exists(metrics), "'" << o.run_dir
                                  << "' has no metrics.csv: give the run directory "

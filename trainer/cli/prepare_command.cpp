@@ -29,7 +29,7 @@ void keep_first(RawSplit& s, int64_t n, int64_t image_bytes) {
 }
 
 int run_prepare(const PrepareArgs& a, Communicator& comm) {
-  DPT_CHECK(comm.size() == 1, "run dptrain prepare as one process, not under mpirun");
+  require_one_process(comm, "prepare");
   RawDataset d = read_raw_dataset(a.dataset, a.raw_dir, !a.no_verify);
   keep_first(d.train, a.max_train, d.height * d.width * d.channels);
   keep_first(d.test, a.max_test, d.height * d.width * d.channels);

@@ -6,6 +6,7 @@
 #include "comm/agree.h"
 #include "core/exit_codes.h"
 #include "trainer/cli/commands.h"
+#include "trainer/signals.h"
 #include "trainer/trainer.h"
 
 namespace dpt::cli {
@@ -37,6 +38,7 @@ int run_train(const ConfigArgs& a, Communicator& comm) {
                                         << " contradict each other: --resume continues the run "
                                            "in run_dir, --overwrite moves it aside to start "
                                            "fresh; give one of them");
+  install_stop_signals();  // a SIGTERM while the config and data load still ends in exit 75
   std::unique_ptr<Trainer> trainer;
   agree(comm, [&] {
     trainer = std::make_unique<Trainer>(load_config(a.config, a.sets), comm,

@@ -23,7 +23,7 @@ std::string verify_one(const std::string& path, std::string* warning) {
   if (h5::has_attr(f, "model_signature") || h5::exists(f, "/model")) {
     f.reset();
     *warning = verify_checkpoint(path);
-    const Config cfg = parse_config(YAML::Load(checkpoint_config(path)));
+    const Config cfg = config_of_checkpoint(path);
     Model model(cfg.model, cfg.name);
     auto opt = make_optimizer(cfg.train.optimizer, model.num_trainable());
     const TrainPosition pos = read_checkpoint(path, model, opt.get());
@@ -50,7 +50,7 @@ std::string verify_one(const std::string& path, std::string* warning) {
 // Prints one line per file ("ok: ..." or the error naming the first bad dataset); returns 0
 // if every file is good, kExitError otherwise.
 int run_verify(const std::vector<std::string>& files, Communicator& comm) {
-  DPT_CHECK(comm.size() == 1, "run dptrain verify as one process, not under mpirun");
+  require_one_process(comm, "verify");
   int bad = 0;
   for (const auto& path : files) {
     std::string warning;
