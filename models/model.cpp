@@ -76,13 +76,12 @@ std::vector<ParamSpec> Model::build_layers(const YAML::Node& model_node) {
         specs.push_back(s);
         param_layer_.push_back(int(i));
       }
+      DPT_CHECK(num_elements(shapes_.back()) <= kMaxSampleElements,
+                "its output " << shape_str(shapes_.back(), true) << " holds over "
+                              << kMaxSampleElements << " values per image; make the layer smaller");
     } catch (const Error& e) {
       DPT_FAIL("config " << path << where(list[i]) << ": " << e.what());
     }
-    DPT_CHECK(num_elements(shapes_.back()) <= kMaxSampleElements,
-              "config " << path << where(list[i]) << ": its output "
-                        << shape_str(shapes_.back(), true) << " holds over "
-                        << kMaxSampleElements << " values per image; make the layer smaller");
     layers_.push_back(std::move(layer));
   }
   return specs;

@@ -269,5 +269,21 @@ TEST_F(LyingInputs, OneProcessCommandsUnderMpirunSayItOnce) {
   EXPECT_EQ(r.output.find("MPI_ABORT"), std::string::npos) << r.output;
 }
 
+TEST_F(LyingInputs, ModelsThatCannotTrainAreRefusedAtStart) {
+  // Every parameter frozen: training would change nothing.
+  auto r = run(train_cmd("F", "--set train.epochs=1 --set 'model.layers=[{conv2d: {filters: 10, "
+                              "kernel: 28, trainable: false}}, {flatten: {}}]'"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("the model has no trainable parameters"), std::string::npos) << r.output;
+  // Whitening patches larger than the image.
+  r = run(train_cmd("W", "--set train.epochs=1 --set 'model.layers=[{conv2d: {filters: 8, "
+                         "kernel: 30, padding: same, kernel_initializer: whiten}}, {flatten: {}}, "
+                         "{dense: {units: 10}}]'"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("use a kernel at most as large as the image"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("dsyev"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace dpt::testing
