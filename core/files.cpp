@@ -96,6 +96,10 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 }
 
 std::string read_file(const std::string& path) {
+  // A FIFO or device would block or never end: only regular files are read.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    require_regular_file(path, "the file");
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();

@@ -24,7 +24,7 @@ void sync_directory(const std::string& dir);
 void rename_durably(const std::string& from, const std::string& to);
 
 // The whole file as bytes; empty if it does not exist or cannot be read (callers that need it
-// check the content).
+// check the content). Anything but a regular file (a FIFO would block) is an error naming it.
 std::string read_file(const std::string& path);
 
 // Names in dir (not . and ..), sorted; empty if dir does not exist.

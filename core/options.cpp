@@ -128,7 +128,13 @@ std::pair<int64_t, int64_t> Options::get_pair(const std::string& key, int64_t fa
   const YAML::Node n = node_[key];
   if (n.IsSequence()) {
     DPT_CHECK(n.size() == 2, "config key " << at(key) << " must be one integer or a list of two");
-    const auto a = n[0].as<int64_t>(), b = n[1].as<int64_t>();
+    int64_t a = 0, b = 0;
+    try {
+      a = n[0].as<int64_t>();
+      b = n[1].as<int64_t>();
+    } catch (const YAML::Exception&) {
+      DPT_FAIL("config key " << at(key) << " must be one integer or a list of two integers");
+    }
     DPT_CHECK(a >= min && b >= min, "config key " << at(key) << " must be at least " << min);
     return {a, b};
   }

@@ -56,7 +56,13 @@ int create_new_file(const std::string& path, const std::string& what) {
 }
 
 int open_for_append(const std::string& path, const std::string& what) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  // O_NONBLOCK: a planted FIFO would block open() until someone reads it.
+  const int fd = ::open(path.c_str(),
+                        O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+  if (fd < 0 && errno == ENXIO) {  // a FIFO nobody reads
+    DPT_FAIL(what << " '" << path << "' is a FIFO (named pipe), not a file dptrain can append "
+                  << "to: remove it");
+  }
   if (fd < 0) {
     const int err = errno;
     if (is_link(path)) fail_link(path, what);
@@ -69,6 +75,7 @@ int open_for_append(const std::string& path, const std::string& what) {
     DPT_FAIL(what << " '" << path << "' is " << kind_of(st.st_mode)
                   << ", not a file dptrain can append to: remove it");
   }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
 
@@ -93,20 +100,22 @@ std::string fresh_temporary(const std::string& path) {
 }
 
 void make_user_directory(const std::string& dir, const std::string& what) {
-  make_directories(dir);
-  // Each component that exists as a link must be this user's (root: every link is checked
-  // against root, so another user's planted link is refused for root too).
+  // Checked before anything is created: each component that exists as a link must be this
+  // user's or root's (system links such as /scratch -> /lustre/...); a link planted by another
+  // user is refused, for root too.
   std::string cur;
   for (size_t i = 0; i <= dir.size(); ++i) {
     if ((i == dir.size() || dir[i] == '/') && !cur.empty() && cur != ".") {
       struct stat st;
-      if (::lstat(cur.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != ::geteuid())
+      if (::lstat(cur.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != ::geteuid() &&
+          st.st_uid != 0)
         DPT_FAIL(what << " '" << dir << "' goes through '" << cur << "', a symbolic link owned "
                       << "by another user (uid " << st.st_uid << "): dptrain does not write "
                          "where someone else points it; choose another directory");
     }
     if (i < dir.size()) cur += dir[i];
   }
+  make_directories(dir);
 }
 
 void make_own_directory(const std::string& dir, const std::string& what) {
@@ -142,6 +151,22 @@ bool same_file(const std::string& a, const std::string& b) {
   struct stat x, y;
   return ::stat(a.c_str(), &x) == 0 && ::stat(b.c_str(), &y) == 0 && x.st_dev == y.st_dev &&
          x.st_ino == y.st_ino;
+}
+
+std::vector<std::string> dead_own_folders(const std::string& dir, const std::string& pattern,
+                                          int pid_group) {
+  const std::regex re(pattern);
+  std::smatch m;
+  std::vector<std::string> found;
+  for (const auto& n : list_directory(dir)) {
+    struct stat st;
+    if (std::regex_match(n, m, re) &&
+        process_is_gone(std::atol(m[size_t(pid_group)].str().c_str())) &&
+        ::lstat((dir + "/" + n).c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+        st.st_uid == ::geteuid())
+      found.push_back(dir + "/" + n);
+  }
+  return found;
 }
 
 void refuse_output_over_input(const std::string& out, const std::string& what,

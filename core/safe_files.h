@@ -46,6 +46,12 @@ void make_own_directory(const std::string& dir, const std::string& what);
 // else (thesis.tmp-final.docx, a live writer's temporary) stays.
 bool is_own_stale_temporary(const std::string& dir, const std::string& name);
 
+// The folders in dir whose whole name matches pattern, whose PID (the regex group pid_group)
+// is dead on this host and that are this user's real folders: staging folders of dptrain
+// processes that died. The caller decides what in them it may delete.
+std::vector<std::string> dead_own_folders(const std::string& dir, const std::string& pattern,
+                                          int pid_group);
+
 // A regular file (not a FIFO, device or folder), checked before opening, so that reading it
 // never blocks: an error naming what it is otherwise.
 void require_regular_file(const std::string& path, const std::string& what);

@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <set>
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/safe_files.h"
 #include "data/hdf5_util.h"
 
 namespace dpt {
@@ -23,13 +25,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// --out as a real folder path: a link the user made to a data folder is followed (the swap
-// must replace the folder, not the link), trailing slashes dropped.
+// --out as an absolute folder path: a link the user made to a data folder is followed (the
+// swap must replace the folder, not the link), '.' and '..' resolved, trailing slashes dropped.
 std::string resolve_out(const std::string& out_dir) {
-  std::string out = out_dir;
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
   std::error_code ec;
-  if (fs::is_symlink(out, ec)) out = fs::canonical(out, ec).string();
+  std::string out = fs::absolute(out_dir, ec).lexically_normal().string();  // '.', 'a/../b'
+  if (ec) out = out_dir;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  if (fs::is_symlink(out, ec)) {
+    const std::string target = fs::canonical(out, ec).string();
+    DPT_CHECK(!ec && !target.empty(),
+              "--out '" << out_dir << "' is a link to nothing: give an existing folder or a new "
+                                      "path");
+    out = target;
+  }
   return out;
 }
 
@@ -44,8 +53,16 @@ bool is_dataset_name(const std::string& name, const std::string& dataset) {
          name.size() > 3 && name.compare(name.size() - 3, 3, ".h5") == 0;
 }
 
+bool is_regular(const std::string& path, struct stat* st = nullptr) {
+  struct stat s;
+  const bool ok = ::lstat(path.c_str(), &s) == 0 && S_ISREG(s.st_mode);
+  if (st) *st = s;
+  return ok;
+}
+
 // A shard file dptrain's prepare wrote (attributes only it sets); false for anything else.
 bool written_by_prepare(const std::string& path) {
+  if (!is_regular(path)) return false;
   try {
     h5::Handle f = h5::open_file(path);
     return h5::has_attr(f, "split") && h5::has_attr(f, "source_md5") &&
@@ -64,26 +81,73 @@ void write_manifest(const std::string& path, const std::string& dataset,
   write_file_atomically(path, text);
 }
 
+}  // namespace
+
+void discard_staging(const std::string& dir) {
+  // Never exchanged (its marker is there): only dptrain's files and hard links, all of it goes.
+  if (is_regular(dir + "/" + kStagingMarker)) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    return;
+  }
+  for (const auto& n : list_directory(dir)) {
+    const std::string p = dir + "/" + n;
+    struct stat st;
+    if (n == kDatasetManifest || (is_regular(p, &st) && st.st_nlink > 1) || written_by_prepare(p))
+      ::unlink(p.c_str());
+  }
+  if (::rmdir(dir.c_str()) != 0)
+    std::fprintf(stderr,
+                 "dptrain: prepare: left '%s', a staging folder of dptrain prepare: it holds "
+                 "files that are not dptrain's (move them back where they belong, then remove "
+                 "it)\n",
+                 dir.c_str());
+}
+
+namespace {
+
+std::string regex_quote(const std::string& s) {
+  return std::regex_replace(s, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)");
+}
+
 std::string strerror_of(int err) { return std::strerror(err); }
+
+// One file at a time (each rename atomic): where folders cannot be exchanged.
+std::string install_file_by_file(const std::string& staging, const std::string& out,
+                                 const std::string& out_dir, const std::vector<std::string>& names,
+                                 const std::vector<std::string>& old_files, const std::string& why) {
+  const std::set<std::string> fresh(names.begin(), names.end());
+  for (const auto& n : names) rename_durably(staging + "/" + n, out + "/" + n);
+  rename_durably(staging + "/" + kDatasetManifest, out + "/" + kDatasetManifest);
+  ::unlink((staging + "/" + kStagingMarker).c_str());
+  for (const auto& n : old_files)
+    if (!fresh.count(n)) ::unlink((out + "/" + n).c_str());
+  sync_directory(out);
+  for (const auto& n : list_directory(staging)) ::unlink((staging + "/" + n).c_str());
+  ::rmdir(staging.c_str());
+  return "'" + out_dir + "' " + why + ": its files were replaced one by one";
+}
 
 }  // namespace
 
 std::vector<std::string> dataset_files_in(const std::string& dir, const std::string& dataset) {
   std::vector<std::string> files;
-  const std::string manifest = read_file(dir + "/" + kDatasetManifest);
-  if (!manifest.empty()) {
+  const std::string manifest_path = dir + "/" + kDatasetManifest;
+  const std::string manifest = is_regular(manifest_path) ? read_file(manifest_path) : "";
+  if (manifest.find("\ndataset " + dataset + "\n") != std::string::npos) {
     size_t at = 0;
     while (at < manifest.size()) {
       const size_t end = std::min(manifest.find('\n', at), manifest.size());
       const std::string line = manifest.substr(at, end - at);
-      // Only plain names: a manifest never sends a deletion outside its folder.
-      if (line.rfind("file ", 0) == 0 && line.find('/') == std::string::npos && line.size() > 5 &&
-          line.substr(5) != "." && line.substr(5) != "..")
+      // Only this dataset's shard names: a manifest never sends a deletion elsewhere.
+      if (line.rfind("file ", 0) == 0 && is_dataset_name(line.substr(5), dataset) &&
+          line.find('/') == std::string::npos)
         files.push_back(line.substr(5));
       at = end + 1;
     }
     return files;
   }
+  // No manifest of this dataset (a prepare before manifests): the shards dptrain wrote.
   for (const auto& n : list_directory(dir))
     if (is_dataset_name(n, dataset) && written_by_prepare(dir + "/" + n)) files.push_back(n);
   return files;
@@ -94,25 +158,28 @@ std::string make_staging_folder(const std::string& out_dir) {
   const auto [parent, name] = parent_and_name(out);
   make_directories(parent);
   // Staging folders of prepares that died: this exact pattern, a dead PID, this user's.
-  const std::regex mine("\\." + std::regex_replace(name, std::regex(R"([.^$|()\[\]{}*+?\\])"),
-                                                   R"(\$&)") +
-                        R"(\.prepare-([0-9]+))");
-  std::smatch m;
-  for (const auto& n : list_directory(parent)) {
-    struct stat st;
-    if (!std::regex_match(n, m, mine) || !process_is_gone(std::atol(m[1].str().c_str())) ||
-        ::lstat((parent + "/" + n).c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
-        st.st_uid != ::geteuid())
-      continue;
-    std::error_code ec;
-    fs::remove_all(parent + "/" + n, ec);
-  }
-  const std::string staging = parent + "/." + name + ".prepare-" + std::to_string(::getpid());
+  for (const auto& d :
+       dead_own_folders(parent, "\\." + regex_quote(name) + R"(\.prepare-([0-9]{1,9}))", 1))
+    discard_staging(d);
+  for (const auto& d : dead_own_folders(out, R"(\.prepare-([0-9]{1,9}))", 1))
+    discard_staging(d);
+  // Beside --out when the folder can be exchanged there; inside it when --out is a mount point
+  // or its parent is not writable (then the files are replaced one by one).
+  struct stat out_st, parent_st;
+  const bool beside = ::access(parent.c_str(), W_OK) == 0 &&
+                      (::stat(out.c_str(), &out_st) != 0 ||
+                       (::stat(parent.c_str(), &parent_st) == 0 &&
+                        out_st.st_dev == parent_st.st_dev));
+  const std::string pid = std::to_string(::getpid());
+  const std::string staging = beside ? parent + "/." + name + ".prepare-" + pid
+                                     : out + "/.prepare-" + pid;
+  if (!beside) make_directories(out);
   std::error_code ec;
-  fs::remove_all(staging, ec);  // this PID's own name
+  fs::remove_all(staging, ec);  // this PID's own name, of a process long gone
   DPT_CHECK(::mkdir(staging.c_str(), 0755) == 0,
-            "cannot create '" << staging << "' beside --out '" << out_dir
-                              << "': " << strerror_of(errno) << write_failure_hint(parent));
+            "cannot create '" << staging << "' for --out '" << out_dir
+                              << "': " << strerror_of(errno) << write_failure_hint(staging));
+  ::close(create_new_file(staging + "/" + kStagingMarker, "the staging marker"));
   return staging;
 }
 
@@ -125,60 +192,73 @@ std::string install_dataset(const std::string& staging, const std::string& out_d
   const bool exists = ::stat(out.c_str(), &out_st) == 0;
   DPT_CHECK(!exists || S_ISDIR(out_st.st_mode),
             "--out '" << out_dir << "' exists and is not a folder; give a folder");
-  std::vector<std::string> old_files, linked, move_after;
+  const bool inside = parent_and_name(staging).first == out;
+  std::vector<std::string> old_files, move_after;
+  std::map<std::string, ino_t> linked;  // carried by hard link, and the inode carried
   if (exists) {
-    const auto ours = dataset_files_in(out, dataset);
-    const std::set<std::string> old(ours.begin(), ours.end());
-    old_files = ours;
+    old_files = dataset_files_in(out, dataset);
+    const std::set<std::string> old(old_files.begin(), old_files.end());
     // Everything else in --out is the user's: it stays, and is never replaced.
     for (const auto& n : list_directory(out)) {
-      if (old.count(n) || n == kDatasetManifest) continue;
+      if (old.count(n) || n == kDatasetManifest || n == kStagingMarker || out + "/" + n == staging)
+        continue;
       DPT_CHECK(!fresh.count(n),
                 "--out '" << out_dir << "' holds '" << n
                           << "', which no earlier dptrain prepare wrote there, and this prepare "
                              "would replace it: move it away (or give another --out)");
+      if (inside) continue;
       struct stat st;
-      if (::lstat((out + "/" + n).c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+      if (is_regular(out + "/" + n, &st) &&
           ::link((out + "/" + n).c_str(), (staging + "/" + n).c_str()) == 0)
-        linked.push_back(n);
+        linked[n] = st.st_ino;
       else
         move_after.push_back(n);  // folders, links, files that cannot be hard-linked
     }
-    ::chmod(staging.c_str(), out_st.st_mode & 07777);
+    if (!inside) ::chmod(staging.c_str(), out_st.st_mode & 07777);
   }
   write_manifest(staging + "/" + kDatasetManifest, dataset, prepare_id, names);
+  if (inside) ::unlink((staging + "/" + kStagingMarker).c_str());  // its folder is not swapped
   sync_directory(staging);
-
+  if (inside)
+    return install_file_by_file(staging, out, out_dir, names, old_files,
+                                "is a mount point or its parent is not writable");
   if (!exists) {
     DPT_CHECK(::rename(staging.c_str(), out.c_str()) == 0,
               "cannot move '" << staging << "' to '" << out << "': " << strerror_of(errno));
+    ::unlink((out + "/" + kStagingMarker).c_str());
     sync_directory(parent_and_name(out).first);
     return "";
   }
-  if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, out.c_str(), RENAME_EXCHANGE) == 0) {
-    sync_directory(parent_and_name(out).first);
-    const std::string& old_dir = staging;  // the previous folder now lies here
-    for (const auto& n : move_after) ::rename((old_dir + "/" + n).c_str(), (out + "/" + n).c_str());
-    for (const auto& list : {old_files, linked})
-      for (const auto& n : list) ::unlink((old_dir + "/" + n).c_str());
-    ::unlink((old_dir + "/" + kDatasetManifest).c_str());
-    if (::rmdir(old_dir.c_str()) != 0)
-      return "left '" + old_dir + "': it holds files that appeared in --out during the swap";
-    return "";
+  if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, out.c_str(), RENAME_EXCHANGE) != 0) {
+    const int err = errno;
+    DPT_CHECK(err == EINVAL || err == ENOSYS || err == EBUSY || err == ENOTSUP,
+              "cannot swap '" << staging << "' with '" << out << "': " << strerror_of(err));
+    return install_file_by_file(staging, out, out_dir, names, old_files,
+                                "cannot be swapped as a whole on this filesystem (" +
+                                    strerror_of(err) + ")");
   }
-  const int err = errno;
-  DPT_CHECK(err == EINVAL || err == ENOSYS || err == EBUSY || err == EXDEV || err == ENOTSUP,
-            "cannot swap '" << staging << "' with '" << out << "': " << strerror_of(err));
-  // File by file: the new files replace the old names, old files the new dataset lacks go.
-  for (const auto& n : names) rename_durably(staging + "/" + n, out + "/" + n);
-  rename_durably(staging + "/" + kDatasetManifest, out + "/" + kDatasetManifest);
+  sync_directory(parent_and_name(out).first);
+  ::unlink((out + "/" + kStagingMarker).c_str());
+  // The previous folder now lies at the staging path: the user's folders back first, then
+  // the previous dataset's files go, and the hard links whose file did not change meanwhile.
+  const std::string& old_dir = staging;
+  std::vector<std::string> left;
+  for (const auto& n : move_after)
+    if (::rename((old_dir + "/" + n).c_str(), (out + "/" + n).c_str()) != 0) left.push_back(n);
   for (const auto& n : old_files)
-    if (!fresh.count(n)) ::unlink((out + "/" + n).c_str());
-  sync_directory(out);
-  std::error_code ec;
-  fs::remove_all(staging, ec);  // only hard links of the user's files are left there
-  return "'" + out_dir + "' cannot be swapped as a whole on this filesystem (" +
-         strerror_of(err) + "): its files were replaced one by one";
+    if (is_regular(old_dir + "/" + n)) ::unlink((old_dir + "/" + n).c_str());
+  for (const auto& [n, ino] : linked) {
+    struct stat st;
+    if (is_regular(old_dir + "/" + n, &st) && st.st_ino == ino) ::unlink((old_dir + "/" + n).c_str());
+  }
+  ::unlink((old_dir + "/" + kDatasetManifest).c_str());
+  if (::rmdir(old_dir.c_str()) != 0) {
+    std::string what;
+    for (const auto& n : left) what += (what.empty() ? " (" : ", ") + n;
+    return "left '" + old_dir + "': it holds files that changed in --out during the swap" +
+           (what.empty() ? "" : what + " could not be moved back)");
+  }
+  return "";
 }
 
 }  // namespace dpt

@@ -18,6 +18,9 @@ namespace dpt {
 // refuses the mix by name). A prepare that dies leaves its staging folder, which the next
 // prepare removes (its PID is dead and it is this user's).
 constexpr const char* kDatasetManifest = ".dptrain-dataset";
+// In a staging folder until the exchange: a dead prepare's folder with it holds only dptrain's
+// files (and hard links); one without it may be the previous folder, holding the user's.
+constexpr const char* kStagingMarker = ".dptrain-staging";
 
 // Makes the staging folder for out_dir (removing dead prepares' ones) and returns its path.
 std::string make_staging_folder(const std::string& out_dir);
@@ -27,6 +30,11 @@ std::string make_staging_folder(const std::string& out_dir);
 std::string install_dataset(const std::string& staging, const std::string& out_dir,
                             const std::string& dataset, const std::string& prepare_id,
                             const std::vector<std::string>& names);
+
+// Empties a staging folder (a dead prepare's, or this one's after a failure) of what dptrain
+// put there: its shards, the manifest, hard links of files that also live in --out. Anything
+// else (the user's folders on their way back after an interrupted swap) stays, with a note.
+void discard_staging(const std::string& dir);
 
 // The previous dataset's files in dir: its manifest's list; without a manifest, the files that
 // a dptrain prepare wrote (shard names whose attributes say so).

@@ -2,6 +2,7 @@
 #include "data/hdf5_util.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -248,12 +249,15 @@ void check_size(const std::vector<hsize_t>& dims, size_t element_bytes, const st
   uint64_t bytes = element_bytes;
   bool overflow = false;
   for (hsize_t d : dims) overflow = overflow || __builtin_mul_overflow(bytes, uint64_t(d), &bytes);
-  DPT_CHECK(!overflow && bytes <= kMaxDatasetBytes,
+  // Readers may hold a dataset twice (verify reads it, then checks it is finite): a quarter of
+  // the memory, and never more than dptrain's files hold.
+  const uint64_t memory = uint64_t(::sysconf(_SC_PHYS_PAGES)) * uint64_t(::sysconf(_SC_PAGESIZE));
+  const uint64_t limit = std::min<uint64_t>(kMaxDatasetBytes, std::max<uint64_t>(memory / 4, 1 << 30));
+  DPT_CHECK(!overflow && bytes <= limit,
             "dataset '" << name << "' in '" << file << "' claims "
                         << (overflow ? std::string("more than 2^64") : std::to_string(bytes))
-                        << " bytes, more than any dptrain file holds (at most "
-                        << (kMaxDatasetBytes >> 30)
-                        << " GiB): the file is corrupt or not dptrain's; it was not read");
+                        << " bytes, more than dptrain reads (at most " << (limit >> 20)
+                        << " MiB here): the file is corrupt or not dptrain's; it was not read");
 }
 
 void require_checksums(hid_t file, const std::string& path, const std::string& fix) {
@@ -276,7 +280,9 @@ void require_checksums(hid_t file, const std::string& path, const std::string& f
     static_cast<Walk*>(data)->missing = std::string("/") + name;
     return 1;  // stop at the first
   };
-  H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit, &walk, H5O_INFO_BASIC);
+  const herr_t rc = H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit, &walk, H5O_INFO_BASIC);
+  H5_CHECK(rc, "cannot walk the objects of '" << path << "' (truncated or corrupt?)",
+           "the object headers", path);
   DPT_CHECK(walk.missing.empty(),
             "'" << path << "' claims a format with checksums, but dataset '" << walk.missing
                 << "' carries no Fletcher32 checksum (rewritten by h5repack or h5py?), so "

@@ -64,17 +64,6 @@ void write_file(const RawDataset& raw, const RawSplit& split, const std::vector<
             "cannot flush '" << path << "'" << write_failure_hint(path));
 }
 
-// ".prepare-PID" / ".prepare-old-PID" folders of prepares that are no longer running.
-void remove_dead_prepare_folders(const std::string& out_dir) {
-  for (const auto& n : list_directory(out_dir)) {
-    if (n.rfind(".prepare-", 0) != 0) continue;
-    const long pid = std::atol(n.substr(n.find_last_of('-') + 1).c_str());
-    if (!process_is_gone(pid)) continue;
-    std::error_code ec;
-    std::filesystem::remove_all(out_dir + "/" + n, ec);
-  }
-}
-
 }  // namespace
 
 std::vector<std::string> write_shards(const RawDataset& raw, const std::string& out_dir,
@@ -82,8 +71,6 @@ std::vector<std::string> write_shards(const RawDataset& raw, const std::string& 
   DPT_CHECK(
       num_shards >= 1 && num_shards <= raw.train.n,
       "--shards must be between 1 and the number of training samples (" << raw.train.n << ")");
-  // Folders of prepares before the staging folder moved beside --out.
-  remove_dead_prepare_folders(out_dir);
   const std::string fresh = make_staging_folder(out_dir);
 
   std::vector<int64_t> order(static_cast<size_t>(raw.train.n));
@@ -117,16 +104,14 @@ std::vector<std::string> write_shards(const RawDataset& raw, const std::string& 
       }
     }
   } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove_all(fresh, ec);
+    discard_staging(fresh);
     throw;
   }
   std::string note;
   try {
     note = install_dataset(fresh, out_dir, raw.name, prepare_id, names);  // Note [prepare swap]
   } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove_all(fresh, ec);
+    discard_staging(fresh);
     throw;
   }
   if (!note.empty()) std::fprintf(stderr, "dptrain: prepare: %s\n", note.c_str());

@@ -375,8 +375,8 @@ std::string newest_checkpoint(const std::string& dir,
     try {
       verify_checkpoint(p);
       return p;
-    } catch (const Error& e) {
-      if (skipped) skipped->emplace_back(p, e.what());
+    } catch (const std::exception& e) {  // any unreadable file is skipped, never fatal
+      if (skipped) skipped->emplace_back(p, explain_exception(e));
     }
   }
   return "";

@@ -10,6 +10,7 @@
 #include "core/options.h"
 #include "core/safe_files.h"
 #include "core/yaml_input.h"
+#include "models/model.h"
 #include "trainer/checkpoint.h"
 
 namespace dpt {
@@ -189,11 +190,6 @@ TrainConfig parse_train(Options o) {
       es.get_choice("monitor", "", {"", "accuracy", "loss", "val_accuracy", "val_loss"});
   for (Monitor m : {Monitor::kAccuracy, Monitor::kLoss, Monitor::kValAccuracy, Monitor::kValLoss})
     if (monitor == monitor_name(m)) t.early_stopping.monitor = m;
-  // A target, patience or min_delta with no monitor would never stop anything.
-  for (const char* k : {"target", "patience", "min_delta"})
-    DPT_CHECK(!es.has(k) || !monitor.empty(),
-              "config key " << es.at(k) << " is set but train.early_stopping.monitor is not: "
-                            << "name the metric to watch (accuracy, loss, val_accuracy, val_loss)");
   t.early_stopping.target = es.get_double("target", 0.0);
   t.early_stopping.patience = es.get_int("patience", 0, 0);
   t.early_stopping.min_delta = es.get_double("min_delta", 0.0);
@@ -221,6 +217,29 @@ const char* monitor_name(Monitor m) {
 }
 
 namespace {
+// Settings that would surprise at run time, refused when a run starts (load_config). The
+// config a checkpoint stores is read without them, so a model trained before they existed
+// can still be evaluated and exported.
+void check_crop_fits(const Config& c);
+void check_start_semantics(const YAML::Node& root, const Config& c) {
+  // A target, patience or min_delta with no monitor would never stop anything.
+  const YAML::Node es = root["train"].IsMap() ? root["train"]["early_stopping"] : YAML::Node();
+  if (es.IsMap() && c.train.early_stopping.monitor == Monitor::kNone)
+    for (const char* k : {"target", "patience", "min_delta"})
+      DPT_CHECK(!es[k].IsDefined() || es[k].IsNull(),
+                "config key train.early_stopping." << k << where(es[k])
+                    << " is set but train.early_stopping.monitor is not: name the metric to "
+                       "watch (accuracy, loss, val_accuracy, val_loss)");
+  const Monitor m = c.train.early_stopping.monitor;
+  DPT_CHECK((m != Monitor::kValAccuracy && m != Monitor::kValLoss) || c.data.validation_split > 0,
+            "train.early_stopping.monitor is " << monitor_name(m)
+                                               << " but data.validation_split is 0, so there is "
+                                                  "no validation metric: set "
+                                                  "data.validation_split (e.g. 0.1) or monitor "
+                                               << (m == Monitor::kValLoss ? "loss" : "accuracy"));
+  check_crop_fits(c);
+}
+
 // A random crop padded by more than the image is mostly padding (or all of it).
 void check_crop_fits(const Config& c) {
   const int64_t pad = c.data.random_crop_pad;
@@ -274,14 +293,6 @@ Config parse_config(const YAML::Node& root) {
   c.eval.test_every_epoch = ev.get_bool("test_every_epoch", false);
   ev.finish();
   top.finish();
-  const Monitor m = c.train.early_stopping.monitor;
-  DPT_CHECK((m != Monitor::kValAccuracy && m != Monitor::kValLoss) || c.data.validation_split > 0,
-            "train.early_stopping.monitor is " << monitor_name(m)
-                                               << " but data.validation_split is 0, so there is "
-                                                  "no validation metric: set "
-                                                  "data.validation_split (e.g. 0.1) or monitor "
-                                               << (m == Monitor::kValLoss ? "loss" : "accuracy"));
-  check_crop_fits(c);
   YAML::Emitter out;
   out << root;
   c.resolved = std::string(out.c_str()) + "\n";
@@ -301,7 +312,9 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   YAML::Node root = load_yaml(text, "config file '" + path + "'");
   for (const auto& o : overrides) apply_override(root, o);
   try {
-    return parse_config(root);
+    Config c = parse_config(root);
+    check_start_semantics(root, c);
+    return c;
   } catch (const Error& e) {
     DPT_FAIL(path << ": " << e.what());
   }
@@ -311,9 +324,13 @@ Config config_of_checkpoint(const std::string& checkpoint) {
   const std::string source = "the config stored in checkpoint '" + checkpoint + "'";
   const YAML::Node root = load_yaml(checkpoint_config(checkpoint), source);
   try {
-    return parse_config(root);
+    Config c = parse_config(root);
+    Model(c.model, c.name);  // its layers too, so that their errors name the checkpoint
+    return c;
   } catch (const Error& e) {
     DPT_FAIL(source << ": " << e.what());
+  } catch (const YAML::Exception& e) {
+    DPT_FAIL(source << ": " << e.msg);
   }
 }
 

@@ -56,6 +56,17 @@ Trainer::~Trainer() {
   comm_.set_location(nullptr);  // it pointed into this run's state
 }
 
+namespace {
+// The resolved config without data.dir, which node-local copies may set per node.
+std::string config_to_compare(const Config& cfg) {
+  YAML::Node root = YAML::Load(cfg.resolved);  // dptrain's own emitted text
+  if (root["data"].IsMap()) root["data"].remove("dir");
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+}  // namespace
+
 void Trainer::check_same_model() {
   if (comm_.size() == 1) return;
   // Before anything else: broadcasting weights of different sizes would corrupt memory or hang.
@@ -117,11 +128,11 @@ void Trainer::claim_run_directory(Run& r, std::string* resume_path) {
     if (comm_.rank() != 0) return;
     make_user_directory(run_dir, "run_dir");
     r.run_lock = std::make_unique<RunLock>(run_dir);
-    if (is_inside(ckpt, run_dir))
-      make_own_directory(ckpt, "checkpoint.dir");  // a planted link there is refused
-    else
-      make_user_directory(ckpt, "checkpoint.dir");
-    r.ckpt_lock = std::make_unique<RunLock>(ckpt);  // Note [run lock]: also inside run_dir
+    // A link there is followed only if it is this user's (or root's): runs/x/checkpoints ->
+    // /scratch is fine, another user's planted link is refused.
+    make_user_directory(ckpt, "checkpoint.dir");
+    if (!same_folder(ckpt, run_dir))  // Note [run lock]: also inside run_dir
+      r.ckpt_lock = std::make_unique<RunLock>(ckpt);
     for (const std::string& dir : {run_dir, ckpt})
       for (const auto& f : remove_stale_temporaries(dir))
         r.notes.push_back("Removed '" + f + "', a temporary file of a writer that died");
@@ -372,10 +383,12 @@ bool Trainer::setup(Run& r) {
   });
   r.meter = std::make_unique<IntervalMeter>(comm_, model_->num_classes());
   // Note [ranks agree]: ranks started with different configs (an MPMD launch, a config edited
-  // while they start) would exchange buffers of different sizes: refused by name first.
-  check_same_on_all_ranks(comm_, cfg_.resolved, "resolved config",
-                          "Every rank must run the same config and --set options");
+  // while they start) would exchange buffers of different sizes: refused by name, the model's
+  // layers first (the most telling difference), then the rest of the resolved config. data.dir
+  // may differ (node-local copies); the data manifest below must not.
   check_same_model();
+  check_same_on_all_ranks(comm_, config_to_compare(cfg_), "resolved config",
+                          "Every rank must run the same config and --set options");
   std::string resume_path;
   claim_run_directory(r, &resume_path);
   load_state_and_data(r, resume_path);

@@ -235,20 +235,37 @@ TEST_F(LyingInputs, BadMetricsRowsOnResumeAreDroppedWithAWarning) {
   EXPECT_NE(r.output.find("1 row(s) of '" + dir_ + "/R/metrics.csv' were not metrics rows"),
             std::string::npos)
       << r.output;
+  EXPECT_EQ(r.output.find("stoll"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("stoul"), std::string::npos) << r.output;
 }
 
+// Whether pid has a handler installed for sig (SigCgt in /proc/PID/status).
+bool catches(pid_t pid, int sig) {
+  const std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+  const size_t at = status.find("SigCgt:\t");
+  if (at == std::string::npos) return false;
+  return (std::stoull(status.substr(at + 8, 16), nullptr, 16) >> (sig - 1)) & 1;
+}
+
 TEST_F(LyingInputs, SigtermDuringSetUpCheckpointsAndExits75) {
-  // The full 60,000-image set loads for a while: the signal lands before the first step.
+  // The full 60,000-image set loads for a while: the signal lands before the first step, as
+  // soon as the handler is in place (dptrain train installs it before reading the config).
   const std::string cmd = dptrain() + " train " + source_dir() +
                           "/configs/mnist_convnet.yaml --set data.dir=" + data() +
                           " --set run_dir=" + dir_ + "/T --set train.epochs=1";
   const pid_t pid = spawn_shell("exec " + cmd + " > " + dir_ + "/t.txt 2>&1");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  bool ready = false;
+  for (int i = 0; i < 2000 && !ready; ++i) {
+    ready = catches(pid, SIGTERM);
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const bool training = read_file(dir_ + "/t.txt").find("Epoch 1/") != std::string::npos;
   ::kill(pid, SIGTERM);
   int status = 0;
   ::waitpid(pid, &status, 0);
   const std::string out = read_file(dir_ + "/t.txt");
+  ASSERT_TRUE(ready) << out;
+  EXPECT_FALSE(training) << "the signal came after set-up: " << out;
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status) << ": " << out;
   EXPECT_EQ(WEXITSTATUS(status), 75) << out;
   EXPECT_NE(out.find("Stop signal 15 received"), std::string::npos) << out;
@@ -283,6 +300,77 @@ TEST_F(LyingInputs, ModelsThatCannotTrainAreRefusedAtStart) {
   EXPECT_NE(r.output.find("use a kernel at most as large as the image"), std::string::npos)
       << r.output;
   EXPECT_EQ(r.output.find("dsyev"), std::string::npos) << r.output;
+}
+
+TEST_F(LyingInputs, PrepareTrustsNoManifestBeyondItsOwnDatasetsNames) {
+  const std::string out = dir_ + "/d";
+  ASSERT_EQ(run(prepare_cmd(out, 2)).exit_code, 0);
+  run("echo mine > " + out + "/notes.txt && echo theirs > " + out + "/cifar10-test.h5");
+  // A manifest edited to list the user's files: they are not mnist shard names, so they stay.
+  run("printf 'file notes.txt\nfile ../x\nfile cifar10-test.h5\n' >> " + out +
+      "/.dptrain-dataset && echo x > " + dir_ + "/x");
+  auto r = run(prepare_cmd(out, 3));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(out + "/notes.txt"), "mine\n");
+  EXPECT_EQ(read_file(out + "/cifar10-test.h5"), "theirs\n");
+  EXPECT_EQ(read_file(dir_ + "/x"), "x\n");
+  // --out given as a link (followed: the folder is swapped, the link stays) and as '.'.
+  run("ln -s " + out + " " + dir_ + "/link");
+  r = run(prepare_cmd(dir_ + "/link", 2));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(run("test -L " + dir_ + "/link").exit_code, 0) << "the link was replaced";
+  EXPECT_EQ(trim(run("ls " + out + "/mnist-train-*-of-00002.h5 | wc -l").output), "2");
+  r = run("cd " + out + " && " + prepare_cmd(".", 3));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(trim(run("ls " + out + "/mnist-train-*-of-00003.h5 | wc -l").output), "3");
+  EXPECT_EQ(read_file(out + "/notes.txt"), "mine\n");
+  EXPECT_EQ(run("ls -a " + dir_ + " " + out + " | grep -c prepare").output, "0\n");
+}
+
+TEST_F(LyingInputs, PrepareIntoAMountPointReplacesFileByFile) {
+  SmallDisk disk(dir_ + "/mnt", 32 * 1024);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN)";
+  const std::string out = dir_ + "/mnt";
+  run("echo mine > " + out + "/notes.txt");
+  ASSERT_EQ(run(prepare_cmd(out, 2)).exit_code, 0);
+  const auto r = run(prepare_cmd(out, 3));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("its files were replaced one by one"), std::string::npos) << r.output;
+  EXPECT_EQ(trim(run("ls " + out + "/mnist-train-*.h5 | wc -l").output), "3");
+  EXPECT_EQ(read_file(out + "/notes.txt"), "mine\n");
+  EXPECT_EQ(run("ls -a " + out + " | grep -c prepare").output, "0\n");
+  const auto v = run(dptrain() + " verify " + out + "/*.h5");
+  EXPECT_EQ(v.exit_code, 0) << v.output;
+}
+
+TEST_F(LyingInputs, StoredConfigsAreReadAsWrittenAndNamedWhenBroken) {
+  auto r = run(train_cmd("R", "--set train.epochs=1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto with_config = [&](const std::string& name, const std::string& edit_from,
+                               const std::string& edit_to) {
+    const std::string p = dir_ + "/" + name;
+    run("cp " + newest("R") + " " + p);
+    h5::Handle f(H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    std::string text = h5::get_attr_string(f, "config", p);
+    const size_t at = text.find(edit_from);
+    EXPECT_NE(at, std::string::npos) << text;
+    if (at != std::string::npos) text.replace(at, edit_from.size(), edit_to);
+    H5Adelete(f, "config");
+    h5::set_attr(f, "config", text);
+    return p;
+  };
+  // A setting refused at the start of a run today (a target with no monitor) does not lock
+  // an older model out of eval.
+  const std::string old = with_config("old.h5", "train:\n", "train:\n  early_stopping: {target: 0.5}\n");
+  r = run(dptrain() + " eval " + old);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  // A value of the wrong type names the checkpoint, not yaml-cpp's "bad conversion".
+  const std::string bad = with_config("bad.h5", "kernel: 3", "kernel: [3, x]");
+  r = run(dptrain() + " eval " + bad);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("the config stored in checkpoint '" + bad + "'"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("bad conversion"), std::string::npos) << r.output;
 }
 
 }  // namespace

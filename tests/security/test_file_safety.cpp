@@ -254,5 +254,49 @@ TEST_F(FileSafety, PredictionsReplaceALinkNotItsTarget) {
   EXPECT_EQ(run("ls " + dir_ + " | grep -c tmp-").output, "0\n") << "temporary left behind";
 }
 
+TEST_F(FileSafety, PlantedFifosNeverBlockAWriter) {
+  first_run("R");
+  for (const std::string file : {"log.txt", "metrics.csv"}) {
+    const std::string p = dir_ + "/R/" + file;
+    run("mv " + p + " " + p + ".real && mkfifo " + p);
+    const auto r = run("timeout 60 " + resume("R"));
+    EXPECT_EQ(r.exit_code, 1) << file << ": " << r.output;
+    EXPECT_NE(r.output.find("is a FIFO"), std::string::npos) << r.output;
+    run("rm " + p + " && mv " + p + ".real " + p);
+  }
+}
+
+TEST_F(FileSafety, CheckpointDirEqualToRunDirAndUsersOwnLinkWork) {
+  auto r = run(train_cmd("R", "--set train.epochs=1 --set checkpoint.dir=" + dir_ + "/R"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(run("ls " + dir_ + "/R/ckpt-0001-*.h5").exit_code, 0);
+  // The user's own link for the checkpoints (to a scratch disk) is followed.
+  run("mkdir -p " + dir_ + "/scratch " + dir_ + "/L && ln -s " + dir_ + "/scratch " + dir_ +
+      "/L/checkpoints");
+  r = run(train_cmd("L", "--set train.epochs=1"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(run("ls " + dir_ + "/scratch/ckpt-0001-*.h5").exit_code, 0);
+}
+
+TEST_F(FileSafety, PlotRefusesAPlantedPlotsLinkAndReplacesLinkedImages) {
+  first_run("R");
+  const std::string v = victim("victim.png");
+  run("mkdir -p " + dir_ + "/elsewhere && ln -s " + dir_ + "/elsewhere " + dir_ + "/R/plots");
+  auto r = run(dptrain() + " plot " + dir_ + "/R");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("the plots folder '" + dir_ + "/R/plots' is a symbolic link"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(run("ls -A " + dir_ + "/elsewhere").output, "");
+  run("rm " + dir_ + "/R/plots && mkdir " + dir_ + "/R/plots && ln -s " + v + " " + dir_ +
+      "/R/plots/curves.png");
+  r = run(dptrain() + " plot " + dir_ + "/R");
+  if (r.output.find("matplotlib is missing") != std::string::npos)
+    GTEST_SKIP() << "no python3-matplotlib here";
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  expect_untouched(v);
+  EXPECT_EQ(run("test -L " + dir_ + "/R/plots/curves.png").exit_code, 1);
+}
+
 }  // namespace
 }  // namespace dpt::testing

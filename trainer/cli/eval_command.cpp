@@ -65,21 +65,13 @@ EvalInputs load_inputs(const std::string& checkpoint, const std::string& data_fi
   return in;
 }
 
-// Ranks append their slices in rank order to one temporary file (named by rank 0's PID),
-// which rank 0 then renames over csv: readers see the old file or the complete new one.
+// Each rank's rows reach rank 0 in rank order (no shared filesystem needed), which writes them
+// to a temporary file and renames it over csv: readers see the old file or the complete new one.
 void write_predictions(const std::string& csv, const EvalInputs& in,
                        const std::vector<int64_t>& idx, const std::vector<int32_t>& predicted,
                        const std::vector<float>* probs, Communicator& comm) {
   const int64_t classes = in.model->num_classes();
-  int64_t pid = ::getpid();
-  comm.broadcast(&pid, sizeof pid, 0);
-  const std::string tmp = csv + ".tmp-" + std::to_string(pid);
   std::string rows;
-  if (comm.rank() == 0) {
-    rows = "index,label,predicted";
-    for (int64_t c = 0; probs && c < classes; ++c) rows += ",p" + std::to_string(c);
-    rows += "\n";
-  }
   char buf[32];
   for (size_t k = 0; k < idx.size(); ++k) {
     rows += std::to_string(idx[k]) + "," + std::to_string(int(in.data.labels[size_t(idx[k])])) +
@@ -90,25 +82,20 @@ void write_predictions(const std::string& csv, const EvalInputs& in,
     }
     rows += "\n";
   }
-  for (int turn = 0; turn < comm.size(); ++turn) {
-    if (turn == comm.rank()) {
-      if (turn == 0) ::unlink(tmp.c_str());  // a leftover of this PID's name (a link: the link)
-      const int fd = turn == 0 ? create_new_file(tmp, "the predictions' temporary file")
-                               : open_for_append(tmp, "the predictions' temporary file");
-      const bool ok = write_all(fd, rows.data(), rows.size()) && ::fsync(fd) == 0;
-      ::close(fd);
-      if (!ok) {
-        ::unlink(tmp.c_str());
-        DPT_FAIL("cannot write '" << csv << "'" << write_failure_hint(csv));
-      }
-    }
-    comm.barrier();
+  std::string all = "index,label,predicted";
+  for (int64_t c = 0; probs && c < classes; ++c) all += ",p" + std::to_string(c);
+  all += "\n";
+  for (int r = 0; r < comm.size(); ++r) {
+    uint64_t len = rows.size();
+    comm.broadcast(&len, sizeof len, r);
+    std::string theirs(len, '\0');
+    if (comm.rank() == r) theirs = rows;
+    if (len > 0) comm.broadcast(theirs.data(), len, r);
+    if (comm.rank() == 0) all += theirs;
   }
-  if (comm.rank() == 0 && ::rename(tmp.c_str(), csv.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    DPT_FAIL("cannot write '" << csv << "': " << std::strerror(err));
-  }
+  agree(comm, [&] {
+    if (comm.rank() == 0) write_file_atomically(csv, all);
+  });
 }
 
 void print_report(const std::string& checkpoint, const std::string& file, const EvalResult& r) {
@@ -173,9 +160,11 @@ void add_eval_command(CLI::App& app, Action& action) {
                 "add the softmax probability of every class (p0, p1, ...) to --predictions rows");
   cmd->callback([a, &action] {
     action = [a](Communicator& c) {
-      DPT_CHECK(!a->probabilities || !a->predictions.empty(),
-                "--probabilities adds columns to the "
-                "--predictions file: give --predictions OUT.csv too");
+      agree(c, [&] {  // every rank refuses alike: said once, no MPI_Abort
+        DPT_CHECK(!a->probabilities || !a->predictions.empty(),
+                  "--probabilities adds columns to the "
+                  "--predictions file: give --predictions OUT.csv too");
+      });
       return run_eval(a->checkpoint, a->data_file, a->predictions, c, a->probabilities);
     };
   });

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "trainer/checkpoint.h"
+#include "core/safe_files.h"
 #include "trainer/cli/commands.h"
 #include "trainer/config.h"
 
@@ -99,7 +100,10 @@ int run_plot(const PlotOptions& o, Communicator& comm) {
                                     "of a dptrain train run (run_dir, default runs/<name>)");
   const std::string script = plot_script();
   const std::string out = o.out_dir.empty() ? o.run_dir + "/plots" : o.out_dir;
-  make_directories(out);
+  if (o.out_dir.empty())
+    make_own_directory(out, "the plots folder");  // inside the run: a planted link is refused
+  else
+    make_user_directory(out, "--out");
   const std::string ckpt = o.checkpoint.empty() ? run_checkpoint(o.run_dir) : o.checkpoint;
   std::string title = o.run_dir;
   if (exists(o.run_dir + "/config.yaml"))

@@ -33,11 +33,13 @@ int run_summary(const ConfigArgs& a, Communicator& comm) {
 
 int run_train(const ConfigArgs& a, Communicator& comm) {
   // --overwrite starts fresh, --resume continues: together they would silently mean one.
-  DPT_CHECK(!a.overwrite || a.resume.empty(),
-            "--overwrite and --resume " << a.resume
-                                        << " contradict each other: --resume continues the run "
-                                           "in run_dir, --overwrite moves it aside to start "
-                                           "fresh; give one of them");
+  agree(comm, [&] {
+    DPT_CHECK(!a.overwrite || a.resume.empty(),
+              "--overwrite and --resume " << a.resume
+                                          << " contradict each other: --resume continues the "
+                                             "run in run_dir, --overwrite moves it aside to "
+                                             "start fresh; give one of them");
+  });
   install_stop_signals();  // a SIGTERM while the config and data load still ends in exit 75
   std::unique_ptr<Trainer> trainer;
   agree(comm, [&] {

@@ -58,9 +58,9 @@ int run_verify(const std::vector<std::string>& files, Communicator& comm) {
       const std::string what = verify_one(path, &warning);
       std::printf("ok: %s (%s)\n", path.c_str(), what.c_str());
       if (!warning.empty()) std::printf("warning: %s\n", warning.c_str());
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // out of memory too: the next file still runs
       std::fflush(stdout);
-      report_error(0, e.what());
+      report_error(0, explain_exception(e));
       ++bad;
     }
   }
