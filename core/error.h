@@ -1,7 +1,7 @@
 // Error type and checking macros shared by every module: failures carry file:line and what to do.
 #pragma once
-#include <sstream>
 #include <new>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 

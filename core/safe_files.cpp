@@ -110,7 +110,8 @@ void make_user_directory(const std::string& dir, const std::string& what) {
       if (::lstat(cur.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != ::geteuid() &&
           st.st_uid != 0)
         DPT_FAIL(what << " '" << dir << "' goes through '" << cur << "', a symbolic link owned "
-                      << "by another user (uid " << st.st_uid << "): dptrain does not write "
+                      << "by another user (uid " << st.st_uid
+                      << "): dptrain does not write "
                          "where someone else points it; choose another directory");
     }
     if (i < dir.size()) cur += dir[i];

@@ -24,8 +24,7 @@ void walk(const YAML::Node& n, int depth, long& nodes, const std::string& path,
                       "without aliases");
   DPT_CHECK(depth <= kYamlMaxDepth,
             source << ": '" << path.substr(0, 80) << (path.size() > 80 ? "..." : "") << "'"
-                   << line_of(n) << " nests deeper than "
-                   << kYamlMaxDepth
+                   << line_of(n) << " nests deeper than " << kYamlMaxDepth
                    << " levels (an alias that refers to itself?); write it out without aliases");
   if (n.IsSequence()) {
     for (size_t i = 0; i < n.size(); ++i)

@@ -35,8 +35,9 @@ std::string resolve_out(const std::string& out_dir) {
   if (fs::is_symlink(out, ec)) {
     const std::string target = fs::canonical(out, ec).string();
     DPT_CHECK(!ec && !target.empty(),
-              "--out '" << out_dir << "' is a link to nothing: give an existing folder or a new "
-                                      "path");
+              "--out '" << out_dir
+                        << "' is a link to nothing: give an existing folder or a new "
+                           "path");
     out = target;
   }
   return out;
@@ -76,7 +77,8 @@ void write_manifest(const std::string& path, const std::string& dataset,
                     const std::string& prepare_id, const std::vector<std::string>& names) {
   std::string text =
       "# dptrain dataset manifest: the files the prepare that wrote this folder owns\n"
-      "prepare_id " + prepare_id + "\ndataset " + dataset + "\n";
+      "prepare_id " +
+      prepare_id + "\ndataset " + dataset + "\n";
   for (const auto& n : names) text += "file " + n + "\n";
   write_file_atomically(path, text);
 }
@@ -115,7 +117,8 @@ std::string strerror_of(int err) { return std::strerror(err); }
 // One file at a time (each rename atomic): where folders cannot be exchanged.
 std::string install_file_by_file(const std::string& staging, const std::string& out,
                                  const std::string& out_dir, const std::vector<std::string>& names,
-                                 const std::vector<std::string>& old_files, const std::string& why) {
+                                 const std::vector<std::string>& old_files,
+                                 const std::string& why) {
   const std::set<std::string> fresh(names.begin(), names.end());
   for (const auto& n : names) rename_durably(staging + "/" + n, out + "/" + n);
   rename_durably(staging + "/" + kDatasetManifest, out + "/" + kDatasetManifest);
@@ -161,18 +164,17 @@ std::string make_staging_folder(const std::string& out_dir) {
   for (const auto& d :
        dead_own_folders(parent, "\\." + regex_quote(name) + R"(\.prepare-([0-9]{1,9}))", 1))
     discard_staging(d);
-  for (const auto& d : dead_own_folders(out, R"(\.prepare-([0-9]{1,9}))", 1))
-    discard_staging(d);
+  for (const auto& d : dead_own_folders(out, R"(\.prepare-([0-9]{1,9}))", 1)) discard_staging(d);
   // Beside --out when the folder can be exchanged there; inside it when --out is a mount point
   // or its parent is not writable (then the files are replaced one by one).
   struct stat out_st, parent_st;
-  const bool beside = ::access(parent.c_str(), W_OK) == 0 &&
-                      (::stat(out.c_str(), &out_st) != 0 ||
-                       (::stat(parent.c_str(), &parent_st) == 0 &&
-                        out_st.st_dev == parent_st.st_dev));
+  const bool beside =
+      ::access(parent.c_str(), W_OK) == 0 &&
+      (::stat(out.c_str(), &out_st) != 0 ||
+       (::stat(parent.c_str(), &parent_st) == 0 && out_st.st_dev == parent_st.st_dev));
   const std::string pid = std::to_string(::getpid());
-  const std::string staging = beside ? parent + "/." + name + ".prepare-" + pid
-                                     : out + "/.prepare-" + pid;
+  const std::string staging =
+      beside ? parent + "/." + name + ".prepare-" + pid : out + "/.prepare-" + pid;
   if (!beside) make_directories(out);
   std::error_code ec;
   fs::remove_all(staging, ec);  // this PID's own name, of a process long gone
@@ -233,9 +235,9 @@ std::string install_dataset(const std::string& staging, const std::string& out_d
     const int err = errno;
     DPT_CHECK(err == EINVAL || err == ENOSYS || err == EBUSY || err == ENOTSUP,
               "cannot swap '" << staging << "' with '" << out << "': " << strerror_of(err));
-    return install_file_by_file(staging, out, out_dir, names, old_files,
-                                "cannot be swapped as a whole on this filesystem (" +
-                                    strerror_of(err) + ")");
+    return install_file_by_file(
+        staging, out, out_dir, names, old_files,
+        "cannot be swapped as a whole on this filesystem (" + strerror_of(err) + ")");
   }
   sync_directory(parent_and_name(out).first);
   ::unlink((out + "/" + kStagingMarker).c_str());
@@ -249,7 +251,8 @@ std::string install_dataset(const std::string& staging, const std::string& out_d
     if (is_regular(old_dir + "/" + n)) ::unlink((old_dir + "/" + n).c_str());
   for (const auto& [n, ino] : linked) {
     struct stat st;
-    if (is_regular(old_dir + "/" + n, &st) && st.st_ino == ino) ::unlink((old_dir + "/" + n).c_str());
+    if (is_regular(old_dir + "/" + n, &st) && st.st_ino == ino)
+      ::unlink((old_dir + "/" + n).c_str());
   }
   ::unlink((old_dir + "/" + kDatasetManifest).c_str());
   if (::rmdir(old_dir.c_str()) != 0) {

@@ -252,7 +252,8 @@ void check_size(const std::vector<hsize_t>& dims, size_t element_bytes, const st
   // Readers may hold a dataset twice (verify reads it, then checks it is finite): a quarter of
   // the memory, and never more than dptrain's files hold.
   const uint64_t memory = uint64_t(::sysconf(_SC_PHYS_PAGES)) * uint64_t(::sysconf(_SC_PAGESIZE));
-  const uint64_t limit = std::min<uint64_t>(kMaxDatasetBytes, std::max<uint64_t>(memory / 4, 1 << 30));
+  const uint64_t limit =
+      std::min<uint64_t>(kMaxDatasetBytes, std::max<uint64_t>(memory / 4, 1 << 30));
   DPT_CHECK(!overflow && bytes <= limit,
             "dataset '" << name << "' in '" << file << "' claims "
                         << (overflow ? std::string("more than 2^64") : std::to_string(bytes))
@@ -274,8 +275,8 @@ void require_checksums(hid_t file, const std::string& path, const std::string& f
     Handle dcpl(H5Dget_create_plist(ds), H5Pclose);
     unsigned flags = 0;
     size_t nelmts = 0;
-    const bool has = H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &nelmts, nullptr,
-                                          0, nullptr, nullptr) >= 0;
+    const bool has = H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &nelmts, nullptr, 0,
+                                          nullptr, nullptr) >= 0;
     if (has) return 0;
     static_cast<Walk*>(data)->missing = std::string("/") + name;
     return 1;  // stop at the first

@@ -39,8 +39,9 @@ class Handle {
 // Silences HDF5's own stderr dump; dptrain reports errors itself, naming file and dataset.
 void quiet();
 
-Handle create_file(const std::string& path);  // a new file (O_EXCL); 1.10 format (metadata checksums)
-Handle open_file(const std::string& path);    // read-only, with a clear error if not HDF5
+Handle create_file(
+    const std::string& path);               // a new file (O_EXCL); 1.10 format (metadata checksums)
+Handle open_file(const std::string& path);  // read-only, with a clear error if not HDF5
 Handle open_group(hid_t loc, const std::string& path, const std::string& file);
 bool exists(hid_t loc, const std::string& path);
 Handle create_group(hid_t loc, const std::string& path);  // creates parents too

@@ -9,8 +9,8 @@
 
 #include "core/exit_codes.h"
 #include "core/files.h"
-#include "core/safe_files.h"
 #include "core/finite.h"
+#include "core/safe_files.h"
 #include "data/hdf5_util.h"
 
 namespace dpt {
@@ -41,8 +41,9 @@ void check_complete_and_version(hid_t f, const std::string& path, std::string* w
             "checkpoint '" << path << "' has format version " << version << ", newer than the "
                            << kCheckpointFormatVersion << " this dptrain reads; upgrade dptrain");
   if (version >= 2)
-    h5::require_checksums(f, path, "use another checkpoint of the run (an original, not a "
-                                   "rewritten copy)");
+    h5::require_checksums(f, path,
+                          "use another checkpoint of the run (an original, not a "
+                          "rewritten copy)");
   if (version < 2 && warning)
     *warning = "checkpoint '" + path + "' was written before checksums (format " +
                std::to_string(version) + "): corruption in it cannot be detected";
@@ -182,7 +183,7 @@ std::string write_checkpoint(const std::string& dir, Model& model, Optimizer& op
   const int64_t epoch_label = pos.step_in_epoch == 0 ? pos.epoch : pos.epoch + 1;
   const std::string path = dir + "/" + checkpoint_name(epoch_label, pos.global_step);
   const std::string tmp = fresh_temporary(path);  // created exclusively (Note [file safety])
-  model.download();  // GPU values to the host mirrors written below
+  model.download();                               // GPU values to the host mirrors written below
   opt.download();
   const auto paths = param_paths(model);
   refuse_non_finite_state(model, opt, paths);

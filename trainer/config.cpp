@@ -46,8 +46,9 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
     if (cur.IsSequence()) {
       // An index is all digits ("0x" or "1e3" is not 0 or 1000).
       const std::string& p = parts[i];
-      DPT_CHECK(!p.empty() && p.size() <= 9 && p.find_first_not_of("0123456789") == std::string::npos,
-                "--set " << key << ": '" << p << "' is not an index of the list there (0, 1, ...)");
+      DPT_CHECK(
+          !p.empty() && p.size() <= 9 && p.find_first_not_of("0123456789") == std::string::npos,
+          "--set " << key << ": '" << p << "' is not an index of the list there (0, 1, ...)");
       const size_t idx = std::stoul(p);
       DPT_CHECK(idx < cur.size(), "--set " << key << ": index " << idx << " is out of range");
       next.reset(cur[idx]);
@@ -227,7 +228,8 @@ void check_start_semantics(const YAML::Node& root, const Config& c) {
   if (es.IsMap() && c.train.early_stopping.monitor == Monitor::kNone)
     for (const char* k : {"target", "patience", "min_delta"})
       DPT_CHECK(!es[k].IsDefined() || es[k].IsNull(),
-                "config key train.early_stopping." << k << where(es[k])
+                "config key train.early_stopping."
+                    << k << where(es[k])
                     << " is set but train.early_stopping.monitor is not: name the metric to "
                        "watch (accuracy, loss, val_accuracy, val_loss)");
   const Monitor m = c.train.early_stopping.monitor;

@@ -30,11 +30,11 @@ DataPlan::DataPlan(const DataConfig& cfg, int64_t global_batch, int rank, int wo
     int64_t n = h5::get_attr_int(f, "num_samples", all_files_[size_t(s)]);
     const std::string id = prepare_id_of(f, all_files_[size_t(s)]);
     if (s == 0) prepare_id_ = id;
-    DPT_CHECK(id == prepare_id_,
-              "the train shards in '" << cfg.dir << "' come from two different prepares: '"
-                                      << all_files_[0] << "' has prepare_id '" << prepare_id_
-                                      << "', '" << all_files_[size_t(s)] << "' has '" << id
-                                      << "'; re-run dptrain prepare into an empty --out");
+    DPT_CHECK(id == prepare_id_, "the train shards in '"
+                                     << cfg.dir << "' come from two different prepares: '"
+                                     << all_files_[0] << "' has prepare_id '" << prepare_id_
+                                     << "', '" << all_files_[size_t(s)] << "' has '" << id
+                                     << "'; re-run dptrain prepare into an empty --out");
     if (h5::has_attr(f, "format_version") &&
         h5::get_attr_int(f, "format_version", all_files_[size_t(s)]) < 2)
       unchecked_files_.push_back(all_files_[size_t(s)]);

@@ -9,8 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <map>
 #include <iomanip>
+#include <map>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
@@ -72,7 +72,8 @@ MetricsCsv::MetricsCsv(const std::string& path, int64_t keep_through_step) : pat
       if (step <= keep_through_step) kept += line + "\n";
     }
     if (dropped > 0)
-      dropped_rows_ = std::to_string(dropped) + " row(s) of '" + path + "' were not metrics "
+      dropped_rows_ = std::to_string(dropped) + " row(s) of '" + path +
+                      "' were not metrics "
                       "rows (no step number in column 2) and were dropped";
     if (kept != text) write_file_atomically(path, kept);
     text = kept;
@@ -95,8 +96,8 @@ void MetricsCsv::write(const MetricsRow& r) {
   std::ostringstream out;
   out << r.epoch << "," << r.step << "," << std::setprecision(6) << r.loss << "," << r.accuracy
       << "," << opt(r.val_loss) << "," << opt(r.val_accuracy) << "," << r.lr << ","
-      << std::setprecision(8) << r.images_per_sec << "," << r.allreduce_sec << ","
-      << r.elapsed_sec << "," << r.skipped_steps << "\n";
+      << std::setprecision(8) << r.images_per_sec << "," << r.allreduce_sec << "," << r.elapsed_sec
+      << "," << r.skipped_steps << "\n";
   const std::string line = out.str();
   DPT_CHECK(write_all(fd_, line.data(), line.size()),
             "cannot append to '" << path_ << "'" << write_failure_hint(path_));
@@ -138,7 +139,8 @@ RunLock::RunLock(const std::string& dir) {
     ::close(fd_);
     fd_ = -1;
     DPT_FAIL("the run lock '" << path << "' is not a file of this user (owner uid " << st.st_uid
-             << "): '" << dir << "' belongs to someone else's run; give this run another run_dir");
+                              << "): '" << dir
+                              << "' belongs to someone else's run; give this run another run_dir");
   }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
@@ -176,8 +178,8 @@ std::vector<std::string> earlier_run_files(const std::string& run_dir,
   for (const auto& n : list_directory(ckpt_dir))
     if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5")
       found.push_back(ckpt_dir + "/" + n);
-  for (const char* n : {"metrics.csv", "summary.yaml", "config.yaml", "log.txt", "tensorboard",
-                        kRunMarker})
+  for (const char* n :
+       {"metrics.csv", "summary.yaml", "config.yaml", "log.txt", "tensorboard", kRunMarker})
     if (::faccessat(AT_FDCWD, (run_dir + "/" + n).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0)
       found.push_back(run_dir + "/" + n);
   return found;
@@ -202,8 +204,8 @@ std::string claim_new_folder(const std::string& stem) {
   for (int k = 1; k < 1000; ++k) {
     const std::string d = k == 1 ? stem : stem + "-" + std::to_string(k);
     if (::mkdir(d.c_str(), 0755) == 0) return d;
-    DPT_CHECK(errno == EEXIST, "cannot create '" << d << "': " << std::strerror(errno)
-                                                 << write_failure_hint(d));
+    DPT_CHECK(errno == EEXIST,
+              "cannot create '" << d << "': " << std::strerror(errno) << write_failure_hint(d));
   }
   DPT_FAIL("cannot find a free name for '" << stem << "-N' (999 are taken)");
 }
@@ -221,8 +223,8 @@ std::string move_aside(const std::string& run_dir, const std::vector<std::string
   for (const auto& f : files) {
     const std::string name = f.substr(f.rfind('/') + 1);
     if (std::rename(f.c_str(), (main_dest + "/" + name).c_str()) == 0) continue;
-    DPT_CHECK(errno == EXDEV, "cannot move '" << f << "' to '" << main_dest << "': "
-                                              << std::strerror(errno));
+    DPT_CHECK(errno == EXDEV,
+              "cannot move '" << f << "' to '" << main_dest << "': " << std::strerror(errno));
     const std::string parent = f.substr(0, f.rfind('/'));
     auto it = other.find(parent);
     if (it == other.end()) {

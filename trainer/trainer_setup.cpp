@@ -138,8 +138,10 @@ void Trainer::claim_run_directory(Run& r, std::string* resume_path) {
         r.notes.push_back("Removed '" + f + "', a temporary file of a writer that died");
     r.earlier_files = earlier_run_files(run_dir, ckpt);
     const size_t n = r.earlier_files.size();
-    const std::string earlier = n == 0 ? "" : "'" + r.earlier_files.front() + "'" +
-                                (n > 1 ? " and " + std::to_string(n - 1) + " more" : "");
+    const std::string earlier = n == 0
+                                    ? ""
+                                    : "'" + r.earlier_files.front() + "'" +
+                                          (n > 1 ? " and " + std::to_string(n - 1) + " more" : "");
     if (options_.resume.empty()) {
       DPT_CHECK(n == 0 || options_.overwrite,
                 "run_dir '" << run_dir << "' already holds files of an earlier run (" << earlier
@@ -191,13 +193,14 @@ void Trainer::claim_run_directory(Run& r, std::string* resume_path) {
               "--resume " << options_.resume << ": checkpoint '" << *resume_path
                           << "' belongs to run " << (theirs.empty() ? "(no id)" : theirs)
                           << ", but run_dir '" << run_dir << "' holds the files of run " << owner
-                          << " (" << earlier << "): resuming here would mix the two runs. Give "
+                          << " (" << earlier
+                          << "): resuming here would mix the two runs. Give "
                              "this run another run_dir, or resume a checkpoint of that run");
     DPT_CHECK(n == 0 || !owner.empty(),
               "--resume " << options_.resume << ": run_dir '" << run_dir
                           << "' holds files of an earlier run (" << earlier
-                          << ") that cannot be told apart from another run's (no "
-                          << kRunMarker << ", no checkpoint): give this run another run_dir");
+                          << ") that cannot be told apart from another run's (no " << kRunMarker
+                          << ", no checkpoint): give this run another run_dir");
   });
   uint64_t len = resume_path->size();
   comm_.broadcast(&len, sizeof len, 0);
@@ -299,9 +302,8 @@ void Trainer::load_data(Run& r) {
                                  << " images of " << r.test_data.classes
                                  << " classes, unlike the train shards; re-run dptrain prepare");
   DPT_CHECK(r.test_data.prepare_id == r.plan->prepare_id(),
-            "the test file in '" << cfg_.data.dir << "' has prepare_id '"
-                                 << r.test_data.prepare_id << "' but the train shards have '"
-                                 << r.plan->prepare_id()
+            "the test file in '" << cfg_.data.dir << "' has prepare_id '" << r.test_data.prepare_id
+                                 << "' but the train shards have '" << r.plan->prepare_id()
                                  << "': they come from two different prepares; re-run dptrain "
                                     "prepare into an empty --out");
   const size_t old = r.plan->unchecked_files().size() + r.test_data.unchecked_files.size();

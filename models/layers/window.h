@@ -20,7 +20,8 @@ inline Window1D window_1d(int64_t in, int64_t k, int64_t s, bool same, const std
   constexpr int64_t kMaxWindow = 1 << 16;
   DPT_CHECK(k <= kMaxWindow && s <= kMaxWindow,
             who << ": the " << axis << " window " << k << " with stride " << s
-                << " is beyond any image (at most " << kMaxWindow << "); check kernel/pool and strides");
+                << " is beyond any image (at most " << kMaxWindow
+                << "); check kernel/pool and strides");
   if (same) {
     w.out = (in + s - 1) / s;
     const int64_t total = std::max<int64_t>((w.out - 1) * s + k - in, 0);

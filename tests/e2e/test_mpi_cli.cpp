@@ -45,11 +45,14 @@ TEST(MpiCli, OneProcessTrainsWithoutStartingMpi) {
   const TempDir tmp("nompi");
   const std::string& dir = tmp.path();
   ASSERT_EQ(run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir +
-                "/data --shards 1").exit_code, 0);
-  const auto r = run("LD_DEBUG=files LD_DEBUG_OUTPUT=" + dir + "/ld " + dptrain() + " train " +
-                     source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" + dir +
-                     "/data --set run_dir=" + dir + "/run --set train.epochs=1"
-                     " --set data.max_train_samples=500 --set data.max_test_samples=200");
+                "/data --shards 1")
+                .exit_code,
+            0);
+  const auto r =
+      run("LD_DEBUG=files LD_DEBUG_OUTPUT=" + dir + "/ld " + dptrain() + " train " + source_dir() +
+          "/configs/mnist_convnet.yaml --set data.dir=" + dir + "/data --set run_dir=" + dir +
+          "/run --set train.epochs=1"
+          " --set data.max_train_samples=500 --set data.max_test_samples=200");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("on 1 rank(s) (local)"), std::string::npos) << r.output;
   const std::string trace = run("cat " + dir + "/ld.*").output;

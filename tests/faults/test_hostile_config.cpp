@@ -62,23 +62,22 @@ TEST(HostileConfig, ConfigThatIsAFolderOrHugeIsRefused) {
     load_config(tmp.path());
     ADD_FAILURE() << "a folder was read as a config";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("is a folder, not a file"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("is a folder, not a file"), std::string::npos) << e.what();
   }
   write_text(tmp.path() + "/big.yaml", std::string(kBase) + "# " + std::string(2 << 20, 'x'));
   try {
     load_config(tmp.path() + "/big.yaml");
     ADD_FAILURE() << "a 2 MiB config was read";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("is larger than 1024 KiB"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("is larger than 1024 KiB"), std::string::npos) << e.what();
   }
 }
 
 TEST(HostileConfig, SizesThatOverflowAreRefused) {
   auto e = error_of(replace(kBase, "filters: 8", "filters: 2305843009213693952"));
   EXPECT_NE(e.find("is too large"), std::string::npos) << e;
-  e = error_of(replace(kBase, "kernel: 3,", "kernel: 3, strides: 4611686018427387904, padding: same,"));
+  e = error_of(
+      replace(kBase, "kernel: 3,", "kernel: 3, strides: 4611686018427387904, padding: same,"));
   EXPECT_NE(e.find("is beyond any image"), std::string::npos) << e;
   EXPECT_EQ(e.find("padding 'valid'"), std::string::npos) << e;
   e = error_of(replace(kBase, "input: [28, 28, 1]", "input: [100000, 100000, 1]"));
@@ -104,7 +103,8 @@ TEST(HostileConfig, SemanticsThatWouldSurpriseAreErrorsAtStart) {
   e = error_of(replace(kBase, "train: {epochs: 1, batch_size: 16}",
                        "train: {epochs: 1, early_stopping: {monitor: val_loss, patience: 2}}"));
   EXPECT_NE(e.find("data.validation_split is 0"), std::string::npos) << e;
-  e = error_of(replace(kBase, "dir: /nonexistent}", "dir: /nonexistent, augment: {random_crop: 28}}"));
+  e = error_of(
+      replace(kBase, "dir: /nonexistent}", "dir: /nonexistent, augment: {random_crop: 28}}"));
   EXPECT_NE(e.find("data.augment.random_crop is 28, but the images are 28"), std::string::npos)
       << e;
   e = error_of(replace(replace(kBase, "activation: relu}", "activation: relu, name: x}"),

@@ -16,8 +16,14 @@ namespace {
 class LyingInputs : public FaultTest {
  protected:
   std::string prepare_cmd(const std::string& out, int shards) const {
-    return dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + out +
-           " --shards " + std::to_string(shards) + " --max-train-samples 600 --max-test-samples 200";
+    return dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + out + " --shards " +
+           std::to_string(shards) + " --max-train-samples 600 --max-test-samples 200";
+  }
+  // The command fails (exit 1) saying `says`.
+  static void expect_refusal(const std::string& cmd, const std::string& says) {
+    const auto r = run(cmd);
+    EXPECT_EQ(r.exit_code, 1) << cmd << "\n" << r.output;
+    EXPECT_NE(r.output.find(says), std::string::npos) << r.output;
   }
   // A copy of the prepared data that a test may change.
   std::string copy_of_data() const {
@@ -38,8 +44,9 @@ class LyingInputs : public FaultTest {
     h5::Handle ds(H5Dcreate2(f, name.c_str(), type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
                   H5Dclose);
     ASSERT_GE(ds.get(), 0);
-    if (!values.empty())
+    if (!values.empty()) {
       ASSERT_GE(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+    }
   }
 };
 
@@ -48,21 +55,16 @@ TEST_F(LyingInputs, FilesRewrittenWithoutChecksumsAreRefused) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string ck = newest("R"), bare = dir_ + "/bare.h5";
   ASSERT_EQ(run("h5repack -f NONE " + ck + " " + bare).exit_code, 0);
-  r = run(dptrain() + " verify " + bare);
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("carries no Fletcher32 checksum"), std::string::npos) << r.output;
-  r = run(train_cmd("R", "--set train.epochs=2 --resume " + bare));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("carries no Fletcher32 checksum"), std::string::npos) << r.output;
+  expect_refusal(dptrain() + " verify " + bare, "carries no Fletcher32 checksum");
+  expect_refusal(train_cmd("R", "--set train.epochs=2 --resume " + bare),
+                 "carries no Fletcher32 checksum");
   // A shard likewise.
   const std::string d = copy_of_data(), shard = d + "/mnist-train-00000-of-00002.h5";
-  ASSERT_EQ(run("h5repack -f NONE " + shard + " " + dir_ + "/s.h5 && mv " + dir_ + "/s.h5 " +
-                shard).exit_code, 0);
-  r = run(train_cmd("S", "--set train.epochs=1", 1, d));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("'" + shard + "' claims a format with checksums, but dataset"),
-            std::string::npos)
-      << r.output;
+  ASSERT_EQ(run("h5repack -f NONE " + shard + " " + dir_ + "/s.h5 && mv " + dir_ + "/s.h5 " + shard)
+                .exit_code,
+            0);
+  expect_refusal(train_cmd("S", "--set train.epochs=1", 1, d),
+                 "'" + shard + "' claims a format with checksums, but dataset");
 }
 
 TEST_F(LyingInputs, ShardDtypesAreCheckedNotConverted) {
@@ -74,29 +76,26 @@ TEST_F(LyingInputs, ShardDtypesAreCheckedNotConverted) {
   rewrite_dataset(shard, "labels", H5T_STD_I16LE, {n}, std::vector<double>(n, -1.0));
   auto r = run(train_cmd("S", "--set train.epochs=1", 1, d));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("dataset 'labels' in '" + shard + "' holds int16 values, but "
+  EXPECT_NE(r.output.find("dataset 'labels' in '" + shard +
+                          "' holds int16 values, but "
                           "dptrain's format stores uint8"),
             std::string::npos)
       << r.output;
   run("cp " + data() + "/mnist-train-00000-of-00002.h5 " + shard);
   rewrite_dataset(shard, "images", H5T_IEEE_F32LE, {n, 28, 28, 1}, {});
-  r = run(train_cmd("S", "--set train.epochs=1", 1, d));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("dataset 'images' in '" + shard + "' holds float32 values"),
-            std::string::npos)
-      << r.output;
+  expect_refusal(train_cmd("S", "--set train.epochs=1", 1, d),
+                 "dataset 'images' in '" + shard + "' holds float32 values");
 }
 
 TEST_F(LyingInputs, HugeDataspaceIsRefusedBeforeAllocating) {
   const std::string d = copy_of_data(), shard = d + "/mnist-train-00000-of-00002.h5";
   // 2^40 images: a few bytes of metadata in a sparse chunked dataset, 800 TB if allocated.
   rewrite_dataset(shard, "images", H5T_STD_U8LE, {hsize_t(1) << 40, 28, 28, 1}, {});
-  for (const std::string cmd : {train_cmd("S", "--set train.epochs=1", 1, d),
-                                dptrain() + " verify " + shard}) {
+  for (const std::string& cmd :
+       {train_cmd("S", "--set train.epochs=1", 1, d), dptrain() + " verify " + shard}) {
     const auto r = run(cmd);
     EXPECT_EQ(r.exit_code, 1) << r.output;
-    EXPECT_NE(r.output.find("images' in '" + shard + "' claims"), std::string::npos)
-        << r.output;
+    EXPECT_NE(r.output.find("images' in '" + shard + "' claims"), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("bad_alloc"), std::string::npos) << r.output;
   }
 }
@@ -109,12 +108,10 @@ TEST_F(LyingInputs, ShardsOfTwoPreparesAreNotMixed) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("come from two different prepares"), std::string::npos) << r.output;
   // The test file of another prepare too.
-  run("cp " + dir_ + "/b/mnist-train-00001-of-00002.h5 " + dir_ + "/b/mnist-train-00000-of-00002.h5 " +
-      dir_ + "/a/");
-  r = run(train_cmd("S", "--set train.epochs=1", 1, dir_ + "/a"));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("the test file in '" + dir_ + "/a' has prepare_id"), std::string::npos)
-      << r.output;
+  run("cp " + dir_ + "/b/mnist-train-00001-of-00002.h5 " + dir_ +
+      "/b/mnist-train-00000-of-00002.h5 " + dir_ + "/a/");
+  expect_refusal(train_cmd("S", "--set train.epochs=1", 1, dir_ + "/a"),
+                 "the test file in '" + dir_ + "/a' has prepare_id");
 }
 
 TEST_F(LyingInputs, PrepareKeepsWhatItDidNotWriteAndSwapsTheFolderAtOnce) {
@@ -172,8 +169,7 @@ TEST_F(LyingInputs, RanksWithDifferentConfigsAreRefusedByName) {
   const std::string base = train_cmd("M", "--set train.epochs=1");
   const auto r = run(kMpirun + "-np 1 " + base + " --set train.batch_size=32 : -np 1 " + base);
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("this rank's resolved config differs from rank 0's"),
-            std::string::npos)
+  EXPECT_NE(r.output.find("this rank's resolved config differs from rank 0's"), std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("batch_size: 64"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("free()"), std::string::npos) << r.output;
@@ -199,18 +195,11 @@ TEST_F(LyingInputs, WrongKindsOfFileAreNamedForWhatTheyAre) {
   auto r = run(train_cmd("R", "--set train.epochs=1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string shard = data() + "/mnist-test.h5";
-  r = run(dptrain() + " eval " + shard);
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("is a data shard (written by dptrain prepare), not a checkpoint"),
-            std::string::npos)
-      << r.output;
-  r = run(dptrain() + " verify " + dir_);
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("is a folder, not a file"), std::string::npos) << r.output;
-  r = run(train_cmd("X", "--set train.epochs=1", 1, shard));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("data.dir '" + shard + "' is a file, not a folder"), std::string::npos)
-      << r.output;
+  expect_refusal(dptrain() + " eval " + shard,
+                 "is a data shard (written by dptrain prepare), not a checkpoint");
+  expect_refusal(dptrain() + " verify " + dir_, "is a folder, not a file");
+  expect_refusal(train_cmd("X", "--set train.epochs=1", 1, shard),
+                 "data.dir '" + shard + "' is a file, not a folder");
   // A checkpoint whose stored config is not YAML names the checkpoint.
   const std::string bad = dir_ + "/bad.h5";
   run("cp " + newest("R") + " " + bad);
@@ -219,11 +208,8 @@ TEST_F(LyingInputs, WrongKindsOfFileAreNamedForWhatTheyAre) {
     ASSERT_GE(H5Adelete(f, "config"), 0);
     h5::set_attr(f, "config", std::string("name: [unclosed"));
   }
-  r = run(dptrain() + " eval " + bad);
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("the config stored in checkpoint '" + bad + "' is not valid YAML"),
-            std::string::npos)
-      << r.output;
+  expect_refusal(dptrain() + " eval " + bad,
+                 "the config stored in checkpoint '" + bad + "' is not valid YAML");
 }
 
 TEST_F(LyingInputs, BadMetricsRowsOnResumeAreDroppedWithAWarning) {
@@ -291,17 +277,18 @@ TEST_F(LyingInputs, OneProcessCommandsUnderMpirunSayItOnce) {
 
 TEST_F(LyingInputs, ModelsThatCannotTrainAreRefusedAtStart) {
   // Every parameter frozen: training would change nothing.
-  auto r = run(train_cmd("F", "--set train.epochs=1 --set 'model.layers=[{conv2d: {filters: 10, "
-                              "kernel: 28, trainable: false}}, {flatten: {}}]'"));
+  auto r = run(train_cmd("F",
+                         "--set train.epochs=1 --set 'model.layers=[{conv2d: {filters: 10, "
+                         "kernel: 28, trainable: false}}, {flatten: {}}]'"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("the model has no trainable parameters"), std::string::npos) << r.output;
   // Whitening patches larger than the image.
-  r = run(train_cmd("W", "--set train.epochs=1 --set 'model.layers=[{conv2d: {filters: 8, "
-                         "kernel: 30, padding: same, kernel_initializer: whiten}}, {flatten: {}}, "
-                         "{dense: {units: 10}}]'"));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("use a kernel at most as large as the image"), std::string::npos)
-      << r.output;
+  expect_refusal(
+      train_cmd("W",
+                "--set train.epochs=1 --set 'model.layers=[{conv2d: {filters: 8, "
+                "kernel: 30, padding: same, kernel_initializer: whiten}}, {flatten: {}}, "
+                "{dense: {units: 10}}]'"),
+      "use a kernel at most as large as the image");
   EXPECT_EQ(r.output.find("dsyev"), std::string::npos) << r.output;
 }
 
@@ -364,7 +351,8 @@ TEST_F(LyingInputs, StoredConfigsAreReadAsWrittenAndNamedWhenBroken) {
   };
   // A setting refused at the start of a run today (a target with no monitor) does not lock
   // an older model out of eval.
-  const std::string old = with_config("old.h5", "train:\n", "train:\n  early_stopping: {target: 0.5}\n");
+  const std::string old =
+      with_config("old.h5", "train:\n", "train:\n  early_stopping: {target: 0.5}\n");
   r = run(dptrain() + " eval " + old);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   // A value of the wrong type names the checkpoint, not yaml-cpp's "bad conversion".

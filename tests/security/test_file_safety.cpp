@@ -46,7 +46,7 @@ TEST_F(FileSafety, PlantedLockLinkIsRefusedAndItsTargetKept) {
 TEST_F(FileSafety, PlantedLogAndMetricsLinksAreRefusedOnResume) {
   first_run("R");
   const std::string v = victim();
-  for (const std::string file : {"log.txt", "metrics.csv"}) {
+  for (const std::string& file : std::vector<std::string>{"log.txt", "metrics.csv"}) {
     const std::string p = dir_ + "/R/" + file;
     const std::string keep = read_file(p);
     run("mv " + p + " " + p + ".real && ln -s " + v + " " + p);
@@ -59,8 +59,8 @@ TEST_F(FileSafety, PlantedLogAndMetricsLinksAreRefusedOnResume) {
     EXPECT_EQ(read_file(p), keep);
   }
   // A dangling metrics.csv link (the file would be created at its target) is refused too.
-  run("mv " + dir_ + "/R/metrics.csv " + dir_ + "/m.csv && ln -s " + dir_ + "/planted.csv " +
-      dir_ + "/R/metrics.csv");
+  run("mv " + dir_ + "/R/metrics.csv " + dir_ + "/m.csv && ln -s " + dir_ + "/planted.csv " + dir_ +
+      "/R/metrics.csv");
   const auto r = run(resume("R"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(run("test -e " + dir_ + "/planted.csv").exit_code, 0) << "created through a link";
@@ -72,8 +72,7 @@ TEST_F(FileSafety, PlantedTensorBoardFolderLinkIsRefused) {
       "/elsewhere " + dir_ + "/R/tensorboard");
   const auto r = run(resume("R"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("the TensorBoard folder '" + dir_ + "/R/tensorboard"),
-            std::string::npos)
+  EXPECT_NE(r.output.find("the TensorBoard folder '" + dir_ + "/R/tensorboard"), std::string::npos)
       << r.output;
   EXPECT_EQ(run("ls -A " + dir_ + "/elsewhere").output, "") << "written through the link";
 }
@@ -106,7 +105,9 @@ TEST_F(FileSafety, StaleTemporaryCleanUpTakesOnlyDptrainsOwnOfDeadWriters) {
   EXPECT_NE(run("test -e " + own_dead).exit_code, 0);
   EXPECT_EQ(read_file(live), "x") << "a live writer's temporary was deleted";
   EXPECT_EQ(read_file(users), "x") << "a user's file was deleted";
-  if (chowned) EXPECT_EQ(read_file(others), "x") << "another user's file was deleted";
+  if (chowned) {
+    EXPECT_EQ(read_file(others), "x") << "another user's file was deleted";
+  }
 }
 
 TEST_F(FileSafety, OverwriteNeverRenamesOntoAnExistingFolder) {
@@ -145,8 +146,7 @@ TEST_F(FileSafety, CheckpointDirOfAnotherRunIsRefused) {
   const std::string before = snapshot(dir_ + "/A");
   const auto r = run(train_cmd("B", "--set train.epochs=1 --set checkpoint.dir=" + ckpt_dir("A")));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("already holds files of an earlier run"), std::string::npos)
-      << r.output;
+  EXPECT_NE(r.output.find("already holds files of an earlier run"), std::string::npos) << r.output;
   EXPECT_EQ(snapshot(dir_ + "/A"), before);
 }
 
@@ -187,8 +187,7 @@ TEST_F(FileSafety, ResumeAutoWithAnotherCheckpointDirDoesNotStartFreshOverAFinis
   const std::string before = snapshot(dir_ + "/A");
   const auto r = run(resume("A", "--set checkpoint.dir=" + dir_ + "/other"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("starting fresh would mix the two runs"), std::string::npos)
-      << r.output;
+  EXPECT_NE(r.output.find("starting fresh would mix the two runs"), std::string::npos) << r.output;
   EXPECT_EQ(snapshot(dir_ + "/A"), before);
 }
 
@@ -197,21 +196,19 @@ TEST_F(FileSafety, OverwriteAndResumeTogetherAreRefused) {
   const std::string before = snapshot(dir_ + "/A");
   const auto r = run(resume("A", "--overwrite"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("--overwrite and --resume auto contradict each other"),
-            std::string::npos)
+  EXPECT_NE(r.output.find("--overwrite and --resume auto contradict each other"), std::string::npos)
       << r.output;
   EXPECT_EQ(snapshot(dir_ + "/A"), before);
 }
 
 TEST_F(FileSafety, NameThatLeavesTheRunsFolderIsRefused) {
   write_file(dir_ + "/config.yaml", "mine\n");
-  for (const std::string name : {"..", ".", "a/../../b"}) {
+  for (const std::string& name : std::vector<std::string>{"..", ".", "a/../../b"}) {
     const auto r = run("cd " + dir_ + "/ && mkdir -p runs && " + dptrain() + " train " +
                        source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" + data() +
                        " --set 'name=" + name + "' --set train.epochs=1");
     EXPECT_EQ(r.exit_code, 1) << name << ": " << r.output;
-    EXPECT_NE(r.output.find("config key 'name' is '" + name + "'"), std::string::npos)
-        << r.output;
+    EXPECT_NE(r.output.find("config key 'name' is '" + name + "'"), std::string::npos) << r.output;
   }
   EXPECT_EQ(read_file(dir_ + "/config.yaml"), "mine\n");
   EXPECT_EQ(run("ls -A " + dir_ + "/runs").output, "");
@@ -256,7 +253,7 @@ TEST_F(FileSafety, PredictionsReplaceALinkNotItsTarget) {
 
 TEST_F(FileSafety, PlantedFifosNeverBlockAWriter) {
   first_run("R");
-  for (const std::string file : {"log.txt", "metrics.csv"}) {
+  for (const std::string& file : std::vector<std::string>{"log.txt", "metrics.csv"}) {
     const std::string p = dir_ + "/R/" + file;
     run("mv " + p + " " + p + ".real && mkfifo " + p);
     const auto r = run("timeout 60 " + resume("R"));

@@ -3,8 +3,8 @@
 
 #include <sstream>
 
-#include "models/model.h"
 #include "config_cases.h"
+#include "models/model.h"
 #include "test_helpers.h"
 #include "trainer/config.h"
 
@@ -149,7 +149,6 @@ TEST(Config, CliReportsErrorAndExitsNonZero) {
   EXPECT_NE(r.output.find("dptrain: rank 0: error:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("unknown layer 'flaten'"), std::string::npos) << r.output;
 }
-
 
 }  // namespace
 }  // namespace dpt::testing

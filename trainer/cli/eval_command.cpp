@@ -56,7 +56,8 @@ EvalInputs load_inputs(const std::string& checkpoint, const std::string& data_fi
     if (comm.rank() == 0 && !predictions_csv.empty()) {
       refuse_output_over_input(predictions_csv, "--predictions", {checkpoint, in.file});
       const size_t slash = predictions_csv.rfind('/');
-      const std::string dir = slash == std::string::npos ? "." : predictions_csv.substr(0, slash + 1);
+      const std::string dir =
+          slash == std::string::npos ? "." : predictions_csv.substr(0, slash + 1);
       DPT_CHECK(::access(dir.c_str(), W_OK) == 0,
                 "cannot write the predictions file '"
                     << predictions_csv << "': check that its directory exists and is writable");

@@ -10,8 +10,8 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "trainer/checkpoint.h"
 #include "core/safe_files.h"
+#include "trainer/checkpoint.h"
 #include "trainer/cli/commands.h"
 #include "trainer/config.h"
 

@@ -244,8 +244,9 @@ uLong ZCALLBACK zip_write(voidpf, voidpf stream, const void* buf, uLong size) {
 ZPOS64_T ZCALLBACK zip_tell(voidpf, voidpf stream) { return static_cast<MemoryZip*>(stream)->pos; }
 long ZCALLBACK zip_seek(voidpf, voidpf stream, ZPOS64_T offset, int origin) {
   auto* z = static_cast<MemoryZip*>(stream);
-  const size_t base = origin == ZLIB_FILEFUNC_SEEK_SET ? 0
-                      : origin == ZLIB_FILEFUNC_SEEK_CUR ? z->pos : z->bytes.size();
+  const size_t base = origin == ZLIB_FILEFUNC_SEEK_SET   ? 0
+                      : origin == ZLIB_FILEFUNC_SEEK_CUR ? z->pos
+                                                         : z->bytes.size();
   z->pos = base + size_t(offset);
   return 0;
 }
@@ -257,7 +258,8 @@ int ZCALLBACK zip_error(voidpf, voidpf) { return 0; }
 std::string zip_of(const std::string& path,
                    const std::vector<std::pair<std::string, std::string>>& files) {
   MemoryZip mem;
-  zlib_filefunc64_def io{zip_open, zip_read, zip_write, zip_tell, zip_seek, zip_close, zip_error, &mem};
+  zlib_filefunc64_def io{zip_open, zip_read,  zip_write, zip_tell,
+                         zip_seek, zip_close, zip_error, &mem};
   zipFile z = zipOpen2_64("memory", APPEND_STATUS_CREATE, nullptr, &io);
   DPT_CHECK(z, "cannot start the zip of '" << path << "'");
   const std::time_t now = std::time(nullptr);

@@ -155,7 +155,8 @@ class TensorBoardWriter::EventFile {
     // Written at once: TensorBoard shows it now, and a crash loses nothing written.
     DPT_CHECK(write_all(fd_, bytes.data(), bytes.size()),
               "cannot append to the TensorBoard event file '"
-                  << path_ << "'" << write_failure_hint(path_) << "; or set train.tensorboard: false");
+                  << path_ << "'" << write_failure_hint(path_)
+                  << "; or set train.tensorboard: false");
   }
 
  private:
