@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -114,6 +115,15 @@ std::string regex_quote(const std::string& s) {
 
 std::string strerror_of(int err) { return std::strerror(err); }
 
+std::string this_host() {
+  char h[256] = {0};
+  ::gethostname(h, sizeof h - 1);
+  std::string s = h;
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
+  return s.empty() ? "host" : s;
+}
+
 // One file at a time (each rename atomic): where folders cannot be exchanged.
 std::string install_file_by_file(const std::string& staging, const std::string& out,
                                  const std::string& out_dir, const std::vector<std::string>& names,
@@ -160,11 +170,17 @@ std::string make_staging_folder(const std::string& out_dir) {
   const std::string out = resolve_out(out_dir);
   const auto [parent, name] = parent_and_name(out);
   make_directories(parent);
-  // Staging folders of prepares that died: this exact pattern, a dead PID, this user's.
-  for (const auto& d :
-       dead_own_folders(parent, "\\." + regex_quote(name) + R"(\.prepare-([0-9]{1,9}))", 1))
+  // Named by host and PID: on a shared filesystem a PID says nothing about another host's.
+  const std::string host = this_host();
+  // Staging folders of prepares that died on this host: this exact pattern, a dead PID, this
+  // user's.
+  for (const auto& d : dead_own_folders(
+           parent, "\\." + regex_quote(name + ".prepare-" + host) + "-([0-9]{1,9})", 1))
     discard_staging(d);
-  for (const auto& d : dead_own_folders(out, R"(\.prepare-([0-9]{1,9}))", 1)) discard_staging(d);
+  // Inside --out: this host's, and those of prepares before host names (a bare PID).
+  for (const auto& d :
+       dead_own_folders(out, "\\.prepare-(?:" + regex_quote(host) + "-)?([0-9]{1,9})", 1))
+    discard_staging(d);
   // Beside --out when the folder can be exchanged there; inside it when --out is a mount point
   // or its parent is not writable (then the files are replaced one by one).
   struct stat out_st, parent_st;
@@ -172,7 +188,7 @@ std::string make_staging_folder(const std::string& out_dir) {
       ::access(parent.c_str(), W_OK) == 0 &&
       (::stat(out.c_str(), &out_st) != 0 ||
        (::stat(parent.c_str(), &parent_st) == 0 && out_st.st_dev == parent_st.st_dev));
-  const std::string pid = std::to_string(::getpid());
+  const std::string pid = host + "-" + std::to_string(::getpid());
   const std::string staging =
       beside ? parent + "/." + name + ".prepare-" + pid : out + "/.prepare-" + pid;
   if (!beside) make_directories(out);
@@ -216,7 +232,11 @@ std::string install_dataset(const std::string& staging, const std::string& out_d
       else
         move_after.push_back(n);  // folders, links, files that cannot be hard-linked
     }
-    if (!inside) ::chmod(staging.c_str(), out_st.st_mode & 07777);
+    if (!inside) {  // the swapped-in folder keeps the old one's mode and group (setgid folders)
+      if (::chown(staging.c_str(), uid_t(-1), out_st.st_gid) != 0) {
+      }  // not a member of that group: the user's default group stays
+      ::chmod(staging.c_str(), out_st.st_mode & 07777);
+    }
   }
   write_manifest(staging + "/" + kDatasetManifest, dataset, prepare_id, names);
   if (inside) ::unlink((staging + "/" + kStagingMarker).c_str());  // its folder is not swapped

@@ -6,7 +6,7 @@
 namespace dpt {
 
 // Note [prepare swap]: prepare writes the new files into a staging folder beside --out
-// (PARENT/.NAME.prepare-PID, on the same filesystem), together with a manifest
+// (PARENT/.NAME.prepare-HOST-PID, on the same filesystem), together with a manifest
 // (.dptrain-dataset: the prepare id and the files it wrote). Files in --out that are not the
 // previous dataset's (by its manifest; without one, dptrain-written shards by their
 // attributes) are carried over by hard link, and then one renameat2(RENAME_EXCHANGE) swaps the
@@ -16,7 +16,7 @@ namespace dpt {
 // changes. Where the filesystem cannot exchange folders (or --out is a mount point), files are
 // renamed one by one instead (each atomically; a reader in between sees two prepare ids and
 // refuses the mix by name). A prepare that dies leaves its staging folder, which the next
-// prepare removes (its PID is dead and it is this user's).
+// prepare on that host removes (its PID is dead there and it is this user's).
 constexpr const char* kDatasetManifest = ".dptrain-dataset";
 // In a staging folder until the exchange: a dead prepare's folder with it holds only dptrain's
 // files (and hard links); one without it may be the previous folder, holding the user's.

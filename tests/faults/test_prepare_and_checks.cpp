@@ -26,7 +26,9 @@ TEST_F(Prepare, KilledPrepareLeavesThePreviousDatasetIntact) {
   const std::string before = snapshot(out);
   const pid_t pid = spawn_shell("exec " + prepare_cmd(out, 5) + " > /dev/null");
   // Kill it once its first new shard is on disk (in its staging folder beside --out).
-  const std::string tmp = dir_ + "/.d.prepare-" + std::to_string(pid);
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  const std::string tmp = dir_ + "/.d.prepare-" + std::string(host) + "-" + std::to_string(pid);
   bool writing = false;
   for (int i = 0; i < 2000 && !writing; ++i) {
     writing = run("ls " + tmp + "/mnist-train-00000-of-00005.h5").exit_code == 0;
