@@ -92,7 +92,12 @@ void write_file_atomically(const std::string& path, const std::string& text) {
     ::unlink(tmp.c_str());
     DPT_FAIL("cannot write '" << path << "': " << std::strerror(err) << write_failure_hint(path));
   }
-  rename_durably(tmp, path);
+  try {
+    rename_durably(tmp, path);
+  } catch (...) {
+    ::unlink(tmp.c_str());  // never a temporary left beside a failed output
+    throw;
+  }
 }
 
 std::string read_file(const std::string& path) {

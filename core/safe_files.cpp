@@ -75,6 +75,12 @@ int open_for_append(const std::string& path, const std::string& what) {
     DPT_FAIL(what << " '" << path << "' is " << kind_of(st.st_mode)
                   << ", not a file dptrain can append to: remove it");
   }
+  if (st.st_nlink > 1) {  // another name of the same file would change with it
+    ::close(fd);
+    DPT_FAIL(what << " '" << path << "' has " << st.st_nlink
+                  << " names (hard links): appending would change the others too; remove it "
+                     "or replace it with a copy");
+  }
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
@@ -176,6 +182,11 @@ void refuse_output_over_input(const std::string& out, const std::string& what,
     DPT_CHECK(!same_file(out, in), what << " '" << out << "' is the input '" << in
                                         << "' itself: writing it would replace what is read; "
                                            "name another output file");
+  struct stat st;
+  if (::stat(out.c_str(), &st) == 0)  // through a link: what the path shows
+    DPT_CHECK(S_ISREG(st.st_mode), what << " '" << out << "' is " << kind_of(st.st_mode)
+                                        << ", not a file: dptrain writes a new file and renames "
+                                           "it into place; name a file path");
 }
 
 }  // namespace dpt

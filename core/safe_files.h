@@ -59,8 +59,10 @@ void require_regular_file(const std::string& path, const std::string& what);
 // The same file by device and inode (both exist).
 bool same_file(const std::string& a, const std::string& b);
 
-// Throws if the output path `out` is (by device and inode) one of inputs: `eval CKPT
-// --predictions CKPT` would replace what it reads. what names the output ("--predictions").
+// Checks an output path before any work: it must not be (by device and inode) one of inputs
+// (`eval CKPT --predictions CKPT` would replace what it reads), must not be (or point to)
+// anything but a regular file (a folder, /dev/null, /dev/stdout would be replaced by the
+// rename). what names the output ("--predictions").
 void refuse_output_over_input(const std::string& out, const std::string& what,
                               const std::vector<std::string>& inputs);
 

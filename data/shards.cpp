@@ -165,6 +165,24 @@ std::vector<std::string> find_train_shards(const std::string& dir, const std::st
   return names;
 }
 
+namespace {
+// The attributes must agree with the data: a class count labels can hold, one class name per
+// class. (The image shape is checked against the model's input where a model reads them.)
+void check_class_attributes(const std::string& path, int64_t classes, hid_t f) {
+  DPT_CHECK(classes >= 1 && classes <= 256,
+            "'" << path << "' attribute classes is " << classes
+                << ", outside 1..256 (labels are one byte): the file is corrupt or not "
+                   "dptrain's; re-run dptrain prepare");
+  if (h5::has_attr(f, "class_names")) {
+    const std::string names = h5::get_attr_string(f, "class_names", path);
+    const int64_t count = names.empty() ? 0 : 1 + std::count(names.begin(), names.end(), ',');
+    DPT_CHECK(count == 0 || count == classes,
+              "'" << path << "' lists " << count << " class names for " << classes
+                  << " classes: the file is corrupt or mislabelled; re-run dptrain prepare");
+  }
+}
+}  // namespace
+
 std::string prepare_id_of(hid_t file, const std::string& path) {
   return h5::has_attr(file, "prepare_id") ? h5::get_attr_string(file, "prepare_id", path) : "";
 }
@@ -202,6 +220,7 @@ ShardData load_shards(const std::vector<std::string>& files, const std::string& 
               "'" << path << "' dataset 'labels' has a shape that does not match 'images' ("
                   << dims[0] << " images)");
     const int64_t classes = h5::get_attr_int(f, "classes", path);
+    check_class_attributes(path, classes, f);
     const int64_t n = int64_t(dims[0]);
     DPT_CHECK(n > 0, "'" << path
                          << "' holds no samples; re-run dptrain prepare (with fewer "

@@ -25,6 +25,11 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
             "--set " << key << "= has no value; give one (--set " << key
                      << "=VALUE), or leave the key out for its default");
   const YAML::Node value = load_yaml(text, "--set " + key + " value '" + text + "'");
+  // `--set train=~` would drop the whole section (and earlier --set values in it) silently.
+  DPT_CHECK(!value.IsNull(), "--set " << key << "=" << text
+                                      << " is null, which would remove the key and everything "
+                                         "below it; give a value, or leave the key out for its "
+                                         "default");
   // YAML starts a comment at " #": runs/exp #2 would become runs/exp without a word.
   if (text.find('#') != std::string::npos && value.IsScalar())
     DPT_CHECK(value.Scalar().find('#') != std::string::npos,

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -175,14 +176,30 @@ RunLock::~RunLock() {
 std::vector<std::string> earlier_run_files(const std::string& run_dir,
                                            const std::string& ckpt_dir) {
   std::vector<std::string> found;
-  for (const auto& n : list_directory(ckpt_dir))
-    if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5")
-      found.push_back(ckpt_dir + "/" + n);
+  // Checkpoints in either folder (run_dir may be another run's checkpoint folder).
+  std::vector<std::string> dirs{ckpt_dir};
+  if (run_dir != ckpt_dir) dirs.push_back(run_dir);
+  for (const auto& dir : dirs)
+    for (const auto& n : list_directory(dir))
+      if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5")
+        found.push_back(dir + "/" + n);
   for (const char* n :
        {"metrics.csv", "summary.yaml", "config.yaml", "log.txt", "tensorboard", kRunMarker})
     if (::faccessat(AT_FDCWD, (run_dir + "/" + n).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0)
       found.push_back(run_dir + "/" + n);
   return found;
+}
+
+std::string enclosing_run(const std::string& dir, const std::string& own_run_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path own = fs::weakly_canonical(own_run_dir, ec);
+  fs::path p = fs::weakly_canonical(dir, ec);
+  for (;;) {
+    if (p != own && ::access((p / kRunMarker).c_str(), F_OK) == 0) return p.string();
+    if (!p.has_parent_path() || p.parent_path() == p) return "";
+    p = p.parent_path();
+  }
 }
 
 void write_run_marker(const std::string& run_dir, const std::string& run_id) {

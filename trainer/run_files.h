@@ -69,6 +69,10 @@ std::vector<std::string> earlier_run_files(const std::string& run_dir, const std
 // ID", the id its checkpoints carry), so that no way in (a fresh run, --resume PATH, --resume
 // auto with another checkpoint.dir) mixes two runs' files.
 inline constexpr const char* kRunMarker = ".dptrain-run";
+
+// The nearest folder at or above dir that is another run's run directory (holds its marker),
+// other than own_run_dir; "" if none. A run inside another run's folders would mix with it.
+std::string enclosing_run(const std::string& dir, const std::string& own_run_dir);
 void write_run_marker(const std::string& run_dir, const std::string& run_id);
 std::string read_run_marker(const std::string& run_dir);  // "" when there is none
 

@@ -126,6 +126,15 @@ void Trainer::claim_run_directory(Run& r, std::string* resume_path) {
   const std::string& ckpt = cfg_.checkpoint.dir;
   agree(comm_, [&] {
     if (comm_.rank() != 0) return;
+    // First, before anything is created: never inside another run's folders, nor around them:
+    // run_dir = another run's checkpoints, checkpoint.dir = another run's run_dir or a folder below
+    // its checkpoints.
+    for (const auto& [dir, key] : {std::pair{run_dir, "run_dir"}, {ckpt, "checkpoint.dir"}}) {
+      const std::string other = enclosing_run(dir, run_dir);
+      DPT_CHECK(other.empty(), key << " '" << dir << "' lies inside '" << other
+                                   << "', the run directory of another run: two runs there "
+                                      "would mix their files; give this run a folder of its own");
+    }
     make_user_directory(run_dir, "run_dir");
     r.run_lock = std::make_unique<RunLock>(run_dir);
     // A link there is followed only if it is this user's (or root's): runs/x/checkpoints ->

@@ -50,6 +50,8 @@ TEST(HostileConfig, SetValuesThatWouldBeMisread) {
   EXPECT_EQ(error_of(kBase, {"run_dir=\"runs/exp #2\""}), "");  // quoted, it is kept
   e = error_of(kBase, {"train.epochs=3", "train.epochs="});
   EXPECT_NE(e.find("--set train.epochs= has no value"), std::string::npos) << e;
+  e = error_of(kBase, {"train.batch_size=64", "train=~"});
+  EXPECT_NE(e.find("--set train=~ is null"), std::string::npos) << e;
   e = error_of(kBase, {"model.layers.0x.conv2d.filters=4"});
   EXPECT_NE(e.find("'0x' is not an index"), std::string::npos) << e;
   e = error_of(kBase, {"model.layers.99999999999999999999.conv2d.filters=4"});

@@ -364,5 +364,19 @@ TEST_F(LyingInputs, StoredConfigsAreReadAsWrittenAndNamedWhenBroken) {
   EXPECT_EQ(r.output.find("bad conversion"), std::string::npos) << r.output;
 }
 
+TEST_F(LyingInputs, ShardAttributesThatLieAreRefused) {
+  const std::string d = copy_of_data(), test = d + "/mnist-test.h5";
+  const auto set_attr = [&](const std::string& name, auto value) {
+    h5::Handle f(H5Fopen(test.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    H5Adelete(f, name.c_str());
+    h5::set_attr(f, name, value);
+  };
+  set_attr("classes", int64_t(1) << 62);
+  expect_refusal(dptrain() + " verify " + test, "attribute classes is 4611686018427387904");
+  run("cp " + data() + "/mnist-test.h5 " + test);
+  set_attr("class_names", std::string("a,b"));
+  expect_refusal(dptrain() + " verify " + test, "lists 2 class names for 10 classes");
+}
+
 }  // namespace
 }  // namespace dpt::testing

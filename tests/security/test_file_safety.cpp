@@ -146,27 +146,37 @@ TEST_F(FileSafety, CheckpointDirOfAnotherRunIsRefused) {
   const std::string before = snapshot(dir_ + "/A");
   const auto r = run(train_cmd("B", "--set train.epochs=1 --set checkpoint.dir=" + ckpt_dir("A")));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("already holds files of an earlier run"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("lies inside '" + dir_ + "/A', the run directory of another run"),
+            std::string::npos)
+      << r.output;
   EXPECT_EQ(snapshot(dir_ + "/A"), before);
+  // A checkpoint folder outside any run, holding A's checkpoints, is refused as A's files.
+  first_run("C", "--set checkpoint.dir=" + dir_ + "/ck");
+  const auto d = run(train_cmd("D", "--set train.epochs=1 --set checkpoint.dir=" + dir_ + "/ck"));
+  EXPECT_EQ(d.exit_code, 1) << d.output;
+  EXPECT_NE(d.output.find("already holds files of an earlier run"), std::string::npos) << d.output;
 }
 
 TEST_F(FileSafety, CheckpointDirOfALiveRunIsLocked) {
   const pid_t pid = spawn_shell("exec " +
                                 train_cmd("A",
                                           "--set train.epochs=30 --set data.max_train_samples=3000"
-                                          " --set checkpoint.every_epochs=0") +
+                                          " --set checkpoint.every_epochs=0 --set "
+                                          "checkpoint.dir=" +
+                                              dir_ + "/ck") +
                                 " > " + dir_ + "/a.txt 2>&1");
   bool started = false;
   for (int i = 0; i < 400 && !started; ++i) {
     started = read_file(dir_ + "/a.txt").find("Epoch 1/") != std::string::npos;
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  const auto b = run(train_cmd("B", "--set train.epochs=1 --set checkpoint.dir=" + ckpt_dir("A")));
+  // Its checkpoints live outside any run directory: the lock on that folder is what stops B.
+  const auto b = run(train_cmd("B", "--set train.epochs=1 --set checkpoint.dir=" + dir_ + "/ck"));
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   ASSERT_TRUE(started) << read_file(dir_ + "/a.txt");
   EXPECT_EQ(b.exit_code, 1) << b.output;
-  EXPECT_NE(b.output.find("'" + ckpt_dir("A") + "' is in use by another dptrain run (PID " +
+  EXPECT_NE(b.output.find("'" + dir_ + "/ck' is in use by another dptrain run (PID " +
                           std::to_string(pid)),
             std::string::npos)
       << b.output;
@@ -293,6 +303,68 @@ TEST_F(FileSafety, PlotRefusesAPlantedPlotsLinkAndReplacesLinkedImages) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   expect_untouched(v);
   EXPECT_EQ(run("test -L " + dir_ + "/R/plots/curves.png").exit_code, 1);
+}
+
+TEST_F(FileSafety, OutputsThatAreNotFilesAreRefusedBeforeAnyWork) {
+  first_run("R");
+  const std::string ck = newest("R");
+  run("mkfifo " + dir_ + "/fifo && mkdir " + dir_ + "/folder && ln -s " + dir_ + "/fifo " + dir_ +
+      "/to-fifo");
+  for (const std::string& out : {dir_ + "/fifo", dir_ + "/folder", dir_ + "/to-fifo"})
+    for (const std::string& args :
+         {"eval " + ck + " --predictions " + out, "export " + ck + " --onnx " + out}) {
+      const auto r = run("timeout 60 " + dptrain() + " " + args);
+      EXPECT_EQ(r.exit_code, 1) << args << ": " << r.output;
+      EXPECT_NE(r.output.find("' is a "), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find("not a file"), std::string::npos) << r.output;
+    }
+  EXPECT_EQ(run("test -p " + dir_ + "/fifo && test -d " + dir_ + "/folder && test -L " + dir_ +
+                "/to-fifo")
+                .exit_code,
+            0)
+      << "an output that is not a file was replaced";
+  EXPECT_EQ(run("ls " + dir_ + " | grep -c tmp-").output, "0\n") << "temporary left behind";
+}
+
+TEST_F(FileSafety, RunFoldersInsideAnotherRunsFoldersAreRefused) {
+  first_run("A");
+  const std::string before = snapshot(dir_ + "/A");
+  for (const std::string& extra :
+       {std::string("--set run_dir=") + ckpt_dir("A"),       // run_dir = A's checkpoints
+        std::string("--set checkpoint.dir=") + dir_ + "/A",  // checkpoint.dir = A's run_dir
+        std::string("--set checkpoint.dir=") + ckpt_dir("A") + "/sub"}) {
+    const auto r = run(train_cmd("B", "--set train.epochs=1 " + extra));
+    EXPECT_EQ(r.exit_code, 1) << extra << ": " << r.output;
+    EXPECT_NE(r.output.find("lies inside '" + dir_ + "/A', the run directory of another run"),
+              std::string::npos)
+        << r.output;
+  }
+  EXPECT_EQ(snapshot(dir_ + "/A"), before);
+}
+
+TEST_F(FileSafety, HardLinkedRunFilesAreNotAppendedTo) {
+  first_run("R");
+  write_file(dir_ + "/outside.csv", "precious bytes\n");
+  run("rm " + dir_ + "/R/log.txt && ln " + dir_ + "/outside.csv " + dir_ + "/R/log.txt");
+  const auto r = run(resume("R"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("has 2 names (hard links)"), std::string::npos) << r.output;
+  expect_untouched(dir_ + "/outside.csv");
+}
+
+TEST_F(FileSafety, RanksRunningDifferentCommandsOrFilesAreRefusedNotHung) {
+  first_run("A");
+  first_run("B");
+  const std::string a = newest("A"), b = newest("B");
+  auto r = run(kMpirun + "-np 1 " + train_cmd("C", "--set train.epochs=1") + " : -np 1 " +
+               dptrain() + " eval " + a);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("this rank's dptrain command differs from rank 0's"), std::string::npos)
+      << r.output;
+  r = run(kMpirun + "-np 1 " + dptrain() + " eval " + a + " : -np 1 " + dptrain() + " eval " + b);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("this rank's eval arguments differs from rank 0's"), std::string::npos)
+      << r.output;
 }
 
 }  // namespace

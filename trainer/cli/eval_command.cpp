@@ -124,6 +124,10 @@ struct EvalArgs {
 
 int run_eval(const std::string& checkpoint, const std::string& data_file,
              const std::string& predictions_csv, Communicator& comm, bool probabilities) {
+  check_same_on_all_ranks(comm,
+                          "checkpoint: " + checkpoint + "\ndata: " + data_file +
+                              "\npredictions: " + predictions_csv + "\n",
+                          "eval arguments", "Every rank must evaluate the same files");
   const EvalInputs in = load_inputs(checkpoint, data_file, predictions_csv, comm);
   const int rank = comm.rank(), world = comm.size();
   if (rank == 0 && !in.warning.empty())

@@ -9,6 +9,7 @@
 #include "comm/threads.h"
 #include "core/exit_codes.h"
 #include "trainer/cli/commands.h"
+#include "trainer/signals.h"
 
 namespace {
 
@@ -30,6 +31,13 @@ int main(int argc, char** argv) {
   // `dptrain train ... | head`: once head exits, a write to the pipe would kill training
   // without a word; ignored, the console write fails and log.txt and the run go on.
   std::signal(SIGPIPE, SIG_IGN);
+  // `dptrain train`: SIGTERM from the first moment (a preempted job may be signalled while
+  // MPI still starts) means "checkpoint at the first step and exit 75", never a silent 143.
+  for (int i = 1; i < argc; ++i)
+    if (argv[i][0] != '-') {
+      if (std::string(argv[i]) == "train") dpt::install_stop_signals();
+      break;
+    }
   std::unique_ptr<dpt::Communicator> comm;
   try {
     comm = dpt::make_communicator(&argc, &argv);
@@ -64,6 +72,10 @@ int main(int argc, char** argv) {
     return e.get_exit_code() == 0 ? dpt::kExitOk : dpt::kExitUsage;
   }
   try {
+    // An MPMD launch (train on one rank, eval on another) would wait forever in collectives
+    // the other command never reaches: the ranks agree on the command first.
+    dpt::check_same_on_all_ranks(*comm, app.get_subcommands().front()->get_name() + "\n",
+                                 "dptrain command", "Every rank must run the same command");
     dpt::share_cores_among_local_ranks(*comm);
     const int code = action(*comm);
     comm.reset();  // MPI_Finalize
