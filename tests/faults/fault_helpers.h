@@ -93,6 +93,12 @@ class FaultTest : public ::testing::Test {
            " --set train.batch_size=64 --set train.log_every_steps=2 " +
            extra;
   }
+  // `dptrain prepare mnist` of the offline MNIST into out; extra: more options.
+  static std::string prepare_cmd(const std::string& out, int shards,
+                                 const std::string& extra = "") {
+    return dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + out + " --shards " +
+           std::to_string(shards) + (extra.empty() ? "" : " " + extra);
+  }
   std::string ckpt_dir(const std::string& run_name) const {
     return dir_ + "/" + run_name + "/checkpoints";
   }

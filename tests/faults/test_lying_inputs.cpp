@@ -15,9 +15,9 @@ namespace {
 
 class LyingInputs : public FaultTest {
  protected:
-  std::string prepare_cmd(const std::string& out, int shards) const {
-    return dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + out + " --shards " +
-           std::to_string(shards) + " --max-train-samples 600 --max-test-samples 200";
+  // Small datasets: these tests prepare several.
+  static std::string prepare_cmd(const std::string& out, int shards) {
+    return FaultTest::prepare_cmd(out, shards, "--max-train-samples 600 --max-test-samples 200");
   }
   // The command fails (exit 1) saying `says`.
   static void expect_refusal(const std::string& cmd, const std::string& says) {

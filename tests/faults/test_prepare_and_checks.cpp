@@ -12,13 +12,7 @@
 namespace dpt::testing {
 namespace {
 
-class Prepare : public FaultTest {
- protected:
-  std::string prepare_cmd(const std::string& out, int shards) const {
-    return dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + out + " --shards " +
-           std::to_string(shards);
-  }
-};
+class Prepare : public FaultTest {};
 
 TEST_F(Prepare, KilledPrepareLeavesThePreviousDatasetIntact) {
   const std::string out = dir_ + "/d";
