@@ -176,8 +176,8 @@ std::vector<std::string> dead_own_folders(const std::string& dir, const std::str
   return found;
 }
 
-void refuse_output_over_input(const std::string& out, const std::string& what,
-                              const std::vector<std::string>& inputs) {
+void check_output_path(const std::string& out, const std::string& what,
+                       const std::vector<std::string>& inputs) {
   for (const std::string& in : inputs)
     DPT_CHECK(!same_file(out, in), what << " '" << out << "' is the input '" << in
                                         << "' itself: writing it would replace what is read; "

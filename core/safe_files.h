@@ -63,7 +63,7 @@ bool same_file(const std::string& a, const std::string& b);
 // (`eval CKPT --predictions CKPT` would replace what it reads), must not be (or point to)
 // anything but a regular file (a folder, /dev/null, /dev/stdout would be replaced by the
 // rename). what names the output ("--predictions").
-void refuse_output_over_input(const std::string& out, const std::string& what,
-                              const std::vector<std::string>& inputs);
+void check_output_path(const std::string& out, const std::string& what,
+                       const std::vector<std::string>& inputs);
 
 }  // namespace dpt

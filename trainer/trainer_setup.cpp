@@ -383,7 +383,8 @@ void Trainer::start_communication(Run& r) {
 }
 
 bool Trainer::setup(Run& r) {
-  // Before any slow step: a SIGTERM during set-up (Slurm's preemption) is kept and acted on at
+  // `dptrain train` installs these from main's first line; a Trainer run any other way (the
+  // MPI tests) gets them here, before any slow step: a SIGTERM during set-up is acted on at
   // the first step boundary (checkpoint, exit 75 so the scripts requeue), not a silent 143.
   install_stop_signals();
   comm_.set_collective_timeout(cfg_.train.collective_timeout_s);

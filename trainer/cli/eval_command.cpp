@@ -54,7 +54,7 @@ EvalInputs load_inputs(const std::string& checkpoint, const std::string& data_fi
     // Find an unwritable predictions path now, not after the whole evaluation, without
     // touching the file itself: it is replaced only once complete.
     if (comm.rank() == 0 && !predictions_csv.empty()) {
-      refuse_output_over_input(predictions_csv, "--predictions", {checkpoint, in.file});
+      check_output_path(predictions_csv, "--predictions", {checkpoint, in.file});
       const size_t slash = predictions_csv.rfind('/');
       const std::string dir =
           slash == std::string::npos ? "." : predictions_csv.substr(0, slash + 1);

@@ -30,7 +30,7 @@ int run_export(const std::string& checkpoint, const std::string& keras_path,
                         << "': Keras 3 loads only files ending in .keras; "
                            "name the output OUT.keras");
   for (const auto& [out, what] : {std::pair{keras_path, "--keras"}, {onnx_path, "--onnx"}})
-    if (!out.empty()) refuse_output_over_input(out, what, {checkpoint});
+    if (!out.empty()) check_output_path(out, what, {checkpoint});
   DPT_CHECK(keras_path.empty() || onnx_path.empty() || keras_path != onnx_path,
             "--keras and --onnx name the same file '" << keras_path << "'; give each its own");
   const std::string config_text = checkpoint_config(checkpoint);

@@ -6,7 +6,6 @@
 #include "comm/agree.h"
 #include "core/exit_codes.h"
 #include "trainer/cli/commands.h"
-#include "trainer/signals.h"
 #include "trainer/trainer.h"
 
 namespace dpt::cli {
@@ -40,7 +39,6 @@ int run_train(const ConfigArgs& a, Communicator& comm) {
                                              "run in run_dir, --overwrite moves it aside to "
                                              "start fresh; give one of them");
   });
-  install_stop_signals();  // a SIGTERM while the config and data load still ends in exit 75
   std::unique_ptr<Trainer> trainer;
   agree(comm, [&] {
     trainer = std::make_unique<Trainer>(load_config(a.config, a.sets), comm,
