@@ -10,16 +10,16 @@
 
 namespace dpt {
 
-void report_error(int rank, const std::string& message, const std::string& suffix) {
-  const std::string line =
-      "dptrain: rank " + std::to_string(rank) + ": error: " + message + suffix + "\n";
+void report_error(const std::string& who, const std::string& message, const std::string& suffix) {
+  const std::string line = "dptrain: " + who + ": error: " + message + suffix + "\n";
   if (::write(STDERR_FILENO, line.data(), line.size()) < 0) std::perror("dptrain");
 }
 
 namespace {
 
-// "1", "1 and 3", "1-3".
-std::string rank_list(const std::vector<int>& r) {
+// "rank 1", "ranks 1,3", "ranks 1-3"; "ranks 2,3 on node2" once the job spans hosts.
+std::string rank_list(const Communicator& comm, const std::vector<int>& r) {
+  if (comm.spans_hosts()) return (r.size() == 1 ? "rank " : "ranks ") + comm.rank_list(r);
   if (r.size() == 1) return "rank " + std::to_string(r[0]);
   if (r.back() - r.front() + 1 == int(r.size()))
     return "ranks " + std::to_string(r.front()) + "-" + std::to_string(r.back());
@@ -105,7 +105,8 @@ void agree(Communicator& comm, const std::function<void()>& phase) {
     for (const auto& [r, m] : first_seen) {
       const auto& ranks = by_message[m];
       std::vector<int> others(ranks.begin() + 1, ranks.end());
-      report_error(r, m, others.empty() ? "" : " (also on " + rank_list(others) + ")");
+      report_error(comm.rank_name(r), m,
+                   others.empty() ? "" : " (also on " + rank_list(comm, others) + ")");
     }
   throw AgreedFailure(first_message, agreed_code);
 }

@@ -30,7 +30,9 @@ void agree(Communicator& comm, const std::function<void()>& phase);
 void check_same_on_all_ranks(Communicator& comm, const std::string& mine, const std::string& what,
                              const std::string& fix);
 
-// Prints "dptrain: rank R: error: MSG" to stderr in one write (lines of ranks never interleave).
-void report_error(int rank, const std::string& message, const std::string& suffix = "");
+// Prints "dptrain: WHO: error: MSG" to stderr in one write (lines of ranks never interleave);
+// WHO is Communicator::rank_name: "rank 1", or "rank 1 (node2)" across hosts.
+void report_error(const std::string& who, const std::string& message,
+                  const std::string& suffix = "");
 
 }  // namespace dpt

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace dpt {
 
@@ -44,10 +45,32 @@ class Communicator {
   void set_location(std::function<std::string()> where) { where_ = std::move(where); }
   std::string location() const { return where_ ? where_() : std::string("set-up"); }
 
+  // Note [hosts]: the host name of every rank's node and its local rank there, exchanged once at
+  // start-up, so that reports across nodes name the node as well as the rank. On one host the
+  // host is left out of messages: there, it would only be noise.
+  const std::string& host_of(int rank) const { return hosts_.at(size_t(rank)); }
+  int local_rank_of(int rank) const { return local_ranks_.at(size_t(rank)); }
+  bool spans_hosts() const;
+  // "rank 2", or "rank 2 (node2)" when the job spans several hosts.
+  std::string rank_name(int rank) const;
+  // "1,3", or "2,3 on node2 and 5 on node3" when the job spans several hosts.
+  std::string rank_list(const std::vector<int>& ranks) const;
+  // The node -> ranks table rank 0 prints at start: one line per host, in rank order.
+  std::string node_table() const;
+
  protected:
   double timeout_s_ = 0;
+  std::vector<std::string> hosts_;  // by rank; filled by the constructor of each backend
+  std::vector<int> local_ranks_;
+  void hosts_from(const Communicator& other) {
+    hosts_ = other.hosts_;
+    local_ranks_ = other.local_ranks_;
+  }
   std::function<std::string()> where_;
 };
+
+// This machine's host name (gethostname), "unknown-host" should that fail.
+std::string this_host();
 
 // MPI when a launcher (mpirun, srun with PMI/PMIx) started us, the one-rank stub otherwise.
 std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv);

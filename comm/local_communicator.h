@@ -8,6 +8,10 @@ namespace dpt {
 
 class LocalCommunicator : public Communicator {
  public:
+  LocalCommunicator() {
+    hosts_ = {this_host()};
+    local_ranks_ = {0};
+  }
   int rank() const override { return 0; }
   int size() const override { return 1; }
   int local_rank() const override { return 0; }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -69,16 +70,38 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv) {
     DPT_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
     DPT_MPI_CHECK(MPI_Comm_size(node, &local_size_));
     MPI_Comm_free(&node);
-    return;
+  } else {
+    auto env_int = [](std::initializer_list<const char*> names, int fallback) {
+      for (const char* n : names)
+        if (const char* v = std::getenv(n)) return std::atoi(v);
+      return fallback;
+    };
+    local_rank_ = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}, 0);
+    local_size_ =
+        env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"}, 1);
   }
-  auto env_int = [](std::initializer_list<const char*> names, int fallback) {
-    for (const char* n : names)
-      if (const char* v = std::getenv(n)) return std::atoi(v);
-    return fallback;
+  exchange_hosts();
+}
+
+// Note [hosts]: one blocking all-gather at start-up, before any deadline is set.
+void MpiCommunicator::exchange_hosts() {
+  struct Entry {
+    char host[256];
+    int32_t local_rank;
   };
-  local_rank_ = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}, 0);
-  local_size_ =
-      env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"}, 1);
+  Entry mine{};
+  const std::string h = this_host();
+  h.copy(mine.host, sizeof mine.host - 1);
+  mine.local_rank = local_rank_;
+  std::vector<Entry> all(size_t(size_), Entry{});
+  DPT_MPI_CHECK(MPI_Allgather(&mine, int(sizeof mine), MPI_BYTE, all.data(), int(sizeof mine),
+                              MPI_BYTE, MPI_COMM_WORLD));
+  hosts_.clear();
+  local_ranks_.clear();
+  for (const Entry& e : all) {
+    hosts_.emplace_back(e.host, strnlen(e.host, sizeof e.host));
+    local_ranks_.push_back(e.local_rank);
+  }
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -162,19 +185,23 @@ void MpiCommunicator::report_stall(const char* what, double waited) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (auto& s : sends) MPI_Request_free(&s);
-  std::string silent, behind, waiting;
+  std::vector<int> silent_r, behind_r, waiting_r;
   int reporter = rank_;
   for (int r = 0; r < size_; ++r) {
     const int64_t p = position[size_t(r)];
     if (p < 0)
-      silent += (silent.empty() ? "" : ",") + std::to_string(r);
+      silent_r.push_back(r);
     else if (p < seq_)
-      behind += (behind.empty() ? "" : ",") + std::to_string(r);
+      behind_r.push_back(r);
     else {
-      waiting += (waiting.empty() ? "" : ",") + std::to_string(r);
+      waiting_r.push_back(r);
       reporter = std::min(reporter, r);
     }
   }
+  // "2,3 on node2" once the job spans hosts: a partition shows as all ranks of one node.
+  const std::string silent = silent_r.empty() ? "" : rank_list(silent_r);
+  const std::string behind = behind_r.empty() ? "" : rank_list(behind_r);
+  const std::string waiting = rank_list(waiting_r);
   if (reporter != rank_) {
     // The reporter ends the job; should it be gone too, end it from here.
     std::this_thread::sleep_for(std::chrono::duration<double>(2 * grace));
@@ -189,7 +216,7 @@ void MpiCommunicator::report_stall(const char* what, double waited) {
   if (silent.empty() && behind.empty())
     msg += "; every rank answered from a collective: they are in different ones (a bug in dptrain)";
   msg += "; rank(s) " + waiting + " were waiting. Ending the job (exit code 4)";
-  report_error(rank_, msg);
+  report_error(rank_name(rank_), msg);
   abort(kExitStalled);
   std::abort();  // not reached: abort() ends the job
 }

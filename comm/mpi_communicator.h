@@ -40,6 +40,7 @@ class MpiCommunicator : public Communicator {
   void wait(MPI_Request* req, const char* what);
 
  private:
+  void exchange_hosts();
   void answer_pings();
   [[noreturn]] void report_stall(const char* what, double waited);
 

@@ -77,6 +77,7 @@ class NcclWork : public Work {
 class NcclCommunicator : public Communicator {
  public:
   explicit NcclCommunicator(Communicator& host) : host_(host) {
+    hosts_from(host);
     ncclUniqueId id;
     if (host_.rank() == 0) DPT_NCCL_CHECK(ncclGetUniqueId(&id));
     host_.broadcast(&id, sizeof id, 0);
@@ -137,7 +138,7 @@ class NcclCommunicator : public Communicator {
     const double limit = host_.collective_timeout();
     if (limit > 0 && waited > limit)
       end_job(kExitStalled,
-              "stalled: rank " + std::to_string(rank()) + " waited " + std::to_string(int(waited)) +
+              "stalled: " + rank_name(rank()) + " waited " + std::to_string(int(waited)) +
                   " s for the GPU at " + host_.location() +
                   ", longer than train.collective_timeout_s=" + std::to_string(int(limit)) +
                   ": a peer rank stopped or an NCCL collective cannot complete. Ending the job "
@@ -145,7 +146,7 @@ class NcclCommunicator : public Communicator {
                   std::to_string(kExitStalled) + ")");
   }
   [[noreturn]] void end_job(int code, const std::string& message) {
-    report_error(rank(), message);
+    report_error(rank_name(rank()), message);
     abort(code);  // ncclCommAbort, then MPI_Abort (one rank: exit)
   }
 

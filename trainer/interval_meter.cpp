@@ -74,7 +74,7 @@ void IntervalMeter::warn_slow_ranks(const double* v) {
     int& streak = slow_streak_[size_t(q)];
     streak = per_sample[size_t(q)] > 2 * median ? streak + 1 : 0;
     if (streak == 3)
-      log::warn("rank " + std::to_string(q) +
+      log::warn(comm_.rank_name(q) +
                 " is slow: for 3 logging intervals its steps "
                 "took " +
                 log::format("%.1f", per_sample[size_t(q)] / median) +

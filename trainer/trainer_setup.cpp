@@ -370,6 +370,8 @@ void Trainer::start_communication(Run& r) {
             std::to_string(tc.batch_size) + " (" + split + " per rank), " +
             std::to_string(r.plan->steps_per_epoch()) + " steps per epoch, precision " +
             precision_name(r.precision.precision) + (r.precision.reason.empty() ? "" : " (auto)"));
+  // Which node holds which ranks (and so which GPU each takes: the one of its local rank).
+  if (world > 1) log::info("dptrain: " + comm_.node_table());
   r.reducer =
       std::make_unique<GradientReducer>(*r.grad_comm, *model_, int64_t(tc.bucket_mb * (1 << 20)),
                                         int64_t(tc.first_bucket_mb * (1 << 20)), tc.overlap);

@@ -16,7 +16,7 @@ namespace {
 // An error only this rank knows of, possibly while others wait in a collective: report it and
 // end the whole job.
 int fail_alone(dpt::Communicator& comm, const std::string& message, int code) {
-  dpt::report_error(comm.rank(), message);
+  dpt::report_error(comm.rank_name(comm.rank()), message);
   if (comm.size() > 1) comm.abort(code);
   return code;
 }

@@ -60,7 +60,7 @@ int run_verify(const std::vector<std::string>& files, Communicator& comm) {
       if (!warning.empty()) std::printf("warning: %s\n", warning.c_str());
     } catch (const std::exception& e) {  // out of memory too: the next file still runs
       std::fflush(stdout);
-      report_error(0, explain_exception(e));
+      report_error("rank 0", explain_exception(e));
       ++bad;
     }
   }

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# A cluster of "nodes" on this machine for tests: each node is a network namespace with its own
+# host name, /dev/shm and address on a veth into a switch namespace that holds only a bridge.
+#   cluster.sh up DIR N            N nodes node1..nodeN (10.99.0.K/24); state in DIR
+#   cluster.sh exec DIR NODE CMD…  run CMD on NODE (DIR/NODE.setup, if present, runs first)
+#   cluster.sh link DIR NODE up|down   plug or pull NODE's cable (at the switch)
+#   cluster.sh kill DIR NODE       kill -9 every process on NODE (by PID, from its namespace)
+#   cluster.sh pids DIR NODE [NAME]    PIDs of the processes on NODE (named NAME)
+#   cluster.sh down DIR            end every process on the nodes, remove namespaces and files
+# DIR/rsh-agent is Open MPI's plm_rsh_agent for it: "ssh NODE CMD" becomes an exec on NODE.
+# Nothing is routed: the switch namespace has no address, the nodes have no default route, and
+# the machine's own namespace is never touched, so traffic stays between the nodes.
+set -euo pipefail
+cmd=${1:?up|exec|link|kill|down}; dir=${2:?state dir}
+here=$(cd "$(dirname "$0")" && pwd)
+
+state() { # PREFIX and N of the cluster in DIR
+  [ -f "$dir/cluster.env" ] || { echo "cluster.sh: no cluster in $dir" >&2; exit 1; }
+  # shellcheck disable=SC1091
+  . "$dir/cluster.env"
+}
+ns_of() { echo "$PREFIX-$1"; }  # node1 -> dpt1234-node1
+
+case "$cmd" in
+up)
+  n=${3:?number of nodes}
+  mkdir -p "$dir"
+  PREFIX=dpt$$
+  echo "PREFIX=$PREFIX; N=$n" > "$dir/cluster.env"
+  sw=$PREFIX-sw
+  ip netns add "$sw"
+  ip -n "$sw" link add br0 type bridge
+  ip -n "$sw" link set br0 up
+  hosts="127.0.0.1 localhost"
+  for k in $(seq "$n"); do hosts+=$'\n'"10.99.0.$k node$k"; done
+  for k in $(seq "$n"); do
+    ns=$PREFIX-node$k
+    ip netns add "$ns"
+    # `ip netns exec` bind-mounts /etc/netns/NS/* over /etc: each node resolves the others.
+    mkdir -p "/etc/netns/$ns"
+    printf '%s\n' "$hosts" > "/etc/netns/$ns/hosts"
+    echo "node$k" > "/etc/netns/$ns/hostname"
+    ip -n "$sw" link add "n$k" type veth peer name dpt0 netns "$ns"
+    ip -n "$sw" link set "n$k" master br0 up
+    ip -n "$ns" addr add "10.99.0.$k/24" dev dpt0
+    ip -n "$ns" link set dpt0 up
+    ip -n "$ns" link set lo up
+    # A cluster's own kernel setting (per network namespace): TCP gives up on a peer that
+    # stopped acknowledging after ~13 s instead of Linux's default ~15 min (tcp_retries2=15).
+    # mpirun's teardown after a partition waits for exactly that (docs/DISTRIBUTED.md).
+    ip netns exec "$ns" sysctl -qw net.ipv4.tcp_retries2=5
+  done
+  cat > "$dir/rsh-agent" <<AGENT
+#!/bin/sh
+# Open MPI's plm_rsh_agent for the cluster in $dir: "ssh NODE CMD" runs CMD on NODE.
+host=\$1; shift
+exec "$here/cluster.sh" exec "$dir" "\$host" sh -c "\$*"
+AGENT
+  chmod +x "$dir/rsh-agent"
+  ;;
+exec)
+  state
+  node=${3:?node}; shift 3
+  ns=$(ns_of "$node")
+  [ -e "/run/netns/$ns" ] || { echo "cluster.sh: no node $node in $dir" >&2; exit 1; }
+  # ip netns exec gives a mount namespace of its own (slave to the machine's): mounts made
+  # here stay on this node. A private /dev/shm: no shared memory between nodes.
+  exec ip netns exec "$ns" unshare --uts -- sh -c '
+    hostname "$1"; mount -t tmpfs -o size=1g,mode=1777 shm /dev/shm
+    if [ -f "$2/$1.setup" ]; then . "$2/$1.setup"; fi
+    shift 2; exec "$@"' node-exec "$node" "$dir" "$@"
+  ;;
+link)
+  state
+  node=${3:?node}; how=${4:?up|down}
+  ip -n "$PREFIX-sw" link set "n${node#node}" "$how"
+  if [ "$how" = up ]; then  # until the switch forwards on that port again
+    for _ in $(seq 50); do
+      bridge -n "$PREFIX-sw" link show dev "n${node#node}" | grep -q "state forwarding" && break
+      sleep 0.1
+    done
+    sleep 1
+  fi
+  ;;
+kill)
+  state
+  pids=$(ip netns pids "$(ns_of "${3:?node}")" || true)
+  [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+  ;;
+pids)
+  state
+  for p in $(ip netns pids "$(ns_of "${3:?node}")" || true); do
+    if [ -z "${4:-}" ] || [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$4" ]; then echo "$p"; fi
+  done
+  ;;
+down)
+  [ -f "$dir/cluster.env" ] || exit 0
+  state
+  for k in $(seq "$N"); do
+    ns=$PREFIX-node$k
+    rm -rf "/etc/netns/$ns"
+    [ -e "/run/netns/$ns" ] || continue
+    for _ in 1 2 3; do  # processes in our namespaces are ours; end them by PID
+      pids=$(ip netns pids "$ns" || true)
+      [ -z "$pids" ] && break
+      kill -9 $pids 2>/dev/null || true
+      sleep 0.2
+    done
+    ip netns del "$ns" || true
+  done
+  ip netns del "$PREFIX-sw" 2>/dev/null || true
+  rm -f "$dir/cluster.env" "$dir/rsh-agent"
+  ;;
+*) echo "cluster.sh: unknown command $cmd" >&2; exit 2 ;;
+esac
