@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A cluster of "nodes" on this machine for tests: each node is a network namespace with its own
-# host name, /dev/shm and address on a veth into a switch namespace that holds only a bridge.
+# host name, /dev/shm, node-local scratch DIR/local (a private tmpfs on each node) and address on
+# a veth into a switch namespace that holds only a bridge; the rest of the file system is shared.
 #   cluster.sh up DIR N            N nodes node1..nodeN (10.99.0.K/24); state in DIR
 #   cluster.sh exec DIR NODE CMD…  run CMD on NODE (DIR/NODE.setup, if present, runs first)
 #   cluster.sh link DIR NODE up|down   plug or pull NODE's cable (at the switch)
 #   cluster.sh kill DIR NODE       kill -9 every process on NODE (by PID, from its namespace)
 #   cluster.sh pids DIR NODE [NAME]    PIDs of the processes on NODE (named NAME)
+#   cluster.sh slurm DIR           Slurm on it: slurmctld on node1, a slurmd on every node;
+#                                  DIR/slurm/slurm.conf (SLURM_CONF) for sbatch run on node1
 #   cluster.sh down DIR            end every process on the nodes, remove namespaces and files
 # DIR/rsh-agent is Open MPI's plm_rsh_agent for it: "ssh NODE CMD" becomes an exec on NODE.
 # Nothing is routed: the switch namespace has no address, the nodes have no default route, and
@@ -24,7 +27,7 @@ ns_of() { echo "$PREFIX-$1"; }  # node1 -> dpt1234-node1
 case "$cmd" in
 up)
   n=${3:?number of nodes}
-  mkdir -p "$dir"
+  mkdir -p "$dir" "$dir/local"
   PREFIX=dpt$$
   echo "PREFIX=$PREFIX; N=$n" > "$dir/cluster.env"
   sw=$PREFIX-sw
@@ -36,10 +39,9 @@ up)
   for k in $(seq "$n"); do
     ns=$PREFIX-node$k
     ip netns add "$ns"
-    # `ip netns exec` bind-mounts /etc/netns/NS/* over /etc: each node resolves the others.
+    # Bound over /etc/hosts on the node (see exec): each node resolves the others.
     mkdir -p "/etc/netns/$ns"
     printf '%s\n' "$hosts" > "/etc/netns/$ns/hosts"
-    echo "node$k" > "/etc/netns/$ns/hostname"
     ip -n "$sw" link add "n$k" type veth peer name dpt0 netns "$ns"
     ip -n "$sw" link set "n$k" master br0 up
     ip -n "$ns" addr add "10.99.0.$k/24" dev dpt0
@@ -63,12 +65,15 @@ exec)
   node=${3:?node}; shift 3
   ns=$(ns_of "$node")
   [ -e "/run/netns/$ns" ] || { echo "cluster.sh: no node $node in $dir" >&2; exit 1; }
-  # ip netns exec gives a mount namespace of its own (slave to the machine's): mounts made
-  # here stay on this node. A private /dev/shm: no shared memory between nodes.
-  exec ip netns exec "$ns" unshare --uts -- sh -c '
-    hostname "$1"; mount -t tmpfs -o size=1g,mode=1777 shm /dev/shm
+  # The node's network; a mount namespace of its own (slave to the machine's, so mounts made
+  # here stay on this node) with its /etc/hosts and a private /dev/shm: no shared memory
+  # between nodes. (Not `ip netns exec`: it remounts /sys, hiding the cgroups slurmd needs.)
+  exec nsenter --net="/run/netns/$ns" unshare --mount --uts --propagation slave -- sh -c '
+    hostname "$1"; mount --bind "/etc/netns/$3/hosts" /etc/hosts
+    mount -t tmpfs -o size=1g,mode=1777 shm /dev/shm
+    mount -t tmpfs -o size=1g local "$2/local"
     if [ -f "$2/$1.setup" ]; then . "$2/$1.setup"; fi
-    shift 2; exec "$@"' node-exec "$node" "$dir" "$@"
+    shift 3; exec "$@"' node-exec "$node" "$dir" "$ns" "$@"
   ;;
 link)
   state
@@ -86,6 +91,57 @@ kill)
   state
   pids=$(ip netns pids "$(ns_of "${3:?node}")" || true)
   [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+  ;;
+slurm)
+  state
+  s=$dir/slurm
+  mkdir -p "$s/state" "$s/log"
+  for k in $(seq "$N"); do mkdir -p "$s/spool-node$k"; done
+  bash "$here/../slurm/munge.sh" start "$s"  # munge's socket is a file: every node reaches it
+  nodes=""
+  for k in $(seq "$N"); do
+    nodes+="NodeName=node$k NodeAddr=10.99.0.$k CPUs=2 RealMemory=4000 State=UNKNOWN"$'\n'
+  done
+  # Ports are per network namespace: the defaults serve every test cluster at once.
+  cat > "$s/slurm.conf" <<CONF
+ClusterName=dptnodes
+SlurmctldHost=node1(10.99.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=pmix
+ReturnToService=2
+SlurmdTimeout=10
+StateSaveLocation=$s/state
+SlurmdSpoolDir=$s/spool-%n
+SlurmctldPidFile=$s/slurmctld.pid
+SlurmdPidFile=$s/slurmd-%n.pid
+SlurmctldLogFile=$s/log/slurmctld.log
+SlurmdLogFile=$s/log/slurmd-%n.log
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
+MinJobAge=600
+TmpFS=$dir/local
+KillWait=5
+${nodes}PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
+CONF
+  export SLURM_CONF=$s/slurm.conf
+  "$0" exec "$dir" node1 slurmctld -c -f "$SLURM_CONF"
+  for k in $(seq "$N"); do "$0" exec "$dir" "node$k" slurmd -c -f "$SLURM_CONF" -N "node$k"; done
+  for _ in $(seq 150); do
+    idle=$("$0" exec "$dir" node1 sinfo -h -N -o "%N %t" 2>/dev/null | grep -c " idle" || true)
+    [ "$idle" -ge "$N" ] && exit 0
+    sleep 0.2
+  done
+  echo "cluster.sh: the nodes did not become idle; logs:" >&2
+  tail -20 "$s"/log/*.log >&2
+  exit 1
   ;;
 pids)
   state
@@ -109,6 +165,7 @@ down)
     ip netns del "$ns" || true
   done
   ip netns del "$PREFIX-sw" 2>/dev/null || true
+  [ -d "$dir/slurm" ] && bash "$here/../slurm/munge.sh" stop "$dir/slurm"
   rm -f "$dir/cluster.env" "$dir/rsh-agent"
   ;;
 *) echo "cluster.sh: unknown command $cmd" >&2; exit 2 ;;

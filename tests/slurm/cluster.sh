@@ -38,28 +38,13 @@ stop() {
     left=$(ours)
     [ -z "$left" ] || kill -9 $left 2>/dev/null || true
   fi
-  # munged too, if this script started it.
-  if [ -f "$dir/munge.ours" ]; then
-    [ -s /run/munge/munged.pid ] && kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true
-    rm -f "$dir/munge.ours"
-  fi
+  bash "$(dirname "$0")/munge.sh" stop "$dir"
 }
 
 if [ "$cmd" = stop ]; then stop; exit 0; fi
 
 mkdir -p "$dir"/{spool,state,log}
-# munge: one daemon for the machine, run as user munge (it refuses root).
-if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-  mkdir -p /run/munge /var/log/munge /var/lib/munge /etc/munge
-  [ -s /etc/munge/munge.key ] || dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 2>/dev/null
-  chown -R munge:munge /run/munge /var/log/munge /var/lib/munge /etc/munge
-  chmod 0700 /etc/munge /var/log/munge /var/lib/munge
-  chmod 0400 /etc/munge/munge.key
-  chmod 0755 /run/munge
-  su -s /bin/sh munge -c "munged --force"
-  touch "$dir/munge.ours"
-  for _ in $(seq 50); do munge -n | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
-fi
+bash "$(dirname "$0")/munge.sh" start "$dir"
 
 cpus=$(nproc)
 cat > "$dir/slurm.conf" <<CONF

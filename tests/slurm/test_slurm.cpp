@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "slurm/slurm_jobs.h"
 #include "test_helpers.h"
 
 namespace dpt::testing {
@@ -42,30 +43,13 @@ class SlurmCluster : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return r.output.substr(0, r.output.find_first_not_of("0123456789"));
   }
-  std::string job_field(const std::string& job, const std::string& field) {
-    const std::string out = run(slurm("scontrol show job " + job)).output;
-    const auto p = out.find(field + "=");
-    if (p == std::string::npos) return "";
-    const auto e = out.find_first_of(" \n", p);
-    return out.substr(p + field.size() + 1, e - p - field.size() - 1);
+  std::string job_field(const std::string& job, const std::string& field) const {
+    return jobs().field(job, field);
   }
-  // Waits for a final state reached after at least `restarts` requeues. A requeued job is
-  // released as soon as its previous run's step daemons are gone, instead of after Slurm's
-  // begin-time delay of about two minutes (starting earlier races the old step's cleanup).
-  std::string wait_done(const std::string& job, int seconds, int restarts = 0) {
-    for (int i = 0; i < seconds * 2; ++i) {
-      const std::string st = job_field(job, "JobState");
-      const int restarted = std::atoi(job_field(job, "Restarts").c_str());
-      const bool final_state =
-          st == "COMPLETED" || st == "FAILED" || st == "CANCELLED" || st == "TIMEOUT";
-      if (final_state && (restarted >= restarts || st != "COMPLETED")) return st;
-      if (st == "PENDING" && restarted > 0 &&
-          run("pgrep -f 'slurmstepd: \\[" + job + "[].]'").exit_code != 0)
-        run(slurm("scontrol update JobId=" + job + " StartTime=now"));
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-    return "still " + job_field(job, "JobState");
+  std::string wait_done(const std::string& job, int seconds, int restarts = 0) const {
+    return jobs().wait_done(job, seconds, restarts);
   }
+  SlurmJobs jobs() const { return SlurmJobs("SLURM_CONF=" + scratch_ + "/slurm.conf "); }
   std::string job_log(const std::string& job) {
     return run("cat " + work_ + "/slurm-dptrain-" + job + ".out").output;
   }
