@@ -32,6 +32,8 @@ class GradientReducer {
 
  private:
   void launch(size_t b);
+  // Note [trace]: a bucket's span runs from its launch to the first poll that finds it done.
+  void trace_if_done(size_t i, bool done);
   Communicator& comm_;
   Model& model_;
   float* grads_ = nullptr;  // read at begin_step: the model may have moved to a GPU since
@@ -39,6 +41,7 @@ class GradientReducer {
   std::vector<Bucket> buckets_;
   std::vector<std::unique_ptr<Work>> pending_, previous_;
   size_t next_ = 0;  // next bucket to launch (strictly in order)
+  std::vector<int64_t> launched_us_;  // per pending_ entry, while tracing; -1 once recorded
 };
 
 }  // namespace dpt

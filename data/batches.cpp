@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/philox.h"
+#include "core/trace.h"
 
 namespace dpt {
 
@@ -106,7 +107,10 @@ void Prefetcher::run() {
       const int64_t lo = std::min<int64_t>(s * batch_, int64_t(order_.size()));
       const int64_t hi = std::min<int64_t>(lo + batch_, int64_t(order_.size()));
       Batch& b = slots_[size_t(produced_ % depth)];
-      fill_batch(data_, order_.data() + lo, hi - lo, aug_, seed_, rank_, epoch_, lo, b);
+      {
+        trace::Span span("data", "prepare batch", trace::kPrefetch);
+        fill_batch(data_, order_.data() + lo, hi - lo, aug_, seed_, rank_, epoch_, lo, b);
+      }
       std::lock_guard<std::mutex> lock(mu_);
       ++produced_;
       cv_.notify_all();

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/options.h"
+#include "core/trace.h"
 #include "models/initializers.h"
 #include "models/kernels/precision_support.h"
 #include "models/layer_factory.h"
@@ -232,6 +233,7 @@ const Tensor& Model::forward(const Tensor& x, const StepContext& ctx) {
       b.acts[i + 1] = b.acts[i].reshaped(with_batch(x.dim(0), shapes_[i + 1]));
       continue;
     }
+    trace::Span span("forward", layers_[i]->name());
     layers_[i]->forward(b.acts[i], b.acts[i + 1], ctx);
   }
   return b.acts.back();
@@ -255,6 +257,7 @@ void Model::backward(const std::function<void(int)>& on_layer_done) {
     } else {
       // No layer before i learns anything: its input gradient would be thrown away.
       const bool want_dx = i > first_param_layer_;
+      trace::Span span("backward", l.name());
       l.backward(b.acts[size_t(i)], b.acts[size_t(i) + 1], b.grads[size_t(i) + 1],
                  want_dx ? &b.grads[size_t(i)] : nullptr);
     }

@@ -191,6 +191,19 @@ TrainConfig parse_train(Options o) {
     t.lookahead.ramp_power = la.get_double_in("ramp_power", 3.0, 0.0, 100.0);
     la.finish();
   }
+  if (o.has("trace")) {
+    Options tr(o.node("trace"), "train.trace");
+    DPT_CHECK(tr.has("steps"), "config key " << o.at("trace")
+                                              << " needs steps: [FROM, TO], e.g. {steps: [10, 20]}");
+    const auto [from, to] = tr.get_pair("steps", 0, 1);
+    DPT_CHECK(from <= to, "config key " << tr.at("steps") << " is [" << from << ", " << to
+                                        << "]: the first step must not come after the last");
+    DPT_CHECK(to - from < 100000, "config key " << tr.at("steps")
+                                                << " spans over 100000 steps: trace a window");
+    t.trace_from = from;
+    t.trace_to = to;
+    tr.finish();
+  }
   Options es(o.node("early_stopping"), "train.early_stopping");
   const std::string monitor =
       es.get_choice("monitor", "", {"", "accuracy", "loss", "val_accuracy", "val_loss"});

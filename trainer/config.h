@@ -62,6 +62,9 @@ struct TrainConfig {
   bool tensorboard =
       true;  // rank 0 writes run_dir/tensorboard event files (trainer/sharing/tensorboard.h)
   LookaheadConfig lookahead;
+  // train.trace: {steps: [from, to]}: the global steps (1-based, as in metrics.csv) whose
+  // timeline every rank records; rank 0 writes run_dir/train.trace.json (Note [trace]).
+  int64_t trace_from = 0, trace_to = 0;  // 0: off
 };
 
 struct CheckpointConfig {

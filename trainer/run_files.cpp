@@ -184,7 +184,8 @@ std::vector<std::string> earlier_run_files(const std::string& run_dir,
       if (n.rfind("ckpt-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".h5")
         found.push_back(dir + "/" + n);
   for (const char* n :
-       {"metrics.csv", "summary.yaml", "config.yaml", "log.txt", "tensorboard", kRunMarker})
+       {"metrics.csv", "summary.yaml", "config.yaml", "log.txt", "tensorboard", "train.trace.json",
+        kRunMarker})
     if (::faccessat(AT_FDCWD, (run_dir + "/" + n).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0)
       found.push_back(run_dir + "/" + n);
   return found;

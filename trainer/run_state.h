@@ -13,6 +13,7 @@
 #include "trainer/nonfinite_guard.h"
 #include "trainer/optim/lookahead.h"
 #include "trainer/sharing/tensorboard.h"
+#include "trainer/trace_window.h"
 #include "trainer/trainer.h"
 
 namespace dpt {
@@ -42,6 +43,7 @@ struct Trainer::Run {
   std::unique_ptr<RunLock> run_lock, ckpt_lock;  // for the whole run
   std::unique_ptr<MetricsCsv> csv;
   std::unique_ptr<TensorBoardWriter> tensorboard;  // unless train.tensorboard: false
+  std::unique_ptr<TraceWindow> trace;              // train.trace; null when off
   std::vector<std::string> notes, warnings;
   std::vector<std::string> earlier_files;  // another run's files in run_dir (fresh run)
 

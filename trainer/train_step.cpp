@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/finite.h"
+#include "core/trace.h"
 
 namespace dpt {
 
@@ -23,8 +24,11 @@ StepResult train_step(Model& model, GradientReducer& reducer, Optimizer& optimiz
   if (batch && batch->n > 0) {
     const Tensor& logits = model.forward(batch->x, ctx);
     Tensor& dlogits = model.logits_grad();
-    r.stats = SoftmaxCrossEntropy::compute(logits, batch->labels(), &dlogits,
-                                           1.0f / float(global_count), label_smoothing);
+    {
+      trace::Span span("loss", "softmax cross-entropy");
+      r.stats = SoftmaxCrossEntropy::compute(logits, batch->labels(), &dlogits,
+                                             1.0f / float(global_count), label_smoothing);
+    }
     if (!std::isfinite(r.stats.loss_sum)) {  // Note [non-finite verdict]
       const float nan = std::numeric_limits<float>::quiet_NaN();
       copy_memory(dlogits.data(), dlogits.on_device(), &nan, false, sizeof nan);
@@ -37,7 +41,10 @@ StepResult train_step(Model& model, GradientReducer& reducer, Optimizer& optimiz
   r.allreduce_sec = reducer.finish_step();
   Tensor& g = model.grads();
   r.finite = buffer_finite(g.data(), g.size(), g.on_device());
-  if (r.finite) optimizer.step(model.weights().data(), g.data(), lr);
+  if (r.finite) {
+    trace::Span span("optimizer", "optimizer step");
+    optimizer.step(model.weights().data(), g.data(), lr);
+  }
   return r;
 }
 

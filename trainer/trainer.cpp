@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "comm/agree.h"
+#include "core/trace.h"
 #include "trainer/log.h"
 #include "trainer/run_state.h"
 #include "trainer/signals.h"
@@ -68,6 +69,7 @@ bool Trainer::stop_requested() {
 }
 
 void Trainer::save_checkpoint(Run& r) {
+  trace::Span span("checkpoint", "save checkpoint");
   sync_batch_norm(r);
   r.pos.world_size = comm_.size();
   // Rank 0 writes; every rank learns whether that worked (and no rank leaves, or exits on a
@@ -137,9 +139,15 @@ bool Trainer::step(Run& r, int64_t epoch, int64_t s) {
   const DataPlan& plan = *r.plan;
   const int rank = comm_.rank();
   const int64_t steps = plan.steps_per_epoch(), global_step = epoch * steps + s;
+  if (r.trace) r.trace->before_step(global_step + 1);
+  trace::Span step_span("step", trace::on() ? "step " + std::to_string(global_step + 1) : "");
   const auto t0 = Clock::now();
   r.lr = learning_rate(tc.schedule, tc.optimizer.lr, global_step, steps, tc.epochs);
-  const Batch* batch = plan.count_at(rank, s) > 0 ? &r.batches->next() : nullptr;
+  const Batch* batch = nullptr;
+  if (plan.count_at(rank, s) > 0) {
+    trace::Span span("data", "wait for batch");
+    batch = &r.batches->next();
+  }
   DPT_ASSERT(!batch || batch->n == plan.count_at(rank, s));
   r.guard->before_step();
   const StepContext ctx{Mode::kTrain, tc.seed, uint32_t(rank), uint64_t(global_step)};
@@ -184,8 +192,11 @@ bool Trainer::run_epoch(Run& r, int64_t epoch, int64_t first_step) {
   if (first_step == 0) r.pos.epoch_stats = LossStats{};
   r.epoch = Run::Epoch{Clock::now(), first_step, 0, 0};
   r.meter->restart();
-  for (int64_t s = first_step; s < steps; ++s)
-    if (!step(r, epoch, s)) return false;
+  for (int64_t s = first_step; s < steps; ++s) {
+    const bool go_on = step(r, epoch, s);
+    if (r.trace) r.trace->after_step(comm_, r.pos.global_step);
+    if (!go_on) return false;
+  }
   r.pos.epoch = epoch + 1;
   r.pos.step_in_epoch = 0;
   end_of_epoch(r, epoch, since(r.epoch.start));
@@ -252,6 +263,7 @@ void Trainer::end_of_epoch(Run& r, int64_t epoch, double seconds) {
                      "ms/step - accuracy: " + log::format("%.4f", row.accuracy) +
                      " - loss: " + log::format("%.4f", row.loss);
   if (plan.global_val_samples() > 0) {
+    trace::Span span("eval", "validation");
     const EvalResult val =
         evaluate(*model_, plan.train_data(), plan.val_indices(), plan.local_batch(), comm_, nullptr,
                  nullptr, cfg_.eval.tta, r.val_batches.get());
@@ -320,10 +332,12 @@ TrainSummary Trainer::run() {
   for (int64_t epoch = r.pos.epoch; epoch < cfg_.train.epochs && !r.stop_early; ++epoch) {
     const int64_t first = epoch == r.pos.epoch ? r.pos.step_in_epoch : 0;
     if (!run_epoch(r, epoch, first)) {
+      if (r.trace) r.trace->close(comm_);
       r.summary.stopped_by_signal = true;
       return r.summary;
     }
   }
+  if (r.trace) r.trace->close(comm_);
   finish(r);
   return r.summary;
 }

@@ -341,6 +341,9 @@ void Trainer::open_run_files(Run& r) {
     log::init(0, cfg_.run_dir + "/log.txt");
   });
   if (rank != 0) log::init(rank, "");
+  if (cfg_.train.trace_to > 0)
+    r.trace = std::make_unique<TraceWindow>(cfg_.train.trace_from, cfg_.train.trace_to,
+                                            cfg_.run_dir + "/train.trace.json");
   for (const auto& n : r.notes) log::info(n);
   for (const auto& w : r.warnings) log::warn(w);
 }

@@ -74,6 +74,21 @@ TEST(Config, UnknownKeyNamesKeyAndLine) {
   EXPECT_NE(e.find("line 6"), std::string::npos) << e;
 }
 
+TEST(Config, TraceWindowIsCheckedAndNamed) {
+  const std::string base = replace(kBase, "batch_size: 16}", "batch_size: 16, trace: TRACE}");
+  EXPECT_EQ(error_of(replace(base, "TRACE", "{steps: [3, 6]}")), "");
+  EXPECT_EQ(error_of(replace(base, "TRACE", "{steps: 4}")), "");  // one step
+  auto e = error_of(replace(base, "TRACE", "{steps: [6, 3]}"));
+  EXPECT_NE(e.find("train.trace.steps"), std::string::npos) << e;
+  EXPECT_NE(e.find("must not come after"), std::string::npos) << e;
+  e = error_of(replace(base, "TRACE", "{steps: [0, 3]}"));
+  EXPECT_NE(e.find("at least 1"), std::string::npos) << e;
+  e = error_of(replace(base, "TRACE", "{}"));
+  EXPECT_NE(e.find("needs steps: [FROM, TO]"), std::string::npos) << e;
+  e = error_of(replace(base, "TRACE", "{steps: [1, 2], step: 3}"));
+  EXPECT_NE(e.find("train.trace.step"), std::string::npos) << e;
+}
+
 TEST(Config, UnknownTopLevelKey) {
   const auto e = error_of(std::string(kBase) + "trian: {}\n");
   EXPECT_NE(e.find("config.trian"), std::string::npos) << e;

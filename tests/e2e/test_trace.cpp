@@ -1,0 +1,151 @@
+// train.trace end to end: the merged timeline of a 2-rank run is valid Chrome-trace JSON, spans
+// nest per lane, every rank appears, and gradient buckets overlap backward only with overlap on
+// (buckets have a lane each, tid 10 + bucket index).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "test_helpers.h"
+
+namespace dpt::testing {
+namespace {
+
+using nlohmann::json;
+
+class Trace : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = temp_dir("trace");
+    const auto r = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir_ +
+                       "/data --shards 2");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  void TearDown() override { remove_tree(dir_); }
+  // Steps 3-6 of a 2-rank mnist_convnet run with small buckets (several per step).
+  json traced(const std::string& name, bool overlap) {
+    const auto r = run(kMpiEnv + "timeout 300 mpirun --oversubscribe -np 2 " + dptrain() +
+                       " train " + source_dir() + "/configs/mnist_convnet.yaml --set data.dir=" +
+                       dir_ + "/data --set run_dir=" + dir_ + "/" + name +
+                       " --set data.max_train_samples=1000 --set data.max_test_samples=200"
+                       " --set train.epochs=1 --set 'train.trace={steps: [3, 6]}'"
+                       " --set train.bucket_mb=0.02 --set train.first_bucket_mb=0.02"
+                       " --set train.overlap=" +
+                       std::string(overlap ? "true" : "false"));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("Trace: steps 3-6 of 2 rank(s) in " + dir_ + "/" + name +
+                            "/train.trace.json"),
+              std::string::npos)
+        << r.output;
+    return json::parse(read_file(dir_ + "/" + name + "/train.trace.json"));
+  }
+  std::string dir_;
+};
+
+struct Span {
+  std::string name, cat;
+  double ts, end;
+  int pid, tid;
+};
+
+// The JSON object format of the Trace Event Format (what chrome://tracing and Perfetto read):
+// {"traceEvents": [...]}, complete events ("X": name, cat, ts, dur, pid, tid) and metadata
+// events ("M": process_name / thread_name with args.name).
+std::vector<Span> check_schema(const json& doc) {
+  std::vector<Span> spans;
+  EXPECT_TRUE(doc.is_object());
+  EXPECT_EQ(doc.value("displayTimeUnit", ""), "ms");
+  if (!doc.contains("traceEvents") || !doc["traceEvents"].is_array()) {
+    ADD_FAILURE() << "no traceEvents array";
+    return spans;
+  }
+  for (const json& e : doc["traceEvents"]) {
+    EXPECT_TRUE(e.is_object());
+    EXPECT_TRUE(e["name"].is_string()) << e;
+    EXPECT_TRUE(e["pid"].is_number_integer()) << e;
+    EXPECT_TRUE(e["tid"].is_number_integer()) << e;
+    const std::string ph = e.value("ph", "");
+    if (ph == "M") {
+      EXPECT_TRUE(e["args"].is_object()) << e;
+      continue;
+    }
+    EXPECT_EQ(ph, "X") << e;
+    EXPECT_TRUE(e["cat"].is_string()) << e;
+    EXPECT_TRUE(e["ts"].is_number() && e["ts"].get<double>() >= 0) << e;
+    EXPECT_TRUE(e["dur"].is_number() && e["dur"].get<double>() >= 0) << e;
+    const double ts = e["ts"].get<double>();
+    spans.push_back({e["name"], e["cat"], ts, ts + e["dur"].get<double>(), e["pid"], e["tid"]});
+  }
+  return spans;
+}
+
+// On one lane of one rank, spans are disjoint or nested.
+void expect_nesting(std::vector<Span> spans) {
+  std::map<std::pair<int, int>, std::vector<Span>> lanes;
+  for (auto& s : spans) lanes[{s.pid, s.tid}].push_back(s);
+  for (auto& [lane, v] : lanes) {
+    std::sort(v.begin(), v.end(), [](const Span& a, const Span& b) {
+      return a.ts != b.ts ? a.ts < b.ts : a.end > b.end;
+    });
+    std::vector<Span> open;
+    for (const Span& s : v) {
+      while (!open.empty() && open.back().end <= s.ts) open.pop_back();
+      if (!open.empty()) {
+        EXPECT_LE(s.end, open.back().end) << s.name << " overlaps the end of " << open.back().name
+                                          << " on rank " << lane.first << " lane " << lane.second;
+      }
+      open.push_back(s);
+    }
+  }
+}
+
+int overlaps_of_buckets_with_backward(const std::vector<Span>& spans) {
+  int n = 0;
+  for (const Span& b : spans)
+    if (b.cat == "all-reduce" && b.tid >= 10)
+      for (const Span& w : spans)
+        if (w.cat == "backward" && w.pid == b.pid && b.ts < w.end && w.ts < b.end) ++n;
+  return n;
+}
+
+TEST_F(Trace, TwoRankTimelineIsValidNestedAndComplete) {
+  const json doc = traced("on", true);
+  const std::vector<Span> spans = check_schema(doc);
+  expect_nesting(spans);
+  std::set<int> pids;
+  std::map<int, std::set<std::string>> steps, cats;
+  for (const Span& s : spans) {
+    pids.insert(s.pid);
+    if (s.cat == "step") steps[s.pid].insert(s.name);
+    cats[s.pid].insert(s.cat);
+  }
+  EXPECT_EQ(pids, (std::set<int>{0, 1}));
+  for (int p : {0, 1}) {
+    EXPECT_EQ(steps[p], (std::set<std::string>{"step 3", "step 4", "step 5", "step 6"})) << p;
+    for (const char* c : {"forward", "backward", "loss", "optimizer", "all-reduce", "data"})
+      EXPECT_TRUE(cats[p].count(c)) << "rank " << p << " has no '" << c << "' span";
+  }
+  // Every forward and backward of a step lies inside that step's span.
+  for (const Span& s : spans) {
+    if (s.cat != "forward" && s.cat != "backward") continue;
+    bool inside = false;
+    for (const Span& st : spans)
+      inside |= st.cat == "step" && st.pid == s.pid && st.ts <= s.ts && s.end <= st.end;
+    EXPECT_TRUE(inside) << s.name << " on rank " << s.pid;
+  }
+  // Overlap on: buckets of later layers are in flight while earlier layers run backward.
+  EXPECT_GT(overlaps_of_buckets_with_backward(spans), 0);
+}
+
+TEST_F(Trace, WithoutOverlapNoBucketRunsDuringBackward) {
+  const std::vector<Span> spans = check_schema(traced("off", false));
+  int buckets = 0;
+  for (const Span& s : spans) buckets += s.cat == "all-reduce" && s.tid >= 10;
+  EXPECT_GE(buckets, 2 * 4 * 2) << "several buckets per step on both ranks";
+  EXPECT_EQ(overlaps_of_buckets_with_backward(spans), 0);
+}
+
+}  // namespace
+}  // namespace dpt::testing
