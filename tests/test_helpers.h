@@ -4,7 +4,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <array>
+#include <chrono>
+#include <functional>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -93,6 +98,22 @@ inline pid_t spawn_shell(const std::string& cmd) {
     ::_exit(127);
   }
   return pid;
+}
+
+// A throttled node: process pid is stopped 70% of the time (SIGSTOP 35 ms, SIGCONT 15 ms),
+// for at most `cycles` cycles, until done() (asked every 10th cycle) or the process is gone;
+// it is left running. Returns whether done() said so.
+inline bool throttle_until(pid_t pid, const std::function<bool()>& done, int cycles = 400) {
+  bool said = false;
+  for (int i = 0; i < cycles && !said && ::kill(pid, 0) == 0; ++i) {
+    ::kill(pid, SIGSTOP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(35));
+    ::kill(pid, SIGCONT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    if (i % 10 == 0) said = done();
+  }
+  ::kill(pid, SIGCONT);
+  return said;
 }
 
 // Text without its trailing newlines (command output).

@@ -108,16 +108,9 @@ TEST_F(Stall, SlowRankIsNamedBeforeAnyTimeout) {
       [&] { return job.rank1() > 0 && run("test -s " + dir_ + "/run/metrics.csv").exit_code == 0; },
       60))
       << job.output();
-  const pid_t p = pid_t(job.rank1());
-  bool warned = false;
-  for (int i = 0; i < 400 && !warned && ::kill(p, 0) == 0; ++i) {
-    ::kill(p, SIGSTOP);
-    std::this_thread::sleep_for(std::chrono::milliseconds(35));
-    ::kill(p, SIGCONT);
-    std::this_thread::sleep_for(std::chrono::milliseconds(15));
-    if (i % 10 == 0) warned = job.output().find("Warning: rank 1 is slow") != std::string::npos;
-  }
-  ::kill(p, SIGCONT);
+  throttle_until(pid_t(job.rank1()), [&] {
+    return job.output().find("Warning: rank 1 is slow") != std::string::npos;
+  });
   EXPECT_EQ(job.wait_exit(60), 0) << job.output();
   EXPECT_NE(job.output().find("Warning: rank 1 is slow: for 3 logging intervals"),
             std::string::npos)

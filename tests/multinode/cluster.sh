@@ -106,16 +106,7 @@ slurm)
   cat > "$s/slurm.conf" <<CONF
 ClusterName=dptnodes
 SlurmctldHost=node1(10.99.0.1)
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=pmix
-ReturnToService=2
+$(bash "$here/../slurm/conf_common.sh")
 SlurmdTimeout=10
 StateSaveLocation=$s/state
 SlurmdSpoolDir=$s/spool-%n
@@ -123,10 +114,6 @@ SlurmctldPidFile=$s/slurmctld.pid
 SlurmdPidFile=$s/slurmd-%n.pid
 SlurmctldLogFile=$s/log/slurmctld.log
 SlurmdLogFile=$s/log/slurmd-%n.log
-JobCompType=jobcomp/none
-SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0
-MinJobAge=600
 TmpFS=$dir/local
 KillWait=5
 ${nodes}PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES

@@ -256,15 +256,7 @@ TEST_F(MultiNode, SlowNodeIsNamedFromTheOtherNode) {
   const pid_t p = pid_t(std::atol(run(cluster("pids") + " node2 dptrain").output.c_str()));
   ASSERT_GT(p, 0);
   // node2's rank is stopped 70% of the time: a throttled node.
-  bool warned = false;
-  for (int i = 0; i < 400 && !warned && ::kill(p, 0) == 0; ++i) {
-    ::kill(p, SIGSTOP);
-    std::this_thread::sleep_for(std::chrono::milliseconds(35));
-    ::kill(p, SIGCONT);
-    std::this_thread::sleep_for(std::chrono::milliseconds(15));
-    if (i % 10 == 0) warned = job.output().find("is slow") != std::string::npos;
-  }
-  ::kill(p, SIGCONT);
+  throttle_until(p, [&] { return job.output().find("is slow") != std::string::npos; });
   EXPECT_NE(job.output().find("Warning: rank 1 (node2) is slow: for 3 logging intervals"),
             std::string::npos)
       << job.output();

@@ -50,16 +50,7 @@ cpus=$(nproc)
 cat > "$dir/slurm.conf" <<CONF
 ClusterName=dpttest
 SlurmctldHost=localhost
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=pmix
-ReturnToService=2
+$(bash "$(dirname "$0")/conf_common.sh")
 SlurmctldPort=$(( 16817 + RANDOM % 1000 ))
 SlurmdPort=$(( 17817 + RANDOM % 1000 ))
 StateSaveLocation=$dir/state
@@ -68,10 +59,6 @@ SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd.log
-JobCompType=jobcomp/none
-SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0
-MinJobAge=600
 KillWait=30
 NodeName=localhost CPUs=$cpus RealMemory=4000 State=UNKNOWN
 PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
