@@ -20,4 +20,6 @@ void share_cores_among_local_ranks(const Communicator& comm) {
   omp_set_num_threads(std::max(1, bound ? cpus : cpus / comm.local_size()));
 }
 
+int threads_per_rank() { return omp_get_max_threads(); }
+
 }  // namespace dpt

@@ -9,4 +9,7 @@ namespace dpt {
 // when they are not bound.
 void share_cores_among_local_ranks(const Communicator& comm);
 
+// The OpenMP threads this rank computes with.
+int threads_per_rank();
+
 }  // namespace dpt

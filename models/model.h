@@ -28,6 +28,7 @@ class Model {
   int64_t num_classes() const { return shapes_.back().at(0); }
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
   const std::vector<Shape>& shapes() const { return shapes_; }  // per sample, L + 1 of them
+  int first_param_layer() const { return first_param_layer_; }   // backward stops there
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
 

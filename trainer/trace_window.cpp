@@ -85,7 +85,8 @@ void TraceWindow::write(Communicator& comm) {
         {"ranks", comm.size()},
         {"clock", "steady clock per rank, shifted to rank 0's at a barrier; microseconds"}}}};
   write_file_atomically(path_, doc.dump() + "\n");
-  log::info("Trace: steps " + std::to_string(from_) + "-" + std::to_string(to_) + " of " +
+  if (announce_)
+    log::info("Trace: steps " + std::to_string(from_) + "-" + std::to_string(to_) + " of " +
             std::to_string(comm.size()) + " rank(s) in " + path_ +
             " (open it in ui.perfetto.dev or chrome://tracing)");
 }

@@ -14,19 +14,21 @@ namespace dpt {
 // compute, the prefetch thread and every gradient bucket's all-reduce.
 class TraceWindow {
  public:
-  TraceWindow(int64_t from, int64_t to, std::string path)
-      : from_(from), to_(to), path_(std::move(path)) {}
+  // announce: log where the trace went (dptrain profile prints its table instead).
+  TraceWindow(int64_t from, int64_t to, std::string path, bool announce = true)
+      : from_(from), to_(to), path_(std::move(path)), announce_(announce) {}
   void before_step(int64_t n);
   // Collective: every rank calls it after every step n.
   void after_step(Communicator& comm, int64_t n);
   // Collective: at the end of training or on a stop; writes what was recorded, if anything.
   void close(Communicator& comm);
+  bool written() const { return done_; }
 
  private:
   void write(Communicator& comm);
   int64_t from_, to_;
   std::string path_;
-  bool open_ = false, done_ = false;
+  bool announce_, open_ = false, done_ = false;
 };
 
 }  // namespace dpt

@@ -196,6 +196,7 @@ bool Trainer::run_epoch(Run& r, int64_t epoch, int64_t first_step) {
     const bool go_on = step(r, epoch, s);
     if (r.trace) r.trace->after_step(comm_, r.pos.global_step);
     if (!go_on) return false;
+    if (options_.stop_after_trace && r.trace && r.trace->written()) return false;
   }
   r.pos.epoch = epoch + 1;
   r.pos.step_in_epoch = 0;
@@ -333,7 +334,7 @@ TrainSummary Trainer::run() {
     const int64_t first = epoch == r.pos.epoch ? r.pos.step_in_epoch : 0;
     if (!run_epoch(r, epoch, first)) {
       if (r.trace) r.trace->close(comm_);
-      r.summary.stopped_by_signal = true;
+      r.summary.stopped_by_signal = !(options_.stop_after_trace && r.trace && r.trace->written());
       return r.summary;
     }
   }

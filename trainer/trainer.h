@@ -19,6 +19,8 @@ struct TrainOptions {
   std::string resume;
   // A fresh run in a run_dir holding another run's files moves them aside instead of refusing.
   bool overwrite = false;
+  // dptrain profile: end the run once the train.trace window is written (no final evaluation).
+  bool stop_after_trace = false;
 };
 
 // Set-up (trainer_setup.cpp): agree on the model, take the run directory, load the resumed

@@ -343,7 +343,8 @@ void Trainer::open_run_files(Run& r) {
   if (rank != 0) log::init(rank, "");
   if (cfg_.train.trace_to > 0)
     r.trace = std::make_unique<TraceWindow>(cfg_.train.trace_from, cfg_.train.trace_to,
-                                            cfg_.run_dir + "/train.trace.json");
+                                            cfg_.run_dir + "/train.trace.json",
+                                            !options_.stop_after_trace);
   for (const auto& n : r.notes) log::info(n);
   for (const auto& w : r.warnings) log::warn(w);
 }

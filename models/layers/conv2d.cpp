@@ -33,6 +33,11 @@ Shape Conv2D::output_shape(const Shape& in) const {
   return {g.h.out, g.w.out, filters_};
 }
 
+double Conv2D::forward_flops(const Shape& in) const {
+  const Shape out = output_shape(in);
+  return 2.0 * double(out[0] * out[1] * filters_) * double(kernel_.first * kernel_.second * in[2]);
+}
+
 std::vector<ParamSpec> Conv2D::param_specs(const Shape& in) const {
   const int64_t cin = in.at(2), kh = kernel_.first, kw = kernel_.second;
   std::vector<ParamSpec> specs{{"kernel",

@@ -12,6 +12,7 @@ class Conv2D : public Layer {
   explicit Conv2D(Options& opt);
   std::string type() const override { return "Conv2D"; }
   Shape output_shape(const Shape& in) const override;
+  double forward_flops(const Shape& in) const override;
   std::vector<ParamSpec> param_specs(const Shape& in) const override;
   void bind(const std::vector<Param*>& params) override;
 

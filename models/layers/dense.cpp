@@ -16,6 +16,8 @@ Dense::Dense(Options& opt)
                                  "(its backward needs its input); add '- gelu: {}' after this one");
 }
 
+double Dense::forward_flops(const Shape& in) const { return 2.0 * double(in.at(0) * units_); }
+
 Shape Dense::output_shape(const Shape& in) const {
   DPT_CHECK(in.size() == 1, label() << " expects a flat input but gets " << shape_str(in, true)
                                     << "; add 'flatten: {}' before it");

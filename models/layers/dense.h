@@ -11,6 +11,7 @@ class Dense : public Layer {
   explicit Dense(Options& opt);
   std::string type() const override { return "Dense"; }
   Shape output_shape(const Shape& in) const override;
+  double forward_flops(const Shape& in) const override;
   std::vector<ParamSpec> param_specs(const Shape& in) const override;
   void bind(const std::vector<Param*>& params) override;
   int64_t units() const { return units_; }

@@ -60,6 +60,10 @@ class Layer {
   // Shapes exclude the batch dimension: (H, W, C) or (F).
   virtual Shape output_shape(const Shape& in) const = 0;
   virtual std::vector<ParamSpec> param_specs(const Shape& in) const { return {}; }
+  // Floating-point operations of one sample's forward (2 per multiply-add) for the layers that
+  // are matrix products (convolutions, dense); 0 for the memory-bound rest. dptrain profile
+  // rates each layer against the machine's SGEMM with it.
+  virtual double forward_flops(const Shape& in) const { return 0; }
   virtual void bind(const std::vector<Param*>& params) {}
   // True for layers that only reinterpret their input (Flatten): the Model aliases storage.
   virtual bool is_reshape() const { return false; }

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
+#include <sstream>
 
 #include "test_helpers.h"
 
@@ -145,6 +147,46 @@ TEST_F(Trace, WithoutOverlapNoBucketRunsDuringBackward) {
   for (const Span& s : spans) buckets += s.cat == "all-reduce" && s.tid >= 10;
   EXPECT_GE(buckets, 2 * 4 * 2) << "several buckets per step on both ranks";
   EXPECT_EQ(overlaps_of_buckets_with_backward(spans), 0);
+}
+
+// dptrain profile: a short traced run in a scratch directory and its per-layer table.
+TEST_F(Trace, ProfilePrintsEveryLayerRatedAgainstSgemmAndCleansUp) {
+  const std::string before = run("ls -d /tmp/dptrain-profile-* 2>/dev/null").output;
+  const auto r = run(kMpiEnv + "timeout 300 mpirun --oversubscribe -np 2 " + dptrain() +
+                     " profile " + source_dir() + "/configs/mnist_convnet.yaml --steps 6"
+                     " --warmup 2 --trace " + dir_ + "/kept.json --set data.dir=" + dir_ +
+                     "/data --set data.max_train_samples=1000");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string& out = r.output;
+  EXPECT_NE(out.find("dptrain profile: mnist_convnet, steps 3-8 (the mean of 6 after 2 warm-up),"
+                     " 2 rank(s) x 1 thread(s), batch 64 on rank 0"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("fp32 SGEMM (oneDNN, 2048^3): "), std::string::npos) << out;
+  // One row per computing layer, convolutions and the dense layer rated in GFLOP/s.
+  const std::regex rated(R"((conv2d\S*|dense\S*) +(Conv2D|Dense) +([0-9.]+) +([0-9.]+) +([0-9.]+)% +([0-9.]+) +([0-9]+)%)");
+  int rated_rows = 0;
+  double share = 0;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, rated)) {
+      ++rated_rows;
+      EXPECT_GT(std::stod(m[3]) + std::stod(m[4]), 0) << line;
+      EXPECT_GT(std::stod(m[6]), 0) << line;
+      share += std::stod(m[5]);
+    }
+  }
+  EXPECT_EQ(rated_rows, 3) << out;  // conv2d, conv2d_1, dense
+  EXPECT_GT(share, 10.0) << out;
+  EXPECT_LT(share, 100.5) << out;
+  for (const char* r : {"max_pooling2d", "softmax cross-entropy", "optimizer step",
+                        "wait for gradients", "(rest of the step)", "\nstep "})
+    EXPECT_NE(out.find(r), std::string::npos) << r << "\n" << out;
+  // Printed once (rank 0), the trace kept where asked, the scratch run directory gone.
+  EXPECT_EQ(out.find("dptrain profile:"), out.rfind("dptrain profile:")) << out;
+  EXPECT_TRUE(json::parse(read_file(dir_ + "/kept.json")).contains("traceEvents"));
+  EXPECT_EQ(run("ls -d /tmp/dptrain-profile-* 2>/dev/null").output, before);
 }
 
 }  // namespace

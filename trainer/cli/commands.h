@@ -20,6 +20,7 @@ void add_eval_command(CLI::App& app, Action& action);
 void add_verify_command(CLI::App& app, Action& action);
 void add_export_command(CLI::App& app, Action& action);
 void add_plot_command(CLI::App& app, Action& action);
+void add_profile_command(CLI::App& app, Action& action);
 
 // Commands that write one output (prepare, plot, export, verify) refuse mpirun; every rank
 // agrees on that refusal, so it is reported once and the job ends without MPI_Abort.

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   for (auto add :
        {dpt::cli::add_prepare_command, dpt::cli::add_summary_command, dpt::cli::add_train_command,
         dpt::cli::add_eval_command, dpt::cli::add_verify_command, dpt::cli::add_export_command,
-        dpt::cli::add_plot_command})
+        dpt::cli::add_plot_command, dpt::cli::add_profile_command})
     add(app, action);
   try {
     app.parse(argc, argv);
