@@ -19,7 +19,9 @@ NETWORKS = [
     ("200 Gb/s InfiniBand (HDR)", 2e-6, 200e9 / 8 * 0.92,
      "line rate 25 GB/s at 92%; ~2 us MPI latency over RDMA"),
     ("NVLink 4 (H100/H200)", 8e-6, 360e9,
-     "450 GB/s per direction per GPU, ~360 GB/s NCCL bus bandwidth; ~8 us NCCL step latency"),
+     "450 GB/s per direction per GPU, ~360 GB/s NCCL bus bandwidth; ~8 us NCCL step latency; "
+     "an HGX node links 8 GPUs, beyond 8 only an NVLink Switch system (NVL72: 72) does, so "
+     "64 is such a system and 1,024 hypothetical"),
 ]
 RANKS = [2, 8, 64, 1024]
 

@@ -15,6 +15,7 @@ for cfg in configs/*.yaml; do
   name=$(basename "$cfg" .yaml)
   params=$(./build/dptrain summary "$cfg" | sed -n 's/^Trainable params: //p' | tr -d ,)
   batch=$(sed -n 's/^  batch_size: \([0-9]*\).*/\1/p' "$cfg" | head -1)
+  [ -n "$batch" ] || { echo "scaling_profile: no '  batch_size: N' line under train: in $cfg" >&2; exit 1; }
   # 40 steps (8 of the 1024-image batches): max_train_samples counts per shard (4 shards,
   # up to 10% of them validation).
   steps=40; [ "$batch" -gt 256 ] && steps=8

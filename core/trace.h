@@ -41,6 +41,22 @@ class Span {
       start_ = now_us();
     }
   }
+  // A literal name: no string is built unless tracing is on.
+  Span(const char* category, const char* name, int lane = kCompute)
+      : category_(category), lane_(lane) {
+    if (on()) {
+      name_ = name;
+      start_ = now_us();
+    }
+  }
+  // name + suffix, joined only when tracing is on (no string is built per call when off).
+  Span(const char* category, const std::string& name, const char* suffix, int lane = kCompute)
+      : category_(category), lane_(lane) {
+    if (on()) {
+      name_ = name + suffix;
+      start_ = now_us();
+    }
+  }
   ~Span() {
     if (start_ >= 0) record(category_, std::move(name_), lane_, start_, now_us());
   }

@@ -15,6 +15,7 @@ namespace {
 struct Sums {
   std::vector<std::pair<double, double>> steps;  // [start, end) of rank 0's step spans, us
   std::map<std::string, double> forward, backward, other;  // us inside steps, by name
+  std::map<std::string, double> primitive;  // "conv2d: data": parts of a layer's backward
 };
 
 Sums sum_rank0(const nlohmann::json& trace) {
@@ -33,6 +34,10 @@ Sums sum_rank0(const nlohmann::json& trace) {
     for (const auto& [a, b] : s.steps) in_step |= a <= ts && ts + dur <= b;
     if (!in_step) continue;
     const std::string cat = (*e)["cat"], name = (*e)["name"];
+    if (cat == "primitive") {  // inside its layer's backward span: its split, not more time
+      s.primitive[name] += dur;
+      continue;
+    }
     (cat == "forward" ? s.forward : cat == "backward" ? s.backward : s.other)[name] += dur;
   }
   return s;
@@ -84,6 +89,20 @@ std::string profile_table(const nlohmann::json& trace, const Model& model, const
     } else {
       out += row("%-22s %-18s %10.3f %11.3f %6.1f%% %9s %9s", name.c_str(),
                  layers[i]->type().c_str(), ms(fwd), ms(bwd), share, "-", "-");
+    }
+    // The backward's parts where it splits into primitives (a convolution's data and
+    // weight gradients, its activation's): each a forward's worth of FLOPs, but the activation.
+    for (const auto& [part_name, us] : s.primitive) {
+      if (part_name.rfind(name + ": ", 0) != 0) continue;
+      const std::string part = "  " + part_name.substr(name.size() + 2);
+      const double pf = part == "  activation" ? 0 : ff;
+      if (pf > 0) {
+        const double gflops = pf / (us / n * 1e-6) / 1e9;
+        out += row("%-41s %10s %11.3f %6.1f%% %9.1f %8.0f%%", part.c_str(), "", ms(us),
+                   100.0 * us / n / step_us, gflops, 100.0 * gflops / p.sgemm_gflops);
+      } else {
+        out += row("%-41s %10s %11.3f %6.1f%%", part.c_str(), "", ms(us), 100.0 * us / n / step_us);
+      }
     }
   }
   for (const auto& [name, us] : s.other) {

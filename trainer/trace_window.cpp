@@ -1,9 +1,11 @@
 // The trace window and the merge: clock offsets from a barrier, events gathered to rank 0.
 #include "trainer/trace_window.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "comm/agree.h"
 #include "core/files.h"
 #include "core/trace.h"
 #include "trainer/log.h"
@@ -40,9 +42,14 @@ void TraceWindow::write(Communicator& comm) {
   // Clocks: right after a barrier every rank reads its steady clock, and shifts its events by
   // the difference to rank 0's reading. The error is the skew of the barrier's exit:
   // microseconds on one host, tens of microseconds across nodes.
+  // Two barriers: ranks arrive at different times and one that waited long polls slowly; by
+  // the second every rank is polling at full speed.
+  comm.barrier();
   comm.barrier();
   const int64_t here = trace::now_us();
-  int64_t root[2] = {here, mine.empty() ? here : mine.front().start_us};
+  int64_t first = here;
+  for (const trace::Event& e : mine) first = std::min(first, e.start_us);
+  int64_t root[2] = {here, first};
   comm.broadcast(root, sizeof root, 0);
   // Times start 1 s before rank 0's first span, so that no rank's shifted time is negative.
   const int64_t base = root[1] - 1000000, shift = root[0] - here;
@@ -75,20 +82,38 @@ void TraceWindow::write(Communicator& comm) {
     if (rank == 0)
       for (auto& e : nlohmann::json::parse(part)) all.push_back(std::move(e));
   }
-  if (rank != 0) return;
+  // The steps actually recorded (a resume or an early end can cut the window).
+  int64_t lo = 0, hi = 0;
+  for (const auto& e : all)
+    if (e.value("cat", "") == "step") {
+      const int64_t n = std::stoll(e["name"].get<std::string>().substr(5));  // "step N"
+      lo = lo == 0 ? n : std::min(lo, n);
+      hi = std::max(hi, n);
+    }
+  agree(comm, [&] {
+    if (rank != 0) return;
+    write_merged(all, lo, hi, comm.size());
+  });
+}
+
+void TraceWindow::write_merged(nlohmann::json& all, int64_t lo, int64_t hi, int ranks) {
   const nlohmann::json doc = {
       {"traceEvents", std::move(all)},
       {"displayTimeUnit", "ms"},
       {"otherData",
        {{"producer", "dptrain train.trace"},
-        {"steps", {from_, to_}},
-        {"ranks", comm.size()},
+        {"steps", {lo, hi}},
+        {"ranks", ranks},
         {"clock", "steady clock per rank, shifted to rank 0's at a barrier; microseconds"}}}};
   write_file_atomically(path_, doc.dump() + "\n");
-  if (announce_)
-    log::info("Trace: steps " + std::to_string(from_) + "-" + std::to_string(to_) + " of " +
-            std::to_string(comm.size()) + " rank(s) in " + path_ +
-            " (open it in ui.perfetto.dev or chrome://tracing)");
+  if (!announce_) return;
+  if (hi == 0)
+    log::info("Trace: no step of train.trace's window " + std::to_string(from_) + "-" +
+              std::to_string(to_) + " ran; " + path_ + " holds no steps");
+  else
+    log::info("Trace: steps " + std::to_string(lo) + "-" + std::to_string(hi) + " of " +
+              std::to_string(ranks) + " rank(s) in " + path_ +
+              " (open it in ui.perfetto.dev or chrome://tracing)");
 }
 
 }  // namespace dpt

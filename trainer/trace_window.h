@@ -1,6 +1,7 @@
 // TraceWindow: opens and closes train.trace's window of steps and writes the merged timeline.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "comm/communicator.h"
@@ -26,6 +27,7 @@ class TraceWindow {
 
  private:
   void write(Communicator& comm);
+  void write_merged(nlohmann::json& all, int64_t lo, int64_t hi, int ranks);  // rank 0
   int64_t from_, to_;
   std::string path_;
   bool announce_, open_ = false, done_ = false;

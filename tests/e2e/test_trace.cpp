@@ -137,6 +137,23 @@ TEST_F(Trace, TwoRankTimelineIsValidNestedAndComplete) {
       inside |= st.cat == "step" && st.pid == s.pid && st.ts <= s.ts && s.end <= st.end;
     EXPECT_TRUE(inside) << s.name << " on rank " << s.pid;
   }
+  // A convolution's backward splits into its primitives: the weight (and bias) gradient and,
+  // but for the first layer, the data gradient; each inside that layer's backward.
+  std::set<std::string> parts;
+  for (const Span& s : spans) {
+    if (s.cat != "primitive" || s.pid != 0) continue;
+    parts.insert(s.name);
+    const std::string layer = s.name.substr(0, s.name.find(':'));
+    bool inside = false;
+    for (const Span& b : spans)
+      inside |= b.cat == "backward" && b.name == layer && b.pid == s.pid && b.ts <= s.ts &&
+                s.end <= b.end;
+    EXPECT_TRUE(inside) << s.name;
+  }
+  // (mnist_convnet's ReLUs run after the pools, Note [relu after pool]: no activation part.)
+  for (const char* p : {"conv2d: weights and bias", "conv2d_1: weights and bias", "conv2d_1: data"})
+    EXPECT_TRUE(parts.count(p)) << p;
+  EXPECT_FALSE(parts.count("conv2d: data"));  // nothing before the first layer wants it
   // Overlap on: buckets of later layers are in flight while earlier layers run backward.
   EXPECT_GT(overlaps_of_buckets_with_backward(spans), 0);
 }
@@ -180,7 +197,8 @@ TEST_F(Trace, ProfilePrintsEveryLayerRatedAgainstSgemmAndCleansUp) {
   EXPECT_EQ(rated_rows, 3) << out;  // conv2d, conv2d_1, dense
   EXPECT_GT(share, 10.0) << out;
   EXPECT_LT(share, 100.5) << out;
-  for (const char* r : {"max_pooling2d", "softmax cross-entropy", "optimizer step",
+  for (const char* r : {"  weights and bias", "  data", "max_pooling2d", "softmax cross-entropy",
+                        "optimizer step",
                         "wait for gradients", "(rest of the step)", "\nstep "})
     EXPECT_NE(out.find(r), std::string::npos) << r << "\n" << out;
   // Printed once (rank 0), the trace kept where asked, the scratch run directory gone.

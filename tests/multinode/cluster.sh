@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A cluster of "nodes" on this machine for tests: each node is a network namespace with its own
-# host name, /dev/shm, node-local scratch DIR/local (a private tmpfs on each node) and address on
-# a veth into a switch namespace that holds only a bridge; the rest of the file system is shared.
+# host name and an address on a veth into a switch namespace that holds only a bridge. Each exec
+# on a node also gets a private /dev/shm and node-local scratch DIR/local (tmpfs): what one
+# launcher starts there (orted and its ranks, slurmd and its steps) shares them, nothing on
+# another node does. The rest of the file system is shared.
 #   cluster.sh up DIR N            N nodes node1..nodeN (10.99.0.K/24); state in DIR
 #   cluster.sh exec DIR NODE CMD…  run CMD on NODE (DIR/NODE.setup, if present, runs first)
 #   cluster.sh link DIR NODE up|down   plug or pull NODE's cable (at the switch)
@@ -69,6 +71,7 @@ exec)
   # here stay on this node) with its /etc/hosts and a private /dev/shm: no shared memory
   # between nodes. (Not `ip netns exec`: it remounts /sys, hiding the cgroups slurmd needs.)
   exec nsenter --net="/run/netns/$ns" unshare --mount --uts --propagation slave -- sh -c '
+    set -e
     hostname "$1"; mount --bind "/etc/netns/$3/hosts" /etc/hosts
     mount -t tmpfs -o size=1g,mode=1777 shm /dev/shm
     mount -t tmpfs -o size=1g local "$2/local"
@@ -143,12 +146,16 @@ down)
     ns=$PREFIX-node$k
     rm -rf "/etc/netns/$ns"
     [ -e "/run/netns/$ns" ] || continue
-    for _ in 1 2 3; do  # processes in our namespaces are ours; end them by PID
+    # Processes in our namespaces are ours: end them by PID, until none is left (once the
+    # namespace is gone, a survivor could no longer be found by it).
+    for _ in $(seq 50); do
       pids=$(ip netns pids "$ns" || true)
       [ -z "$pids" ] && break
       kill -9 $pids 2>/dev/null || true
       sleep 0.2
     done
+    pids=$(ip netns pids "$ns" || true)
+    [ -z "$pids" ] || echo "cluster.sh: processes on node$k would not end: $pids" >&2
     ip netns del "$ns" || true
   done
   ip netns del "$PREFIX-sw" 2>/dev/null || true

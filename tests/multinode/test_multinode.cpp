@@ -63,11 +63,17 @@ class MultiNode : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+    // Whether this machine lets us make a network namespace at all (a chroot or container
+    // may not): if not, skip; once it can, any failure to build the cluster is a failure.
+    const std::string probe = "dpt-probe-" + std::to_string(::getpid());
+    const auto can = run("ip netns add " + probe + " && ip netns del " + probe);
+    if (can.exit_code != 0)
+      GTEST_SKIP() << "cannot make network namespaces on this machine: " << can.output;
     dir_ = temp_dir("multinode");
+    ASSERT_FALSE(dir_.empty()) << "no temporary directory";
     up_ = true;  // down also cleans up a half-made cluster
     const auto up = run(cluster("up") + " 2");
-    if (up.exit_code != 0)
-      GTEST_SKIP() << "cannot make network namespaces on this machine: " << up.output;
+    ASSERT_EQ(up.exit_code, 0) << up.output;
     const auto p = run(dptrain() + " prepare mnist --raw " + datasets() + "/mnist --out " + dir_ +
                        "/data --shards 4");
     ASSERT_EQ(p.exit_code, 0) << p.output;

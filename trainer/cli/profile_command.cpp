@@ -36,8 +36,10 @@ struct ScratchDir {
 
 int run_profile(const ProfileArgs& a, Communicator& comm) {
   agree(comm, [&] {
-    DPT_CHECK(a.steps >= 1 && a.steps <= 10000, "--steps " << a.steps << " must be 1..10000");
-    DPT_CHECK(a.warmup >= 0 && a.warmup <= 100000, "--warmup " << a.warmup << " must be >= 0");
+    DPT_CHECK(a.steps >= 1, "--steps " << a.steps << " must be at least 1");
+    DPT_CHECK(a.warmup >= 0 && a.warmup <= 100000,
+              "--warmup " << a.warmup << " must be 0..100000");
+    DPT_CHECK(a.steps <= 1000, "--steps " << a.steps << ": profile at most 1000 steps");
   });
   // Rank 0 makes the scratch directory; every rank learns its name (the resolved configs the
   // ranks compare hold run_dir).
@@ -58,7 +60,8 @@ int run_profile(const ProfileArgs& a, Communicator& comm) {
        {"run_dir=" + std::string(dir) + "/run",
         "train.trace={steps: [" + std::to_string(from) + ", " + std::to_string(to) + "]}",
         std::string("checkpoint.every_epochs=0"), std::string("checkpoint.every_steps=0"),
-        std::string("train.tensorboard=false"), std::string("train.epochs=100000")})
+        std::string("train.tensorboard=false"), std::string("train.epochs=100000"),
+        std::string("train.early_stopping={}")})
     sets.push_back(s);
   std::unique_ptr<Trainer> trainer;
   Config cfg;
@@ -74,8 +77,14 @@ int run_profile(const ProfileArgs& a, Communicator& comm) {
   double rates[2] = {cpu::sgemm_gflops(), 0};
   rates[1] = rates[0];
   comm.allreduce_sum_f64(&rates[1], 1);
-  if (comm.rank() != 0) return 0;
   const std::string trace_file = std::string(dir) + "/run/train.trace.json";
+  agree(comm, [&] {
+    if (comm.rank() == 0)
+      DPT_CHECK(::access(trace_file.c_str(), F_OK) == 0,
+                "profile: the run ended before step " << to
+                                                      << " (a stop signal?); nothing to show");
+  });
+  if (comm.rank() != 0) return 0;
   const nlohmann::json trace = nlohmann::json::parse(read_file(trace_file));
   const Model model(cfg.model, cfg.name);
   ProfileSetup p;

@@ -1,6 +1,7 @@
 // Conv2D on oneDNN: forward (activation fused as a post-op), backward data and backward weights.
 #include <map>
 
+#include "core/trace.h"
 #include "models/kernels/cpu/activation_cpu.h"
 #include "models/kernels/cpu/reordered_memory.h"
 #include "models/kernels/no_cuda.h"
@@ -109,12 +110,14 @@ void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
   auto& p = cpu_->plans.at(x.dim(0));
   const float* g = dy.data();
   if (applied_activation() != Act::kLinear) {
+    trace::Span span("primitive", name(), ": activation");
     cpu_->act.backward(y.data(), dy.data(), p.dy_pre.data(), y.size() / filters_, filters_,
                        label() + " activation backward");
     g = p.dy_pre.data();
   }
   const dnnl::memory diff_dst = p.diff_dst.input(g, label());
   if (trainable_) {  // a frozen kernel (trainable: false) has no gradient to compute
+    trace::Span span("primitive", name(), use_bias_ ? ": weights and bias" : ": weights");
     std::unordered_map<int, dnnl::memory> wargs{
         {DNNL_ARG_SRC, p.src.last_input(x.data())},
         {DNNL_ARG_DIFF_DST, diff_dst},
@@ -125,6 +128,7 @@ void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
     p.grad_wei.flush(kernel_p_->grad, label() + " weight-gradient reorder");
   }
   if (dx) {
+    trace::Span span("primitive", name(), ": data");
     execute(p.bwd_data,
             {{DNNL_ARG_DIFF_DST, diff_dst},
              {DNNL_ARG_WEIGHTS, p.bwd_wei.input(kernel_p_->value, label())},
