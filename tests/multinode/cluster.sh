@@ -4,6 +4,7 @@
 # on a node also gets a private /dev/shm and node-local scratch DIR/local (tmpfs): what one
 # launcher starts there (orted and its ranks, slurmd and its steps) shares them, nothing on
 # another node does. The rest of the file system is shared.
+#   cluster.sh probe               exit 0 if this machine can make a node (namespaces, mounts)
 #   cluster.sh up DIR N            N nodes node1..nodeN (10.99.0.K/24); state in DIR
 #   cluster.sh exec DIR NODE CMD…  run CMD on NODE (DIR/NODE.setup, if present, runs first)
 #   cluster.sh link DIR NODE up|down   plug or pull NODE's cable (at the switch)
@@ -16,7 +17,18 @@
 # Nothing is routed: the switch namespace has no address, the nodes have no default route, and
 # the machine's own namespace is never touched, so traffic stays between the nodes.
 set -euo pipefail
-cmd=${1:?up|exec|link|kill|down}; dir=${2:?state dir}
+cmd=${1:?probe|up|exec|link|kill|down}
+if [ "$cmd" = probe ]; then
+  # What exec needs: a network namespace, entered with a private mount namespace. A chroot
+  # (its / is no mount point) or a container without CAP_SYS_ADMIN cannot.
+  p=dpt-probe-$$
+  ip netns add "$p" || exit 1
+  nsenter --net="/run/netns/$p" unshare --mount --uts --propagation slave -- true
+  rc=$?
+  ip netns del "$p"
+  exit $rc
+fi
+dir=${2:?state dir}
 here=$(cd "$(dirname "$0")" && pwd)
 
 state() { # PREFIX and N of the cluster in DIR
@@ -52,7 +64,7 @@ up)
     # A cluster's own kernel setting (per network namespace): TCP gives up on a peer that
     # stopped acknowledging after ~13 s instead of Linux's default ~15 min (tcp_retries2=15).
     # mpirun's teardown after a partition waits for exactly that (docs/DISTRIBUTED.md).
-    ip netns exec "$ns" sysctl -qw net.ipv4.tcp_retries2=5
+    nsenter --net="/run/netns/$ns" sysctl -qw net.ipv4.tcp_retries2=5
   done
   cat > "$dir/rsh-agent" <<AGENT
 #!/bin/sh

@@ -65,8 +65,7 @@ class MultiNode : public ::testing::Test {
     if (::geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
     // Whether this machine lets us make a network namespace at all (a chroot or container
     // may not): if not, skip; once it can, any failure to build the cluster is a failure.
-    const std::string probe = "dpt-probe-" + std::to_string(::getpid());
-    const auto can = run("ip netns add " + probe + " && ip netns del " + probe);
+    const auto can = run("bash " + source_dir() + "/tests/multinode/cluster.sh probe");
     if (can.exit_code != 0)
       GTEST_SKIP() << "cannot make network namespaces on this machine: " << can.output;
     dir_ = temp_dir("multinode");
