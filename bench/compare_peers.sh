@@ -11,24 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(mnist_convnet mnist_cnn mnist_mlp cifar10_cnn)
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-py=$(command -v python3)
-for v in torch tf; do
-  if [ ! -x build/bench-venv-$v/bin/python ]; then
-    "$py" -m venv build/bench-venv-$v
-    if [ $v = torch ]; then pkgs="torch pyyaml numpy"; else pkgs="tensorflow-cpu keras pyyaml numpy"; fi
-    build/bench-venv-$v/bin/pip install -q $pkgs
-  fi
-done
-TORCH=build/bench-venv-torch/bin/python TF=build/bench-venv-tf/bin/python
+source bench/peer_setup.sh
 peers=bench/peers
 cores=$(nproc)
 
-# dptrain on real shards (prepared once), 2 epochs on a subset: img/s from summary.yaml.
-[ -f data/mnist/mnist-test.h5 ] || { bash scripts/fetch-data.sh mnist data/raw/mnist >/dev/null;
-  ./build/dptrain prepare mnist --raw data/raw/mnist --out data/mnist --shards 4 >/dev/null; }
-[ -f data/cifar10/cifar10-test.h5 ] || { bash scripts/fetch-data.sh cifar10 data/raw/cifar10 >/dev/null;
-  ./build/dptrain prepare cifar10 --raw data/raw/cifar10 --out data/cifar10 --shards 4 >/dev/null; }
 dptrain_ips() {  # CONFIG RANKS PRECISION
   local out=runs/peers-$1-$2-$3 launcher=()
   [ "$2" -gt 1 ] && launcher=(mpirun -np "$2" --bind-to core)

@@ -15,8 +15,14 @@ def load(path):
         (kind, opts), = entry.items()
         layers.append((kind, opts or {}))
     train = cfg.get("train", {})
+    opt = train.get("optimizer", {})
+    adam = opt.get("adam", {}) if isinstance(opt, dict) else {}
     return {"name": cfg["name"], "input": cfg["model"]["input"], "layers": layers,
-            "batch": train.get("batch_size", 32)}
+            "batch": train.get("batch_size", 32),
+            "dataset": cfg.get("data", {}).get("dataset"),
+            "data_dir": cfg.get("data", {}).get("dir", f"data/{cfg.get('data', {}).get('dataset')}"),
+            "validation_split": cfg.get("data", {}).get("validation_split", 0.0),
+            "lr": (adam or {}).get("lr", 1e-3)}
 
 
 if __name__ == "__main__":
