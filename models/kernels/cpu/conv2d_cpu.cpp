@@ -1,8 +1,11 @@
-// Conv2D on oneDNN: forward (activation fused as a post-op), backward data and backward weights.
+// Conv2D on oneDNN: forward (activation fused as a post-op), backward data and backward weights
+// (or the weights on im2col + SGEMM, Note [own conv weight gradient]).
 #include <map>
+#include <memory>
 
 #include "core/trace.h"
 #include "models/kernels/cpu/activation_cpu.h"
+#include "models/kernels/cpu/conv_weight_grad.h"
 #include "models/kernels/cpu/reordered_memory.h"
 #include "models/kernels/no_cuda.h"
 #include "models/layers/conv2d.h"
@@ -26,6 +29,7 @@ struct Conv2D::CpuState {
     // back to im2col+GEMM, 2-4x slower here. The weights are small, so they are reordered
     // into the primitive's layout each step and the gradient reordered back.
     ReorderedMemory fwd_wei, bwd_wei, grad_wei;
+    std::unique_ptr<ConvWeightGrad> own_weight_grad;  // FP32 where the CPU chooses it
   };
   explicit CpuState(Act a) : act(a) {}
   ActivationCpu act;
@@ -94,6 +98,9 @@ void Conv2D::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
         max_size({fpd.scratchpad_desc(), dpd.scratchpad_desc(), wpd.scratchpad_desc()});
     p.scratch = make_scratchpad(dnnl::memory::desc({int64_t(scratch)}, dt::u8, tag::x));
     if (applied_activation() != Act::kLinear) p.dy_pre = Tensor(y.shape());
+    const ConvShape shape{n, x.dim(1), x.dim(2), cin, filters_, g, use_bias_};
+    if (precision_ != Precision::kBf16 && conv_weight_grad_own() && conv_weight_grad_pays(shape))
+      p.own_weight_grad = std::make_unique<ConvWeightGrad>(shape);
     it = cpu_->plans.emplace(n, std::move(p)).first;
   }
   auto& p = it->second;
@@ -118,14 +125,18 @@ void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
   const dnnl::memory diff_dst = p.diff_dst.input(g, label());
   if (trainable_) {  // a frozen kernel (trainable: false) has no gradient to compute
     trace::Span span("primitive", name(), use_bias_ ? ": weights and bias" : ": weights");
-    std::unordered_map<int, dnnl::memory> wargs{
-        {DNNL_ARG_SRC, p.src.last_input(x.data())},
-        {DNNL_ARG_DIFF_DST, diff_dst},
-        {DNNL_ARG_DIFF_WEIGHTS, p.grad_wei.output(kernel_p_->grad)},
-        {DNNL_ARG_SCRATCHPAD, p.scratch}};
-    if (use_bias_) wargs[DNNL_ARG_DIFF_BIAS] = with_data(p.diff_bias, bias_p_->grad);
-    execute(p.bwd_weights, wargs, label() + " backward weights");
-    p.grad_wei.flush(kernel_p_->grad, label() + " weight-gradient reorder");
+    if (p.own_weight_grad) {
+      p.own_weight_grad->run(x.data(), g, kernel_p_->grad, use_bias_ ? bias_p_->grad : nullptr);
+    } else {
+      std::unordered_map<int, dnnl::memory> wargs{
+          {DNNL_ARG_SRC, p.src.last_input(x.data())},
+          {DNNL_ARG_DIFF_DST, diff_dst},
+          {DNNL_ARG_DIFF_WEIGHTS, p.grad_wei.output(kernel_p_->grad)},
+          {DNNL_ARG_SCRATCHPAD, p.scratch}};
+      if (use_bias_) wargs[DNNL_ARG_DIFF_BIAS] = with_data(p.diff_bias, bias_p_->grad);
+      execute(p.bwd_weights, wargs, label() + " backward weights");
+      p.grad_wei.flush(kernel_p_->grad, label() + " weight-gradient reorder");
+    }
   }
   if (dx) {
     trace::Span span("primitive", name(), ": data");

@@ -4,6 +4,7 @@
 #include <ios>
 
 #include "core/cpu_info.h"
+#include "models/kernels/cpu/conv_weight_grad.h"
 #include "models/kernels/cpu/max_pool_nhwc.h"
 #include "models/kernels/precision_support.h"
 
@@ -76,8 +77,10 @@ bool isa_has_native_bf16(unsigned isa) {
 
 std::string cpu_kernel_choices() {
   const bool own = cpu::max_pool_kernel() == cpu::MaxPoolKernel::kOwn;
+  const bool wgrad = cpu::conv_weight_grad_own();
   return std::string("max pooling on ") + (own ? "dptrain's NHWC kernel" : "oneDNN") + " (" +
-         cpu::max_pool_kernel_reason() + ")";
+         cpu::max_pool_kernel_reason() + "); FP32 convolution weight gradients on " +
+         (wgrad ? "im2col + SGEMM" : "oneDNN") + " (" + cpu::conv_weight_grad_reason() + ")";
 }
 
 namespace {

@@ -2,15 +2,12 @@
 // kernel]).
 #include "models/kernels/cpu/max_pool_nhwc.h"
 
-#include <oneapi/dnnl/dnnl.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "core/error.h"
-#include "models/kernels/precision_support.h"
+#include "models/kernels/cpu/kernel_choice.h"
 
 namespace dpt::cpu {
 namespace {
@@ -39,17 +36,8 @@ struct Choice {
 
 Choice& choice() {
   static Choice c = [] {
-    if (const char* env = std::getenv("DPT_MAX_POOL")) {
-      const std::string v = env;
-      DPT_CHECK(v == "own" || v == "onednn",
-                "DPT_MAX_POOL is '" << v << "'; expected own or onednn (or leave it unset)");
-      return Choice{v == "own" ? MaxPoolKernel::kOwn : MaxPoolKernel::kOneDnn, "DPT_MAX_POOL=" + v};
-    }
-    const unsigned isa = unsigned(dnnl_get_effective_cpu_isa());
-    const bool avx512 =
-        (isa & unsigned(dnnl_cpu_isa_avx512_core)) == unsigned(dnnl_cpu_isa_avx512_core);
-    return Choice{avx512 ? MaxPoolKernel::kOneDnn : MaxPoolKernel::kOwn,
-                  "oneDNN dispatches to " + cpu_isa_name()};
+    const KernelChoice k = choose_kernel("DPT_MAX_POOL");
+    return Choice{k.own ? MaxPoolKernel::kOwn : MaxPoolKernel::kOneDnn, k.reason};
   }();
   return c;
 }
