@@ -1,14 +1,17 @@
 // Dropout (inverted): keeps each unit with probability 1 - rate and scales kept units by
 // 1/(1-rate).
 #pragma once
+#include <cstdint>
+#include <vector>
+
 #include "core/options.h"
 #include "models/layers/layer.h"
 
 namespace dpt {
 
 // Note [random streams]: the mask is a pure function of (seed, rank, step, layer, element),
-// drawn from Philox blocks that the CPU and the GPU kernels compute identically; backward
-// recomputes it instead of storing it.
+// drawn from Philox blocks that the CPU and the GPU kernels compute identically; the GPU's
+// backward recomputes it, the CPU's keeps it from forward (Note [kept mask]).
 class Dropout : public Layer {
  public:
   explicit Dropout(Options& opt);
@@ -23,6 +26,7 @@ class Dropout : public Layer {
   }
   float rate_;
   StepContext last_{};
+  std::vector<uint8_t> kept_;  // the CPU's mask of the last forward (Note [kept mask])
   DPT_OP_KERNELS
 };
 

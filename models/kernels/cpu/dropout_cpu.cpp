@@ -1,5 +1,5 @@
 // Dropout on the CPU with Philox masks, computed block-parallel so every thread draws the same
-// bits.
+// bits; forward keeps the mask (a byte per element) for backward.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -15,8 +15,12 @@ namespace {
 // Note [vector philox]: the blocks are generated 64 at a time in structure-of-arrays form so
 // that the compiler turns the ten rounds into vector multiplies (vpmuludq); the bits are those
 // of Philox::generate, block for block, so CPU and GPU masks still agree.
-void apply_mask(const float* in, float* out, int64_t n, float rate, uint64_t seed, uint32_t rank,
-                uint64_t step, uint32_t layer) {
+// Note [kept mask]: on the CPU, forward records which units it kept, one byte each, and
+// backward multiplies by that record instead of drawing the mask again: the same bits for a
+// quarter of a float's memory, where redrawing (ten Philox rounds per four units) cost as much
+// as the forward itself (docs/RESULTS.md). The GPU redraws (Note [random streams]).
+void apply_mask(const float* in, float* out, uint8_t* kept, int64_t n, float rate, uint64_t seed,
+                uint32_t rank, uint64_t step, uint32_t layer) {
   const float scale = 1.0f / (1.0f - rate);
   const uint32_t threshold = uint32_t(std::ceil(double(rate) * 16777216.0));
   const PhiloxKey key = philox_key(seed, rank);
@@ -57,16 +61,23 @@ void apply_mask(const float* in, float* out, int64_t n, float rate, uint64_t see
     const int64_t count = std::min<int64_t>(kLanes * 4, n - first);
     float* o = out + first;
     const float* x = in + first;
+    uint8_t* k = kept + first;
     if (count == kLanes * 4) {
       for (int j = 0; j < 4; ++j) {
         const uint32_t* w = words[j];
 #pragma omp simd
-        for (int l = 0; l < kLanes; ++l)
-          o[l * 4 + j] = x[l * 4 + j] * ((w[l] >> 8) >= threshold ? scale : 0.0f);
+        for (int l = 0; l < kLanes; ++l) {
+          const bool keep = (w[l] >> 8) >= threshold;
+          k[l * 4 + j] = keep;
+          o[l * 4 + j] = x[l * 4 + j] * (keep ? scale : 0.0f);
+        }
       }
     } else {
-      for (int64_t e = 0; e < count; ++e)
-        o[e] = x[e] * ((words[e % 4][e / 4] >> 8) >= threshold ? scale : 0.0f);
+      for (int64_t e = 0; e < count; ++e) {
+        const bool keep = (words[e % 4][e / 4] >> 8) >= threshold;
+        k[e] = keep;
+        o[e] = x[e] * (keep ? scale : 0.0f);
+      }
     }
   }
 }
@@ -79,7 +90,9 @@ void Dropout::forward_cpu(const Tensor& x, Tensor& y, const StepContext& ctx) {
     std::memcpy(y.data(), x.data(), size_t(x.size()) * sizeof(float));
     return;
   }
-  apply_mask(x.data(), y.data(), x.size(), rate_, ctx.seed, ctx.rank, ctx.step, uint32_t(index()));
+  kept_.resize(size_t(x.size()));
+  apply_mask(x.data(), y.data(), kept_.data(), x.size(), rate_, ctx.seed, ctx.rank, ctx.step,
+             uint32_t(index()));
 }
 
 void Dropout::backward_cpu(const Tensor&, const Tensor&, const Tensor& dy, Tensor* dx) {
@@ -88,8 +101,13 @@ void Dropout::backward_cpu(const Tensor&, const Tensor&, const Tensor& dy, Tenso
     std::memcpy(dx->data(), dy.data(), size_t(dy.size()) * sizeof(float));
     return;
   }
-  apply_mask(dy.data(), dx->data(), dy.size(), rate_, last_.seed, last_.rank, last_.step,
-             uint32_t(index()));
+  DPT_ASSERT(int64_t(kept_.size()) == dy.size());  // forward ran on this batch
+  const float scale = 1.0f / (1.0f - rate_);
+  const uint8_t* k = kept_.data();
+  const float* g = dy.data();
+  float* out = dx->data();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < dy.size(); ++i) out[i] = g[i] * (k[i] ? scale : 0.0f);
 }
 
 // The GPU side of a CPU-only build (kernels/cuda/dropout_cuda.cu otherwise).
