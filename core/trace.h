@@ -13,21 +13,42 @@ namespace dpt::trace {
 // nest; lanes overlap each other: the compute thread, the prefetch thread, and one lane per
 // gradient bucket (kBucket + its index: buckets in flight overlap one another). Rank 0 merges
 // every rank's events (trainer/trace_window.h).
-enum Lane : int { kCompute = 0, kPrefetch = 1, kBucket = 10 };
+enum Lane : int { kCompute = 0, kPrefetch = 1, kDevice = 2, kBucket = 10 };
 
 struct Event {
   std::string name;
   const char* category;
   int lane;
   int64_t start_us, duration_us;
+  int mark = -1;  // a DeviceTimer's mark, until take() turns it into device times
 };
+
+// Note [device spans]: on a GPU the host's clock times kernel launches, not kernels. The CUDA
+// backend installs a DeviceTimer: a span of device work (device_timed: a layer's forward or
+// backward, its primitives, the loss, the optimizer) is then marked by CUDA events on the
+// compute stream and opened as an NVTX range (what nsys shows), and goes to lane kDevice;
+// take() waits for the device and puts the events' times on now_us()'s clock. Waits (for a
+// batch, for gradients), steps, checkpoints and validation stay host-timed on their lanes.
+class DeviceTimer {
+ public:
+  virtual ~DeviceTimer() = default;
+  virtual int begin(const char* name) = 0;  // a mark id; opens the NVTX range
+  virtual void end(int mark) noexcept = 0;  // closes it (from a destructor: never throws)
+  // Every mark's [start, end) in microseconds of now_us(), by id, after waiting for the
+  // device; forgets the marks.
+  virtual std::vector<std::pair<int64_t, int64_t>> resolve() = 0;
+};
+void set_device_timer(DeviceTimer* timer);  // null: host timing only (the CPU)
+DeviceTimer* device_timer();
+bool device_timed(const char* category);
 
 extern std::atomic<bool> g_on;
 inline bool on() { return g_on.load(std::memory_order_relaxed); }
 void set_on(bool on);
 int64_t now_us();
 // Thread-safe (the prefetch thread records too).
-void record(const char* category, std::string name, int lane, int64_t start_us, int64_t end_us);
+void record(const char* category, std::string name, int lane, int64_t start_us, int64_t end_us,
+            int mark = -1);
 // This rank's events so far, handed over and forgotten.
 std::vector<Event> take();
 
@@ -38,7 +59,7 @@ class Span {
       : category_(category), lane_(lane) {
     if (on()) {
       name_ = name;
-      start_ = now_us();
+      begin();
     }
   }
   // A literal name: no string is built unless tracing is on.
@@ -46,7 +67,7 @@ class Span {
       : category_(category), lane_(lane) {
     if (on()) {
       name_ = name;
-      start_ = now_us();
+      begin();
     }
   }
   // name + suffix, joined only when tracing is on (no string is built per call when off).
@@ -54,20 +75,27 @@ class Span {
       : category_(category), lane_(lane) {
     if (on()) {
       name_ = name + suffix;
-      start_ = now_us();
+      begin();
     }
   }
   ~Span() {
-    if (start_ >= 0) record(category_, std::move(name_), lane_, start_, now_us());
+    if (start_ < 0) return;
+    if (mark_ >= 0) device_timer()->end(mark_);
+    record(category_, std::move(name_), mark_ >= 0 ? kDevice : lane_, start_, now_us(), mark_);
   }
   Span(const Span&) = delete;
   Span& operator=(const Span&) = delete;
 
  private:
+  void begin() {
+    start_ = now_us();
+    if (DeviceTimer* t = device_timer(); t && device_timed(category_)) mark_ = t->begin(name_.c_str());
+  }
   const char* category_;
   int lane_;
   std::string name_;
   int64_t start_ = -1;
+  int mark_ = -1;
 };
 
 }  // namespace dpt::trace

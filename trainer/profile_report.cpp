@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/trace.h"
+
 namespace dpt {
 
 namespace {
@@ -22,16 +24,28 @@ Sums sum_rank0(const nlohmann::json& trace) {
   Sums s;
   std::vector<const nlohmann::json*> spans;
   for (const auto& e : trace.at("traceEvents")) {
-    if (e.value("ph", "") != "X" || e.value("pid", -1) != 0 || e.value("tid", -1) != 0) continue;
+    const int tid = e.value("tid", -1);
+    if (e.value("ph", "") != "X" || e.value("pid", -1) != 0) continue;
+    if (tid != trace::kCompute && tid != trace::kDevice) continue;
     if (e.value("cat", "") == "step")
       s.steps.emplace_back(e["ts"].get<double>(), e["ts"].get<double>() + e["dur"].get<double>());
     else
       spans.push_back(&e);
   }
+  std::sort(s.steps.begin(), s.steps.end());
   for (const auto* e : spans) {
     const double ts = (*e)["ts"].get<double>(), dur = (*e)["dur"].get<double>();
     bool in_step = false;
-    for (const auto& [a, b] : s.steps) in_step |= a <= ts && ts + dur <= b;
+    if ((*e)["tid"] == trace::kDevice) {
+      // Device work (Note [device spans]) runs behind the host's step: it belongs to the step
+      // in which it starts, whose end is the next step's start.
+      for (size_t k = 0; k < s.steps.size(); ++k) {
+        const double end = k + 1 < s.steps.size() ? s.steps[k + 1].first : s.steps[k].second;
+        in_step |= s.steps[k].first <= ts && ts < end;
+      }
+    } else {
+      for (const auto& [a, b] : s.steps) in_step |= a <= ts && ts + dur <= b;
+    }
     if (!in_step) continue;
     const std::string cat = (*e)["cat"], name = (*e)["name"];
     if (cat == "primitive") {  // inside its layer's backward span: its split, not more time

@@ -30,6 +30,7 @@ namespace {
 std::string lane_name(int lane) {
   if (lane == trace::kCompute) return "compute";
   if (lane == trace::kPrefetch) return "prefetch";
+  if (lane == trace::kDevice) return "GPU compute stream";
   return "all-reduce bucket " + std::to_string(lane - trace::kBucket);
 }
 }  // namespace

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/device_memory.h"
 #include "test_helpers.h"
 
 namespace dpt::testing {
@@ -164,6 +165,52 @@ TEST_F(Trace, WithoutOverlapNoBucketRunsDuringBackward) {
   for (const Span& s : spans) buckets += s.cat == "all-reduce" && s.tid >= 10;
   EXPECT_GE(buckets, 2 * 4 * 2) << "several buckets per step on both ranks";
   EXPECT_EQ(overlaps_of_buckets_with_backward(spans), 0);
+}
+
+// Note [device spans]: on the GPU the same spans as on the CPU, op for op, with the device work
+// (layers, their primitives, loss, optimizer) on the GPU compute stream's lane, timed by CUDA
+// events; waits and steps on the host's lane.
+TEST_F(Trace, GpuRunHasTheCpuSpansWithDeviceWorkOnTheStreamLane) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA build or no usable GPU on this machine";
+  std::map<std::string, std::vector<Span>> by_backend;
+  for (const char* backend : {"cpu", "cuda"}) {
+    const std::string out = dir_ + "/" + backend;
+    const auto r = run("timeout 300 " + dptrain() + " train " + source_dir() +
+                       "/configs/mnist_convnet.yaml --set data.dir=" + dir_ + "/data --set run_dir=" +
+                       out + " --set data.max_train_samples=1000 --set data.max_test_samples=200"
+                       " --set train.epochs=1 --set 'train.trace={steps: [3, 4]}'"
+                       " --set train.backend=" + backend);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const json doc = json::parse(read_file(out + "/train.trace.json"));
+    by_backend[backend] = check_schema(doc);
+    expect_nesting(by_backend[backend]);
+    if (std::string(backend) == "cuda") {
+      bool named = false;
+      for (const json& e : doc["traceEvents"])
+        named |= e.value("ph", "") == "M" && e["tid"] == 2 &&
+                 e["args"].value("name", "") == "GPU compute stream";
+      EXPECT_TRUE(named) << "no thread_name for the GPU lane";
+    }
+  }
+  const std::set<std::string> device{"forward", "backward", "primitive", "loss", "optimizer"};
+  auto names = [&](const std::vector<Span>& spans, bool on_device_lane) {
+    std::multiset<std::string> out;
+    for (const Span& s : spans)
+      if (device.count(s.cat) && (s.tid == 2) == on_device_lane) out.insert(s.cat + " " + s.name);
+    return out;
+  };
+  const auto cpu = names(by_backend["cpu"], false), gpu = names(by_backend["cuda"], true);
+  EXPECT_FALSE(gpu.empty());
+  EXPECT_EQ(gpu, cpu) << "the GPU's device spans are not the CPU's, op for op";
+  EXPECT_TRUE(names(by_backend["cuda"], false).empty()) << "device work left on the host lane";
+  EXPECT_TRUE(names(by_backend["cpu"], true).empty()) << "a device lane on the CPU";
+  int steps = 0;
+  for (const Span& s : by_backend["cuda"]) {
+    if (s.cat != "step") continue;
+    EXPECT_EQ(s.tid, 0) << "steps stay on the host's clock";
+    ++steps;
+  }
+  EXPECT_EQ(steps, 2);
 }
 
 // dptrain profile: a short traced run in a scratch directory and its per-layer table.

@@ -3,6 +3,7 @@
 #include <initializer_list>
 #include <map>
 
+#include "core/trace.h"
 #include "models/kernels/cuda/cudnn_util.cuh"
 #include "models/kernels/cuda/elementwise.cuh"
 #include "models/layers/conv2d.h"
@@ -212,19 +213,21 @@ void Conv2D::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, T
   const Window2D g = geometry({h, w, cin});
   const float* grad = dy.data();
   if (applied_activation() != Act::kLinear) {
+    trace::Span span("primitive", name(), ": activation");  // the CPU's parts, on CUDA events
     cuda_->act.backward(y.data(), dy.data(), p.dy_pre.data(), y.size() / filters_, filters_);
     grad = p.dy_pre.data();
   }
   const float one = 1.0f, zero = 0.0f;
   const int64_t xs = n * p.ph * p.pw * cin;
   const float* src = p.explicit_pad ? p.x_pad.data() : x.data();
-  if (use_bias_ && trainable_)
-    DPT_CUDNN_CHECK(
-        cudnnConvolutionBackwardBias(cudnn(), &one, p.y32, grad, &zero, p.bias, bias_p_->grad));
   // bf16: x16 and w16 still hold this step's forward inputs.
   const void* xin = p.bf16 ? p.x16.data() : static_cast<const void*>(src);
   const void* gin = p.bf16 ? p.dy16.from(grad, y.size()) : static_cast<const void*>(grad);
   if (trainable_) {  // a frozen kernel (trainable: false) has no gradient to compute
+    trace::Span span("primitive", name(), use_bias_ ? ": weights and bias" : ": weights");
+    if (use_bias_)
+      DPT_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), &one, p.y32, grad, &zero, p.bias,
+                                                   bias_p_->grad));
     void* dwout = p.bf16 ? p.dw16.data() : static_cast<void*>(p.dw_krsc.data());
     DPT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
         cudnn(), &one, p.x, xin, p.y, gin, p.conv_filter, p.bwd_filter_algo, p.workspace.data(),
@@ -233,6 +236,7 @@ void Conv2D::backward_cuda(const Tensor& x, const Tensor& y, const Tensor& dy, T
     transpose(p.dw_krsc.data(), kernel_p_->grad, filters_, g.kh * g.kw * cin);
   }
   if (!dx) return;
+  trace::Span span("primitive", name(), ": data");
   float* dst = p.explicit_pad ? p.dx_pad.data() : dx->data();
   const void* win = p.bf16 ? p.w16.data() : static_cast<const void*>(p.w_krsc.data());
   void* dxout = p.bf16 ? p.dx16.data() : static_cast<void*>(dst);

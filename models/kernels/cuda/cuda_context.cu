@@ -10,6 +10,7 @@
 
 #include "core/device_memory.h"
 #include "models/kernels/cuda/cuda_context.h"
+#include "models/kernels/cuda/trace_timer_cuda.h"
 #include "models/kernels/precision_support.h"
 
 namespace dpt {
@@ -60,11 +61,12 @@ void select_gpu(int local_rank, int local_size) {
                 << "); use backend: cpu, or run on a GPU node");
   if (n == 1) {
     DPT_CUDA_CHECK(cudaSetDevice(0));
-    return;
+  } else {
+    DPT_CHECK(local_size <= n, local_size << " ranks run on this node but it has only " << n
+                                          << " GPU(s); start at most one rank per GPU");
+    DPT_CUDA_CHECK(cudaSetDevice(local_rank));
   }
-  DPT_CHECK(local_size <= n, local_size << " ranks run on this node but it has only " << n
-                                        << " GPU(s); start at most one rank per GPU");
-  DPT_CUDA_CHECK(cudaSetDevice(local_rank));
+  cuda::install_trace_timer();  // train.trace's spans of device work on CUDA events
 }
 
 namespace {
