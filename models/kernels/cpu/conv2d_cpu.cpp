@@ -1,11 +1,11 @@
-// Conv2D on oneDNN: forward (activation fused as a post-op), backward data and backward weights
-// (or the weights on im2col + SGEMM, Note [own conv weight gradient]).
+// Conv2D on oneDNN: forward (activation fused as a post-op), backward data and backward weights;
+// or on im2col + SGEMM where the CPU chooses it (Note [own conv GEMM]).
 #include <map>
 #include <memory>
 
 #include "core/trace.h"
 #include "models/kernels/cpu/activation_cpu.h"
-#include "models/kernels/cpu/conv_weight_grad.h"
+#include "models/kernels/cpu/conv_gemm.h"
 #include "models/kernels/cpu/reordered_memory.h"
 #include "models/kernels/no_cuda.h"
 #include "models/layers/conv2d.h"
@@ -29,7 +29,9 @@ struct Conv2D::CpuState {
     // back to im2col+GEMM, 2-4x slower here. The weights are small, so they are reordered
     // into the primitive's layout each step and the gradient reordered back.
     ReorderedMemory fwd_wei, bwd_wei, grad_wei;
-    std::unique_ptr<ConvWeightGrad> own_weight_grad;  // FP32 where the CPU chooses it
+    std::unique_ptr<ConvGemm> gemm;  // FP32 where the CPU chooses it: the weight gradient,
+    bool gemm_forward = false;       // the forward (no activation or a ReLU) and
+    bool gemm_data = false;          // the data gradient where they pay too
   };
   explicit CpuState(Act a) : act(a) {}
   ActivationCpu act;
@@ -99,11 +101,20 @@ void Conv2D::forward_cpu(const Tensor& x, Tensor& y, const StepContext&) {
     p.scratch = make_scratchpad(dnnl::memory::desc({int64_t(scratch)}, dt::u8, tag::x));
     if (applied_activation() != Act::kLinear) p.dy_pre = Tensor(y.shape());
     const ConvShape shape{n, x.dim(1), x.dim(2), cin, filters_, g, use_bias_};
-    if (precision_ != Precision::kBf16 && conv_weight_grad_own() && conv_weight_grad_pays(shape))
-      p.own_weight_grad = std::make_unique<ConvWeightGrad>(shape);
+    if (precision_ != Precision::kBf16 && conv_gemm_own() && conv_gemm_pays(shape)) {
+      p.gemm = std::make_unique<ConvGemm>(shape);
+      const bool fused = applied_activation() == Act::kLinear || applied_activation() == Act::kRelu;
+      p.gemm_forward = fused && conv_gemm_pays_forward_and_data(shape);
+      p.gemm_data = conv_gemm_pays_forward_and_data(shape);
+    }
     it = cpu_->plans.emplace(n, std::move(p)).first;
   }
   auto& p = it->second;
+  if (p.gemm_forward) {
+    p.gemm->forward(x.data(), kernel_p_->value, use_bias_ ? bias_p_->value : nullptr, y.data(),
+                    applied_activation() == Act::kRelu);
+    return;
+  }
   std::unordered_map<int, dnnl::memory> args{
       {DNNL_ARG_SRC, p.src.input(x.data(), label())},
       {DNNL_ARG_WEIGHTS, p.fwd_wei.input(kernel_p_->value, label())},
@@ -125,8 +136,8 @@ void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
   const dnnl::memory diff_dst = p.diff_dst.input(g, label());
   if (trainable_) {  // a frozen kernel (trainable: false) has no gradient to compute
     trace::Span span("primitive", name(), use_bias_ ? ": weights and bias" : ": weights");
-    if (p.own_weight_grad) {
-      p.own_weight_grad->run(x.data(), g, kernel_p_->grad, use_bias_ ? bias_p_->grad : nullptr);
+    if (p.gemm) {
+      p.gemm->weight_grad(x.data(), g, kernel_p_->grad, use_bias_ ? bias_p_->grad : nullptr);
     } else {
       std::unordered_map<int, dnnl::memory> wargs{
           {DNNL_ARG_SRC, p.src.last_input(x.data())},
@@ -138,7 +149,10 @@ void Conv2D::backward_cpu(const Tensor& x, const Tensor& y, const Tensor& dy, Te
       p.grad_wei.flush(kernel_p_->grad, label() + " weight-gradient reorder");
     }
   }
-  if (dx) {
+  if (dx && p.gemm_data) {
+    trace::Span span("primitive", name(), ": data");
+    p.gemm->data_grad(g, kernel_p_->value, dx->data());
+  } else if (dx) {
     trace::Span span("primitive", name(), ": data");
     execute(p.bwd_data,
             {{DNNL_ARG_DIFF_DST, diff_dst},

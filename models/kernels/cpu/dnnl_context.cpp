@@ -4,7 +4,7 @@
 #include <ios>
 
 #include "core/cpu_info.h"
-#include "models/kernels/cpu/conv_weight_grad.h"
+#include "models/kernels/cpu/conv_gemm.h"
 #include "models/kernels/cpu/max_pool_nhwc.h"
 #include "models/kernels/precision_support.h"
 
@@ -77,10 +77,11 @@ bool isa_has_native_bf16(unsigned isa) {
 
 std::string cpu_kernel_choices() {
   const bool own = cpu::max_pool_kernel() == cpu::MaxPoolKernel::kOwn;
-  const bool wgrad = cpu::conv_weight_grad_own();
+  const bool gemm = cpu::conv_gemm_own();
   return std::string("max pooling on ") + (own ? "dptrain's NHWC kernel" : "oneDNN") + " (" +
-         cpu::max_pool_kernel_reason() + "); FP32 convolution weight gradients on " +
-         (wgrad ? "im2col + SGEMM" : "oneDNN") + " (" + cpu::conv_weight_grad_reason() + ")";
+         cpu::max_pool_kernel_reason() + "); FP32 convolutions on " +
+         (gemm ? "im2col + SGEMM where it pays (docs/CONFIG.md, DPT_CONV)" : "oneDNN") +
+         " (" + cpu::conv_gemm_reason() + ")";
 }
 
 namespace {

@@ -5,8 +5,8 @@
 
 namespace dpt::cpu {
 
-// Note [own kernels below AVX-512]: dptrain's own kernels (max pooling, a convolution's weight
-// gradient) were measured faster than oneDNN 2.6's on an AVX2 Zen 3 and slower or unmeasured on
+// Note [own kernels below AVX-512]: dptrain's own kernels (max pooling, convolutions on im2col
+// + SGEMM) were measured faster than oneDNN 2.6's on an AVX2 Zen 3 and slower or unmeasured on
 // AVX-512 (docs/RESULTS.md), so below AVX-512 they run by default. ENV=own|onednn overrides
 // (benchmarks, tests); any other value is refused, naming the variable.
 struct KernelChoice {
