@@ -78,6 +78,21 @@ TEST_F(Checkpoints, EitherMaxPoolKernelTrainsToTheSameBits) {
   expect_identical_state(newest(ckpt_dir("own")), newest(ckpt_dir("onednn")));
 }
 
+// Note [own kernels below AVX-512]: a kernel variable set to something else is an error at start
+// on every rank, naming it; --version shows the error instead of failing.
+TEST_F(Checkpoints, UnknownKernelChoiceIsRefusedAtStartNamingTheVariable) {
+  for (const std::string var : {"DPT_MAX_POOL", "DPT_CONV"}) {
+    const auto r = run(var + "=fast " + train_cmd(2, "bad-" + var, "--set train.epochs=1"));
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(var + " is 'fast'; expected own or onednn"), std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("Epoch 1/"), std::string::npos) << r.output;
+    const auto v = run(var + "=fast " + dptrain() + " --version");
+    EXPECT_EQ(v.exit_code, 0) << v.output;
+    EXPECT_NE(v.output.find(var + " is 'fast'"), std::string::npos) << v.output;
+  }
+}
+
 TEST_F(Checkpoints, SignalMidEpochCheckpointsAndResumeMatchesStraightRun) {
   auto r = run(train_cmd(2, "straight", "--set train.epochs=2 --set checkpoint.every_epochs=0"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
