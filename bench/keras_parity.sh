@@ -15,6 +15,7 @@ seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(1 2)
 source bench/peer_setup.sh
 name=$(basename "$config" .yaml)
+config_abs=$(realpath "$config")
 mkdir -p runs
 echo "CPU: $(bash bench/cpu_name.sh); $name, $epochs epochs, no augmentation"
 echo "| tool | seed | test accuracy (%) |"
@@ -28,7 +29,7 @@ for seed in "${seeds[@]}"; do
   acc=$(awk '/test_accuracy:/ {print $2}' $out/summary.yaml)
   echo "| dptrain | $seed | $(awk -v a="$acc" 'BEGIN {printf "%.2f", 100 * a}') |"
   log=runs/parity-$name-keras-s$seed.log
-  (cd bench/peers && ../../$TF keras_parity.py ../../"$config" "$epochs" "$seed") \
+  (cd bench/peers && ../../$TF keras_parity.py "$config_abs" "$epochs" "$seed") \
       > $log 2>&1 || { tail -5 $log; exit 1; }
   awk -v s="$seed" '/^keras_parity:/ {printf "| Keras-TF | %s | %s |\n", s, $6}' $log
 done

@@ -52,6 +52,7 @@ std::vector<Event> take() {
     if (e.mark < 0) continue;
     DPT_CHECK(size_t(e.mark) < times.size(), "trace: device mark " << e.mark << " of '" << e.name
                                                                    << "' was never resolved");
+    e.launched_us = e.start_us;
     e.start_us = times[size_t(e.mark)].first;
     e.duration_us = times[size_t(e.mark)].second - e.start_us;
     e.mark = -1;

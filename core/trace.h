@@ -21,6 +21,7 @@ struct Event {
   int lane;
   int64_t start_us, duration_us;
   int mark = -1;  // a DeviceTimer's mark, until take() turns it into device times
+  int64_t launched_us = -1;  // device spans: when the host launched them (their step's clock)
 };
 
 // Note [device spans]: on a GPU the host's clock times kernel launches, not kernels. The CUDA
@@ -35,7 +36,7 @@ class DeviceTimer {
   virtual int begin(const char* name) = 0;  // a mark id; opens the NVTX range
   virtual void end(int mark) noexcept = 0;  // closes it (from a destructor: never throws)
   // Every mark's [start, end) in microseconds of now_us(), by id, after waiting for the
-  // device; forgets the marks.
+  // device; forgets the marks. A mark still open (never the case between steps) is skipped.
   virtual std::vector<std::pair<int64_t, int64_t>> resolve() = 0;
 };
 void set_device_timer(DeviceTimer* timer);  // null: host timing only (the CPU)

@@ -37,12 +37,10 @@ Sums sum_rank0(const nlohmann::json& trace) {
     const double ts = (*e)["ts"].get<double>(), dur = (*e)["dur"].get<double>();
     bool in_step = false;
     if ((*e)["tid"] == trace::kDevice) {
-      // Device work (Note [device spans]) runs behind the host's step: it belongs to the step
-      // in which it starts, whose end is the next step's start.
-      for (size_t k = 0; k < s.steps.size(); ++k) {
-        const double end = k + 1 < s.steps.size() ? s.steps[k + 1].first : s.steps[k].second;
-        in_step |= s.steps[k].first <= ts && ts < end;
-      }
+      // Device work (Note [device spans]) runs behind the host: it belongs to the step whose
+      // host span launched it (validation's forward, launched between steps, belongs to none).
+      const double launched = (*e)["args"]["launched"].get<double>();
+      for (const auto& [a, b] : s.steps) in_step |= a <= launched && launched < b;
     } else {
       for (const auto& [a, b] : s.steps) in_step |= a <= ts && ts + dur <= b;
     }

@@ -66,10 +66,15 @@ void TraceWindow::write(Communicator& comm) {
   for (int lane : lanes)
     events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", rank}, {"tid", lane},
                       {"args", {{"name", lane_name(lane)}}}});
-  for (const trace::Event& e : mine)
-    events.push_back({{"name", e.name}, {"cat", e.category}, {"ph", "X"},
-                      {"ts", e.start_us + shift - base}, {"dur", e.duration_us}, {"pid", rank},
-                      {"tid", e.lane}});
+  for (const trace::Event& e : mine) {
+    nlohmann::json x = {{"name", e.name},         {"cat", e.category},
+                        {"ph", "X"},              {"ts", e.start_us + shift - base},
+                        {"dur", e.duration_us},   {"pid", rank},
+                        {"tid", e.lane}};
+    // Device spans (Note [device spans]) keep when the host launched them: their step.
+    if (e.launched_us >= 0) x["args"] = {{"launched", e.launched_us + shift - base}};
+    events.push_back(std::move(x));
+  }
   const std::string text = events.dump();
   // Every rank's part to rank 0: one broadcast per rank (the communicator has no gather; this
   // runs once per run).

@@ -28,6 +28,9 @@ def load(files, split):
 if __name__ == "__main__":
     config, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     spec = zoo.load(config)
+    if not spec["plain_adam"]:
+        raise SystemExit(f"keras_parity: {config} is not plain Adam with a constant learning rate "
+                         "and no label smoothing or lookahead; this script reproduces only that")
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
     data_dir, name = os.path.join(root, spec["data_dir"]), spec["dataset"]
     train = sorted(glob.glob(os.path.join(data_dir, f"{name}-train-*.h5")))
@@ -42,7 +45,7 @@ if __name__ == "__main__":
                   metrics=["accuracy"])
     t0 = time.perf_counter()
     model.fit(x, y, batch_size=spec["batch"], epochs=epochs, shuffle=True,
-              validation_data=(vx, vy), verbose=2)
+              validation_data=(vx, vy) if len(vx) else None, verbose=2)
     seconds = time.perf_counter() - t0
     _, acc = model.evaluate(tx, ty, batch_size=500, verbose=0)
     print(f"keras_parity: seed {seed}: test accuracy {100 * acc:.2f} after {epochs} epochs, "

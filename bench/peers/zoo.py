@@ -22,7 +22,13 @@ def load(path):
             "dataset": cfg.get("data", {}).get("dataset"),
             "data_dir": cfg.get("data", {}).get("dir", f"data/{cfg.get('data', {}).get('dataset')}"),
             "validation_split": cfg.get("data", {}).get("validation_split", 0.0),
-            "lr": (adam or {}).get("lr", 1e-3)}
+            "lr": (adam or {}).get("lr", 1e-3),
+            # What keras_parity.py can reproduce: Adam (its options but lr at Keras' defaults),
+            # a constant schedule, no label smoothing, no lookahead.
+            "plain_adam": isinstance(opt, dict) and list(opt) == ["adam"]
+                          and set(adam or {}) <= {"lr"}
+                          and train.get("lr_schedule", "constant") == "constant"
+                          and not train.get("label_smoothing") and not train.get("lookahead")}
 
 
 if __name__ == "__main__":

@@ -186,9 +186,13 @@ TEST_F(Trace, GpuRunHasTheCpuSpansWithDeviceWorkOnTheStreamLane) {
     expect_nesting(by_backend[backend]);
     if (std::string(backend) == "cuda") {
       bool named = false;
-      for (const json& e : doc["traceEvents"])
+      for (const json& e : doc["traceEvents"]) {
         named |= e.value("ph", "") == "M" && e["tid"] == 2 &&
                  e["args"].value("name", "") == "GPU compute stream";
+        if (e.value("ph", "") == "X" && e["tid"] == 2) {  // the host's launch time is kept
+          EXPECT_TRUE(e.contains("args") && e["args"]["launched"].is_number()) << e;
+        }
+      }
       EXPECT_TRUE(named) << "no thread_name for the GPU lane";
     }
   }

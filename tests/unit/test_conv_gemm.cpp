@@ -11,6 +11,7 @@
 
 #include "layer_harness.h"
 #include "models/kernels/cpu/conv_gemm.h"
+#include "models/kernels/cpu/kernel_choice.h"
 #include "models/kernels/precision_support.h"
 
 namespace dpt::testing {
@@ -77,14 +78,17 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
       ADD_FAILURE() << what << "[" << i << "]: " << got[i] << " vs " << want[i];
 }
 
-// Note [own kernels below AVX-512]: the own kernels below AVX-512 unless DPT_CONV says (first in
-// this file, before any test sets the choice).
+// Note [own kernels below AVX-512]: the own kernels below AVX-512 unless DPT_CONV says.
 TEST(ConvGemm, IsChosenBelowAvx512) {
   if (std::getenv("DPT_CONV")) GTEST_SKIP() << "DPT_CONV is set";
-  const std::string reason = conv_gemm_reason();
   const bool avx512 = cpu_isa_name().rfind("avx512", 0) == 0;
-  EXPECT_EQ(conv_gemm_own(), !avx512) << reason;
-  EXPECT_NE(reason.find("oneDNN dispatches to"), std::string::npos) << reason;
+  const KernelChoice fresh = choose_kernel("DPT_CONV");  // what a new process chooses
+  EXPECT_EQ(fresh.own, !avx512) << fresh.reason;
+  EXPECT_NE(fresh.reason.find("oneDNN dispatches to"), std::string::npos) << fresh.reason;
+  const std::string reason = conv_gemm_reason();
+  if (reason != "set by the caller") {
+    EXPECT_EQ(conv_gemm_own(), fresh.own) << reason;
+  }
 }
 
 // Runs a test body with the choice set, and puts the process's own choice back after.

@@ -10,14 +10,16 @@
 namespace dpt::testing {
 namespace {
 
-// A timer whose device runs exactly 1000 us behind the host and takes 7 us per mark: what the
-// CUDA backend's events would report for work queued behind the host.
+// A timer whose device runs kLag behind the host and takes 7 us per mark: what the CUDA backend's
+// events would report for work queued behind the host (the lag, far beyond any scheduling
+// delay, tells the two clocks apart).
+constexpr int64_t kLag = 1000000000;
 class LaggingTimer : public trace::DeviceTimer {
  public:
   int begin(const char* name) override {
     names.push_back(name);
     open.push_back(int(marks.size()));
-    marks.push_back({trace::now_us() + 1000, -1});
+    marks.push_back({trace::now_us() + kLag, -1});
     return int(marks.size()) - 1;
   }
   void end(int mark) noexcept override {
@@ -62,10 +64,13 @@ TEST(TraceDeviceSpans, DeviceWorkTakesTheTimersTimesOnTheDeviceLane) {
     const bool device = e.name == "conv2d" || e.name == "conv2d: data";
     EXPECT_EQ(e.lane, device ? trace::kDevice : trace::kCompute);
     if (device) {
-      EXPECT_GE(e.start_us, before + 1000);
+      EXPECT_GE(e.start_us, before + kLag);
       EXPECT_EQ(e.duration_us, 7);
+      EXPECT_GE(e.launched_us, before) << "the host's launch time is kept";
+      EXPECT_LT(e.launched_us, before + kLag);
     } else {
-      EXPECT_LT(e.start_us, before + 1000);  // the host's clock, not the device's
+      EXPECT_LT(e.start_us, before + kLag);  // the host's clock, not the device's
+      EXPECT_EQ(e.launched_us, -1);
     }
   }
 }

@@ -101,8 +101,8 @@ int run_profile(const ProfileArgs& a, Communicator& comm) {
             << " GFLOP/s on rank 0's thread(s), " << log::format("%.1f", rates[1])
             << " on all ranks at once\n";
   if (cfg.train.backend == Device::kCuda)
-    std::cout << "(backend cuda: spans are host times, so these are kernel launches, not "
-                 "kernels)\n";
+    std::cout << "(backend cuda: layers, loss and optimizer timed on the GPU by CUDA events; "
+                 "waits on the host)\n";
   std::cout << profile_table(trace, model, p);
   if (!a.trace_out.empty()) {
     write_file_atomically(a.trace_out, read_file(trace_file));

@@ -22,12 +22,13 @@ class CudaTimer : public trace::DeviceTimer {
       DPT_CUDA_CHECK(cudaEventSynchronize(ref_));
       ref_us_ = trace::now_us();
     }
-    nvtxRangePushA(name);
     marks_.push_back({next(), -1});
+    nvtxRangePushA(name);  // after next(): a failed record leaves no range open
     return int(marks_.size()) - 1;
   }
   void end(int mark) noexcept override {
     nvtxRangePop();
+    if (size_t(mark) >= marks_.size()) return;  // resolved while open: nothing to close
     try {
       marks_[size_t(mark)].second = next();
     } catch (...) {
@@ -46,8 +47,16 @@ class CudaTimer : public trace::DeviceTimer {
     std::vector<std::pair<int64_t, int64_t>> out;
     out.reserve(marks_.size());
     for (const auto& [b, e] : marks_) {
-      DPT_CHECK(e >= 0, "trace: a device span was opened and never closed");
-      out.emplace_back(at(b), at(e));
+      if (e < 0) {
+        out.emplace_back(at(b), at(b));  // still open: a span of no length
+        continue;
+      }
+      // The start from the window's reference, the duration from the span's own two events:
+      // a float's milliseconds lose microseconds far from the reference, not close to it.
+      float ms = 0;
+      DPT_CUDA_CHECK(cudaEventElapsedTime(&ms, pool_[size_t(b)], pool_[size_t(e)]));
+      const int64_t start = at(b);
+      out.emplace_back(start, start + int64_t(double(ms) * 1000.0));
     }
     marks_.clear();
     used_ = 0;  // the events are reused by the next window
