@@ -3,11 +3,11 @@
 # MNIST and CIFAR-10 shards, each made once. Sets TORCH and TF to the venvs' pythons.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 for v in torch tf; do
-  if [ ! -x build/bench-venv-$v/bin/python ]; then
-    python3 -m venv build/bench-venv-$v
-    if [ $v = torch ]; then pkgs="torch pyyaml numpy"; else pkgs="tensorflow-cpu keras h5py pyyaml numpy"; fi
-    build/bench-venv-$v/bin/pip install -q $pkgs
-  fi
+  if [ $v = torch ]; then pkgs="torch pyyaml numpy h5py" mods=torch,yaml,numpy,h5py
+  else pkgs="tensorflow-cpu keras h5py pyyaml numpy" mods=tensorflow,keras,h5py,yaml,numpy; fi
+  [ -x build/bench-venv-$v/bin/python ] || python3 -m venv build/bench-venv-$v
+  # Installs what is missing: h5py joined the torch venv later (the airbench reference reads shards).
+  build/bench-venv-$v/bin/python -c "import $mods" 2>/dev/null || build/bench-venv-$v/bin/pip install -q $pkgs
 done
 TORCH=build/bench-venv-torch/bin/python TF=build/bench-venv-tf/bin/python
 [ -f data/mnist/mnist-test.h5 ] || { bash scripts/fetch-data.sh mnist data/raw/mnist >/dev/null;
