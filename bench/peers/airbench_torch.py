@@ -6,7 +6,8 @@ set evaluated after every epoch. It prints one line per epoch in dptrain's forma
 epoch E - accuracy: A - loss: L - training time T s - since start W s"), so one parser reads both.
 The hyperparameters come from the config's train section; the layer list must be cifar10_fast's
 shape (checked). usage: airbench_torch.py CONFIG SEED [THREADS] [MEMORY_FORMAT: cl|nchw] [EVAL_FROM: the first
-epoch whose test accuracy is measured; 1 by default]"""
+epoch whose test accuracy is measured; 1 by default] [PRECISION: fp32|bf16 (autocast), to match
+what dptrain's precision: auto chose]"""
 import glob, math, os, sys, time
 import h5py
 import numpy as np
@@ -78,6 +79,7 @@ class Net(nn.Module):
                 dirac_(conv)
                 mods.append(conv)
             elif kind == "max_pool":
+                assert set(o) <= {"pool"}, entry  # stride = pool, valid padding
                 mods.append(nn.MaxPool2d(o.get("pool", 2)))
             elif kind == "batch_norm":
                 # Keras' momentum m is PyTorch's 1 - m; scale: false is a gamma fixed at 1.
@@ -95,6 +97,7 @@ class Net(nn.Module):
                 dense.weight.data.uniform_(-limit, limit)
                 mods.append(dense)
             elif kind == "rescaling":
+                assert set(o) <= {"scale"}, entry
                 self.scale = o["scale"]
             else:
                 raise SystemExit(f"airbench_torch: layer {i} ({kind}) is not in cifar10_fast's recipe")
@@ -129,7 +132,7 @@ def batch_views(padded, index, pad, dy, dx, flip):
     return out.permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def evaluate(model, padded_test, labels, fmt, batch=1000):
+def evaluate(model, padded_test, labels, fmt, bf16, batch=1000):
     """Flip + translate TTA, as trainer/evaluator.cpp: the weighted mean softmax of the image and
     its mirror (1/4 each) and of both shifted one pixel up-left and down-right with reflected
     borders (1/8 each)."""
@@ -144,7 +147,9 @@ def evaluate(model, padded_test, labels, fmt, batch=1000):
             for d, flip, weight in views:
                 shift = torch.full((len(idx),), d)
                 x = batch_views(padded_test, idx, 1, shift, shift, torch.full((len(idx),), flip))
-                p = p + weight * F.softmax(model(x.contiguous(memory_format=fmt)).double(), 1)
+                with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                    z = model(x.contiguous(memory_format=fmt))
+                p = p + weight * F.softmax(z.double(), 1)
             y = labels[idx]
             correct += int((p.argmax(1) == y).sum())
             loss += float(-torch.log(p[torch.arange(len(idx)), y].clamp_min(1e-300)).sum())
@@ -157,6 +162,7 @@ def main():
     threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     fmt = torch.channels_last if (sys.argv[4] if len(sys.argv) > 4 else "cl") == "cl" else torch.contiguous_format
     eval_from = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    bf16 = (sys.argv[6] if len(sys.argv) > 6 else "fp32") == "bf16"
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     cfg = yaml.safe_load(open(config))
@@ -192,7 +198,8 @@ def main():
     steps_per_epoch = math.ceil(len(x) / batch)
     total_steps = steps_per_epoch * epochs
     print(f"airbench_torch: torch {torch.__version__}, {threads} threads, "
-          f"{'channels-last' if fmt is torch.channels_last else 'NCHW'}, {len(x)} train / "
+          f"{'channels-last' if fmt is torch.channels_last else 'NCHW'}, "
+          f"{'bf16' if bf16 else 'fp32'}, {len(x)} train / "
           f"{len(tx)} test, batch {batch}, {steps_per_epoch} steps per epoch, {epochs} epochs", flush=True)
     start, training, step = time.perf_counter(), 0.0, 0
     gen = torch.Generator().manual_seed(seed)
@@ -208,8 +215,9 @@ def main():
             inputs = batch_views(padded, idx, pad, dy, dx, flip).contiguous(memory_format=fmt)
             for g in opt.param_groups:
                 g["lr"] = onecycle(step, lr, tc["lr_schedule"]["onecycle"], total_steps) * g["scale"]
-            out = model(inputs)
-            loss = F.cross_entropy(out, labels[idx], label_smoothing=smoothing)
+            with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                out = model(inputs)
+                loss = F.cross_entropy(out.float(), labels[idx], label_smoothing=smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -236,7 +244,7 @@ def main():
               f"train accuracy {correct / seen:.4f}", flush=True)
         if epoch < eval_from:
             continue
-        acc, test_loss = evaluate(model, padded_test, test_labels, fmt)
+        acc, test_loss = evaluate(model, padded_test, test_labels, fmt, bf16)
         print(f"Epoch test: epoch {epoch} - accuracy: {acc:.4f} - loss: {test_loss:.4f} - training "
               f"time {training:.1f} s - since start {time.perf_counter() - start:.1f} s", flush=True)
 
