@@ -16,8 +16,8 @@ source bench/peer_setup.sh
 name=$(basename "$config" .yaml)
 mkdir -p runs
 echo "CPU: $(bash bench/cpu_name.sh); $name, seed $seed, targets $targets"
-bash bench/time_to_accuracy.sh "$config" "$targets" --set train.seed="$seed" > runs/vs-torch-dptrain.txt
-cat runs/vs-torch-dptrain.txt
+bash bench/time_to_accuracy.sh "$config" "$targets" --set train.seed="$seed" > runs/vs-torch-$name-dptrain-s$seed.txt
+cat runs/vs-torch-$name-dptrain-s$seed.txt
 # The reference computes in the precision dptrain's precision: auto chose on this CPU.
 precision=fp32
 grep -q "precision bf16" runs/tta-$name.log && precision=bf16
@@ -27,8 +27,8 @@ start=$(date +%s.%N)
     "$seed" 2 cl "${TORCH_EVAL_FROM:-1}" $precision) > "$log" 2>&1 || { tail -20 "$log"; exit 1; }
 end=$(date +%s.%N)
 awk -v targets="$targets" -v total="$(echo "$end - $start" | bc)" -f bench/tta_report.awk "$log" \
-  > runs/vs-torch-torch.txt
-cat runs/vs-torch-torch.txt
+  > runs/vs-torch-$name-torch-s$seed.txt
+cat runs/vs-torch-$name-torch-s$seed.txt
 # One row per target: each tool's epoch and training seconds, and PyTorch's time over dptrain's.
 awk -v targets="$targets" '
   BEGIN { n = split(targets, want, ",");
@@ -40,4 +40,4 @@ awk -v targets="$targets" '
           d = (("d", want[i]) in at) ? at["d", want[i]] : "not reached"
           t = (("t", want[i]) in at) ? at["t", want[i]] : "not reached"
           r = (("d", want[i]) in s && ("t", want[i]) in s) ? sprintf("%.2fx", s["t", want[i]] / s["d", want[i]]) : "-"
-          printf "| %s | %s | %s | %s |\n", want[i], d, t, r } }' runs/vs-torch-dptrain.txt runs/vs-torch-torch.txt
+          printf "| %s | %s | %s | %s |\n", want[i], d, t, r } }' runs/vs-torch-$name-dptrain-s$seed.txt runs/vs-torch-$name-torch-s$seed.txt
