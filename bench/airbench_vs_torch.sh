@@ -34,7 +34,7 @@ awk -v targets="$targets" '
   BEGIN { n = split(targets, want, ",");
           print "| target | dptrain (2 ranks) | PyTorch reference (1 x 2 threads) | dptrain sooner by |";
           print "|---|---|---|---|" }
-  /^reached/ { sub(":", "", $5); tool = FILENAME ~ /torch.txt$/ ? "t" : "d"
+  /^reached/ { sub(":", "", $5); tool = FILENAME == ARGV[1] ? "d" : "t"
                at[tool, $2] = "epoch " $5 ", " $6 " s"; s[tool, $2] = $6 }
   END { for (i = 1; i <= n; ++i) {
           d = (("d", want[i]) in at) ? at["d", want[i]] : "not reached"
