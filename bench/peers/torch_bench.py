@@ -1,6 +1,7 @@
 """PyTorch training throughput of a dptrain zoo config on random tensors (the peer of bench/compare_peers.sh).
 usage: torch_bench.py CONFIG MODE   MODE: fp32 | fp32cl (channels-last) | bf16 (autocast) | ddp (gloo, 2 x 1 thread)
-       | cuda-fp32 | cuda-tf32 | cuda-bf16 (one GPU, channels-last; the GPU bundle's peer)"""
+       | compile | compilecl (fp32, torch.compile's default Inductor backend; its compile time is
+       spent in the untimed warm-up steps) | cuda-fp32 | cuda-tf32 | cuda-bf16 (one GPU, channels-last; the GPU bundle's peer)"""
 import os, sys, time
 import torch
 import torch.nn as nn
@@ -51,12 +52,14 @@ def run(spec, mode, batch, steps=40, warmup=8):
         # fp32 as dptrain's: no TF32 unless asked for; dptrain's GPU path is NHWC too.
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = mode == "cuda-tf32"
         model, x, y = model.cuda(), x.cuda(), y.cuda()
-    if mode == "fp32cl" or (gpu and len(shape) == 3):
+    if mode in ("fp32cl", "compilecl") or (gpu and len(shape) == 3):
         model = model.to(memory_format=torch.channels_last)
         x = x.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     if mode == "ddp":
         model = nn.parallel.DistributedDataParallel(model)
+    if mode.startswith("compile"):
+        model = torch.compile(model)
     loss_fn = nn.CrossEntropyLoss()
     t0 = time.perf_counter()
     for i in range(warmup + steps):
